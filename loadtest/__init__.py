@@ -1,0 +1,1 @@
+"""Stampede's harness: locustfiles, caps, sampler, runner, reports and the CLI."""

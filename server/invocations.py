@@ -1,0 +1,147 @@
+"""Idempotent invocations with Strands' THROW-mode semantics.
+
+Per agent at most one invocation runs at a time: the primary. A request carrying the primary's
+idempotency key is a duplicate and waits (with the configured waiter) for the primary's outcome;
+any other request while one is in flight is a 409. Keys are forgotten once the primary settles,
+so a later retry runs anew.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import time
+from dataclasses import dataclass, field
+from datetime import UTC, datetime
+
+from server.agent import run_agent
+from server.inflight import Inflight, Outcome
+from server.model import ModelThrottledError, StubBedrockModel
+from server.telemetry import Telemetry
+from server.waiters import Waiter
+
+
+def _iso(ts: float) -> str:
+    return datetime.fromtimestamp(ts, UTC).isoformat(timespec="milliseconds")
+
+
+def error(status: int, code: str, message: str, **extra: object) -> Outcome:
+    return Outcome(status, {"error": code, "message": message, **extra})
+
+
+@dataclass
+class InvocationService:
+    model: StubBedrockModel
+    waiter: Waiter
+    telemetry: Telemetry
+    duplicate_timeout_s: float | None = None
+    inflight: dict[str, Inflight] = field(default_factory=dict)
+    waiting: int = 0
+    active_requests: int = 0
+    last_completion: float = field(default_factory=time.monotonic)
+    closing: bool = False
+
+    async def invoke(self, agent_id: str, key: str | None, prompt: str) -> Outcome:
+        self.active_requests += 1
+        started = time.perf_counter()
+        role = "primary"
+        try:
+            current = self.inflight.get(agent_id)
+            if self.closing:
+                outcome = error(503, "shutting_down", "the server is shutting down")
+            elif current is None:
+                outcome = await self._primary(agent_id, key, prompt)
+            elif key is not None and key == current.key:
+                role = "duplicate"
+                outcome = await self._duplicate(current)
+            else:
+                outcome = self._conflict(agent_id, key, current)
+        finally:
+            self.active_requests -= 1
+            self.last_completion = time.monotonic()
+        self.telemetry.invocation_done(role, _outcome_label(outcome), time.perf_counter() - started)
+        return outcome
+
+    async def _primary(self, agent_id: str, key: str | None, prompt: str) -> Outcome:
+        inflight = Inflight(agent_id=agent_id, key=key)
+        self.inflight[agent_id] = inflight
+        outcome: Outcome | None = None
+        try:
+            result = await run_agent(
+                self.model, prompt, owner=inflight.id, on_model_call=self.telemetry.model_call
+            )
+            outcome = Outcome(
+                200,
+                {
+                    "agent_id": agent_id,
+                    "idempotency_key": key,
+                    "role": "primary",
+                    "text": result.text,
+                    "model_calls": result.model_calls,
+                    "started_at": _iso(inflight.started_at),
+                    "finished_at": _iso(time.time()),
+                },
+            )
+        except ModelThrottledError as exc:
+            outcome = error(429, "model_throttled", str(exc), agent_id=agent_id)
+        except asyncio.CancelledError:
+            if not self.closing:
+                raise
+            # Shutdown cancelled the queued model call; answer rather than vanish.
+            outcome = _aborted(agent_id)
+        except Exception as exc:
+            outcome = error(500, "agent_error", f"{type(exc).__name__}: {exc}", agent_id=agent_id)
+        finally:
+            if self.inflight.get(agent_id) is inflight:
+                del self.inflight[agent_id]
+            inflight.settle(outcome or _aborted(agent_id))
+        return inflight.future.result()
+
+    async def _duplicate(self, inflight: Inflight) -> Outcome:
+        self.waiting += 1
+        try:
+            shared = await asyncio.wait_for(self.waiter.wait(inflight), self.duplicate_timeout_s)
+        except TimeoutError:
+            return error(
+                504,
+                "duplicate_timeout",
+                f"duplicate waited {self.duplicate_timeout_s:g} s for the in-flight invocation "
+                f"on agent {inflight.agent_id!r} without an answer",
+                agent_id=inflight.agent_id,
+            )
+        finally:
+            self.waiting -= 1
+        if shared.ok:
+            return Outcome(shared.status, {**shared.body, "role": "duplicate"})
+        return shared
+
+    def _conflict(self, agent_id: str, key: str | None, current: Inflight) -> Outcome:
+        which = "without an idempotency key" if key is None else "with a different key"
+        return error(
+            409,
+            "conflict",
+            f"agent {agent_id!r} is already processing an invocation; this request came {which}",
+            agent_id=agent_id,
+        )
+
+    def abort_all(self) -> int:
+        """Settle every in-flight invocation as aborted, releasing all waiters of any kind."""
+        self.closing = True
+        aborted = 0
+        for agent_id, inflight in list(self.inflight.items()):
+            aborted += inflight.settle(_aborted(agent_id))
+        return aborted
+
+
+def _aborted(agent_id: str) -> Outcome:
+    return error(503, "aborted", "the invocation was aborted by server shutdown", agent_id=agent_id)
+
+
+def _outcome_label(outcome: Outcome) -> str:
+    if outcome.ok:
+        return "ok"
+    return {
+        409: "conflict",
+        504: "timeout",
+        503: "aborted",
+        429: "throttled",
+    }.get(outcome.status, "error")

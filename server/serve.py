@@ -1,0 +1,61 @@
+"""Run the app under uvicorn, making sure even a wedged server exits promptly on a signal."""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+from types import FrameType
+
+import uvicorn
+
+from server.app import create_app
+from server.settings import ServerSettings
+
+log = logging.getLogger("stampede.server")
+
+# Longer than a healthy request needs to drain, short enough to stay inside 5 s when wedged.
+GRACEFUL_SHUTDOWN_S = 3
+
+
+class _Server(uvicorn.Server):
+    """Aborts in-flight invocations the moment a shutdown signal arrives.
+
+    uvicorn waits for open requests before running the lifespan shutdown; a wedged request
+    never ends by itself, and parked waiter threads would block interpreter exit too.
+    """
+
+    def __init__(self, config: uvicorn.Config, abort: object) -> None:
+        super().__init__(config)
+        self._abort = abort
+        self._loop: asyncio.AbstractEventLoop | None = None
+
+    async def serve(self, sockets: list | None = None) -> None:  # type: ignore[override]
+        self._loop = asyncio.get_running_loop()
+        await super().serve(sockets)
+
+    def handle_exit(self, sig: int, frame: FrameType | None) -> None:
+        if self._loop is not None and not self.should_exit:
+            self._loop.call_soon_threadsafe(self._abort)  # type: ignore[arg-type]
+        super().handle_exit(sig, frame)
+
+
+def configure_logging(level: str) -> None:
+    logging.basicConfig(
+        level=level.upper(),
+        format="%(asctime)s %(levelname)s %(name)s: %(message)s",
+    )
+
+
+def serve(settings: ServerSettings) -> None:
+    configure_logging(settings.log_level)
+    app = create_app(settings)
+    config = uvicorn.Config(
+        app,
+        host=settings.host,
+        port=settings.port,
+        log_level=settings.log_level,
+        access_log=settings.access_log,
+        timeout_graceful_shutdown=GRACEFUL_SHUTDOWN_S,
+        lifespan="on",
+    )
+    _Server(config, app.state.runtime.abort).run()

@@ -1,0 +1,73 @@
+"""The server's settings: one pydantic-settings class, every field a `STAMPEDE_*` env var."""
+
+from __future__ import annotations
+
+import ipaddress
+import os
+from typing import Literal
+
+from pydantic import Field, field_validator
+from pydantic_settings import BaseSettings, SettingsConfigDict
+
+WaiterName = Literal["to_thread", "future"]
+
+
+def usable_cpu_count() -> int:
+    """CPUs this process may run on (affinity-aware, like 3.13's os.process_cpu_count())."""
+    try:
+        return len(os.sched_getaffinity(0)) or 1
+    except AttributeError:  # pragma: no cover - not Linux
+        return os.cpu_count() or 1
+
+
+def default_pool_size(cpus: int) -> int:
+    """CPython's default ThreadPoolExecutor size for a host with `cpus` CPUs."""
+    return min(32, cpus + 4)
+
+
+class ServerSettings(BaseSettings):
+    model_config = SettingsConfigDict(env_prefix="STAMPEDE_", extra="ignore")
+
+    host: str = "127.0.0.1"
+    port: int = Field(8000, ge=0, le=65535)
+    waiter: WaiterName = "to_thread"
+    cpus: int | None = Field(None, ge=1, le=1024)
+    executor_workers: int | None = Field(None, ge=1, le=4096)
+    model_latency_ms: float = Field(500.0, ge=0, le=600_000)
+    model_jitter_ms: float = Field(0.0, ge=0, le=600_000)
+    model_cycles: int = Field(2, ge=1, le=100)
+    model_error_rate: float = Field(0.0, ge=0.0, le=1.0)
+    duplicate_timeout_s: float | None = Field(None, gt=0)
+    seed: int = 0
+    stall_seconds: float = Field(10.0, gt=0)
+    log_level: Literal["debug", "info", "warning", "error"] = "info"
+    access_log: bool = False
+
+    @field_validator("duplicate_timeout_s", "cpus", "executor_workers", mode="before")
+    @classmethod
+    def _none_word(cls, value: object) -> object:
+        # "none" on the command line or in the environment means "no limit / auto".
+        if isinstance(value, str) and value.strip().lower() in {"", "none", "auto"}:
+            return None
+        return value
+
+    @field_validator("host")
+    @classmethod
+    def _host(cls, value: str) -> str:
+        if value in {"localhost", "0.0.0.0", "::"}:
+            return value
+        try:
+            ipaddress.ip_address(value)
+        except ValueError:
+            raise ValueError(f"not an IP address: {value!r}") from None
+        return value
+
+    @property
+    def effective_cpus(self) -> int:
+        return self.cpus if self.cpus is not None else usable_cpu_count()
+
+    @property
+    def pool_size(self) -> int:
+        if self.executor_workers is not None:
+            return self.executor_workers
+        return default_pool_size(self.effective_cpus)
