@@ -9,13 +9,12 @@ from typing import Any, NoReturn
 
 from pydantic import ValidationError
 
+from loadtest.errors import UsageError
 from server.settings import ServerSettings
 
 EXIT_USAGE = 2
 
-
-class UsageError(Exception):
-    """A bad command-line value; the message names it."""
+__all__ = ["UsageError", "main"]
 
 
 def fail(prog: str, message: str) -> NoReturn:

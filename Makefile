@@ -1,0 +1,40 @@
+# Every target creates .venv and installs the project on first use.
+VENV ?= .venv
+PY := $(VENV)/bin/python
+STAMPEDE := $(VENV)/bin/stampede
+PYTEST_ARGS ?=
+
+.PHONY: demo test lint format serve bench plan clean
+
+$(VENV)/.installed: pyproject.toml
+	python3 -m venv $(VENV)
+	$(PY) -m pip install --quiet --upgrade pip
+	$(PY) -m pip install --quiet -e '.[dev]'
+	touch $@
+
+demo: $(VENV)/.installed  ## storm both waiters in capped servers; report in results/latest
+	$(STAMPEDE) compare
+
+test: $(VENV)/.installed  ## lint, format check and the whole test suite
+	$(VENV)/bin/ruff check .
+	$(VENV)/bin/ruff format --check .
+	$(PY) -m pytest $(PYTEST_ARGS)
+
+lint: $(VENV)/.installed
+	$(VENV)/bin/ruff check .
+
+format: $(VENV)/.installed
+	$(VENV)/bin/ruff format .
+	$(VENV)/bin/ruff check --fix .
+
+serve: $(VENV)/.installed  ## one server on 127.0.0.1:8000 (STAMPEDE_* env vars apply)
+	$(STAMPEDE) serve
+
+bench: $(VENV)/.installed  ## what a waiting duplicate costs, per waiter
+	$(STAMPEDE) bench waiters
+
+plan: $(VENV)/.installed  ## capacity plan: wedge threshold per host shape
+	$(STAMPEDE) plan
+
+clean:
+	rm -rf $(VENV) .pytest_cache .ruff_cache *.egg-info
