@@ -1,0 +1,515 @@
+"""Run a system-under-test server in its own resource-capped process.
+
+/proc/self/mounts tells us whether the cgroup root holds a cgroup v2 unified hierarchy or separate
+v1 cpu/memory/pids hierarchies. Each run gets its own cgroup under a shared "stampede" parent and
+the child joins it from a preexec_fn, i.e. before it execs, so every thread it starts is counted.
+Without usable cgroups we fall back to CPU affinity (whole CPUs) and RLIMIT_AS (virtual memory,
+not RSS); pids cannot be capped that way. Enforced values are always read back from the kernel,
+never echoed from the request. stop() kills the child's process group, drains and removes its
+cgroups; sweep_stale() removes what a killed harness left behind.
+"""
+
+from __future__ import annotations
+
+import atexit
+import contextlib
+import errno
+import math
+import os
+import re
+import resource
+import secrets
+import signal
+import subprocess
+import time
+from collections.abc import Callable, Sequence
+from dataclasses import asdict, dataclass, field
+from decimal import Decimal
+from pathlib import Path
+from typing import Any
+
+DEFAULT_ROOT = "/sys/fs/cgroup"
+CGROUP_ROOT_ENV = "STAMPEDE_CGROUP_ROOT"
+PARENT_NAME = "stampede"
+CONTROLLERS = {"cpu": "cpus", "memory": "memory_bytes", "pids": "pids"}  # -> request field
+CPU_PERIOD_US = 100_000
+MIN_QUOTA_US = 1_000  # the kernel rejects CFS quotas below 1 ms
+V1_UNLIMITED = 1 << 62  # v1 spells "no limit" as a huge page-aligned number, not "max"
+DRAIN_SECONDS = 1.0
+
+RootArg = str | os.PathLike[str] | None
+_UNITS = {"": 1, "k": 1 << 10, "m": 1 << 20, "g": 1 << 30, "t": 1 << 40}
+_MEMORY_RE = re.compile(r"\s*(\d+(?:\.\d*)?|\.\d+)\s*(?:([kmgt])(?:i?b)?|b)?\s*", re.IGNORECASE)
+_LIVE: set[CappedProcess] = set()  # strong refs, so the atexit hook still sees unstopped runs
+
+
+@dataclass(frozen=True)
+class CapsRequest:
+    cpus: float | None = None  # e.g. 2 or 0.5
+    memory_bytes: int | None = None
+    pids: int | None = None
+
+    def __post_init__(self) -> None:
+        if self.cpus is not None and not (math.isfinite(self.cpus) and self.cpus > 0):
+            raise ValueError(f"cpus must be a positive number, got {self.cpus!r}")
+        if self.memory_bytes is not None and self.memory_bytes <= 0:
+            raise ValueError(f"memory_bytes must be > 0, got {self.memory_bytes!r}")
+        if self.pids is not None and self.pids < 1:
+            raise ValueError(f"pids must be >= 1, got {self.pids!r}")
+
+
+@dataclass(frozen=True)
+class CgroupProbe:
+    method: str | None  # "cgroup-v2" | "cgroup-v1" | None
+    reason: str
+    mounts: dict[str, Path] = field(default_factory=dict)  # controller -> hierarchy mount
+
+
+@dataclass(frozen=True)
+class _Leaf:
+    path: Path
+    mount: Path
+
+
+def parse_memory(text: str) -> int:
+    """Bytes from "512M", "1G", "1.5GiB", "64k" or "1048576"; units are binary, like docker's."""
+    match = _MEMORY_RE.fullmatch(text) if isinstance(text, str) else None
+    if match is None:
+        raise ValueError(f"invalid memory size {text!r} (use e.g. 512M, 1G)")
+    n = int(Decimal(match[1]) * _UNITS[(match[2] or "").lower()])
+    if n <= 0:
+        raise ValueError(f"invalid memory size {text!r}: must be > 0")
+    return n
+
+
+def format_memory(n: int) -> str:
+    """Exact inverse of parse_memory: the largest unit that divides n, else plain bytes."""
+    if n < 0:
+        raise ValueError(f"memory size must be >= 0, got {n}")
+    for suffix in "TGMK":
+        unit = _UNITS[suffix.lower()]
+        if n and n % unit == 0:
+            return f"{n // unit}{suffix}"
+    return str(n)
+
+
+def _unescape(field: str) -> str:
+    # /proc/mounts escapes whitespace in mount points as octal, e.g. "\040"
+    return re.sub(r"\\([0-7]{3})", lambda m: chr(int(m[1], 8)), field)
+
+
+def _cgroup_mounts() -> list[tuple[str, Path, set[str]]]:
+    for source in ("/proc/self/mounts", "/proc/mounts"):
+        with contextlib.suppress(OSError):
+            rows = [line.split() for line in Path(source).read_text().splitlines()]
+            return [
+                (r[2], Path(_unescape(r[1])), set(r[3].split(",")))
+                for r in rows
+                if len(r) >= 4 and r[2] in ("cgroup", "cgroup2")
+            ]
+    return []
+
+
+def probe_cgroups(cgroup_root: RootArg = None) -> CgroupProbe:
+    """Which cgroup flavour start_capped would use under cgroup_root, and why (not)."""
+    root = Path(os.path.realpath(cgroup_root or os.environ.get(CGROUP_ROOT_ENV) or DEFAULT_ROOT))
+    mounts = _cgroup_mounts()
+    if v2 := [opts for fstype, where, opts in mounts if fstype == "cgroup2" and where == root]:
+        usable = [c for c in CONTROLLERS if c in (_read(root / "cgroup.controllers") or "").split()]
+        if not usable:
+            return CgroupProbe(None, f"cgroup v2 at {root} offers none of {list(CONTROLLERS)}")
+        if "rw" not in v2[0] or not os.access(root / "cgroup.subtree_control", os.W_OK):
+            return CgroupProbe(None, f"cgroup v2 at {root} is not writable")
+        return CgroupProbe("cgroup-v2", f"v2 {usable} at {root}", dict.fromkeys(usable, root))
+    found: dict[str, Path] = {}
+    for fstype, where, opts in mounts:
+        writable = "rw" in opts and os.access(where, os.W_OK)
+        if fstype == "cgroup" and where.is_relative_to(root) and where != root and writable:
+            for controller in CONTROLLERS:
+                if controller in opts:
+                    found.setdefault(controller, where)
+    if found:
+        return CgroupProbe("cgroup-v1", f"v1 {sorted(found)} under {root}", found)
+    return CgroupProbe(None, f"no writable cgroup2 root or v1 cpu/memory/pids mount at {root}")
+
+
+def cgroups_available(cgroup_root: RootArg = None) -> str | None:
+    """Return "cgroup-v2", "cgroup-v1" or None; probe_cgroups() also says why."""
+    return probe_cgroups(cgroup_root).method
+
+
+def _read(path: Path) -> str | None:
+    try:
+        return path.read_text().strip()
+    except OSError:
+        return None
+
+
+def _try_write(path: Path, value: str, notes: list[str]) -> bool:
+    try:
+        path.write_text(value)  # short value: one write(2), which is how cgroup files parse
+        return True
+    except OSError as exc:
+        notes.append(f"could not write {value!r} to {path}: {exc.strerror or exc}")
+        return False
+
+
+def _procs(leaf: Path) -> set[int] | None:
+    text = _read(leaf / "cgroup.procs")
+    return None if text is None else {int(p) for p in text.split()}
+
+
+def _leaf_name(name: str) -> str:
+    # The harness pid in the name lets sweep_stale() leave live harnesses' groups alone.
+    safe = re.sub(r"[^A-Za-z0-9_-]+", "-", name).strip("-")[:64] or "sut"
+    return f"{safe}.{os.getpid()}.{secrets.token_hex(4)}"
+
+
+def _enable_controllers(root: Path, controllers: list[str], notes: list[str]) -> None:
+    for where in (root, root / PARENT_NAME):
+        enabled = (_read(where / "cgroup.subtree_control") or "").split()
+        for controller in controllers:  # one by one, so a refusal costs only that controller
+            if controller not in enabled:
+                _try_write(where / "cgroup.subtree_control", f"+{controller}", notes)
+
+
+def _create_leaves(probe: CgroupProbe, leaf: str, leaves: list[_Leaf], notes: list[str]) -> None:
+    for controller, mount in probe.mounts.items():
+        path = mount / PARENT_NAME / leaf
+        if any(known.path == path for known in leaves):
+            continue  # v2, or co-mounted v1 controllers ("cpu,cpuacct"): one directory serves all
+        for _ in range(3):  # a concurrent stop() may rmdir the shared parent under us: redo
+            try:
+                path.parent.mkdir(exist_ok=True)
+                if probe.method == "cgroup-v2":
+                    _enable_controllers(mount, list(probe.mounts), notes)
+                path.mkdir()
+            except FileNotFoundError:
+                continue
+            except OSError as exc:
+                notes.append(f"{controller}: cannot create {path}: {exc.strerror or exc}")
+            else:
+                leaves.append(_Leaf(path, mount))
+            break
+
+
+def _controller_dirs(leaves: list[_Leaf], probe: CgroupProbe) -> dict[str, Path]:
+    if probe.method == "cgroup-v2":  # what the leaf really got, after subtree_control
+        available = (_read(leaves[0].path / "cgroup.controllers") or "").split()
+        return {c: leaves[0].path for c in probe.mounts if c in available}
+    return {c: leaf.path for leaf in leaves for c, m in probe.mounts.items() if m == leaf.mount}
+
+
+def _apply_limits(dirs: dict[str, Path], v2: bool, request: CapsRequest, notes: list[str]) -> None:
+    for controller, key in CONTROLLERS.items():
+        if getattr(request, key) is not None and controller not in dirs:
+            notes.append(f"{key}: not enforced, {controller} controller unavailable")
+    if request.cpus is not None and (d := dirs.get("cpu")):
+        quota = max(MIN_QUOTA_US, round(request.cpus * CPU_PERIOD_US))
+        if v2:
+            _try_write(d / "cpu.max", f"{quota} {CPU_PERIOD_US}", notes)
+        elif _try_write(d / "cpu.cfs_period_us", str(CPU_PERIOD_US), notes):
+            _try_write(d / "cpu.cfs_quota_us", str(quota), notes)
+    if request.memory_bytes is not None and (d := dirs.get("memory")):
+        limit = str(request.memory_bytes)
+        if _try_write(d / ("memory.max" if v2 else "memory.limit_in_bytes"), limit, notes):
+            # Without a swap cap the memory limit bounds only RAM and the SUT swaps instead.
+            swap = d / ("memory.swap.max" if v2 else "memory.memsw.limit_in_bytes")
+            if not (swap.exists() and _try_write(swap, "0" if v2 else limit, [])):
+                notes.append("memory_bytes: swap not capped (no swap accounting)")
+    if request.pids is not None and (d := dirs.get("pids")):
+        _try_write(d / "pids.max", str(request.pids), notes)
+
+
+def _limit(text: str | None) -> int | None:
+    if text is None or text == "max" or not 0 <= int(text) < V1_UNLIMITED:
+        return None
+    return int(text)
+
+
+def _read_cgroup_limits(dirs: dict[str, Path], v2: bool) -> dict[str, Any]:
+    enforced: dict[str, Any] = dict.fromkeys(CONTROLLERS.values())
+    if d := dirs.get("cpu"):
+        if v2:
+            quota, _, period = (_read(d / "cpu.max") or "max").partition(" ")
+        else:
+            quota = _read(d / "cpu.cfs_quota_us") or "-1"
+            period = _read(d / "cpu.cfs_period_us") or ""
+        if (q := _limit(quota)) is not None and period:
+            enforced["cpus"] = q / int(period)
+    if d := dirs.get("memory"):
+        enforced["memory_bytes"] = _limit(
+            _read(d / ("memory.max" if v2 else "memory.limit_in_bytes"))
+        )
+    if d := dirs.get("pids"):
+        enforced["pids"] = _limit(_read(d / "pids.max"))
+    return enforced
+
+
+def _fallback_plan(request: CapsRequest, notes: list[str]) -> tuple[list[int] | None, int | None]:
+    cpu_set = memory = None
+    if request.cpus is not None:
+        available = sorted(os.sched_getaffinity(0))
+        cpu_set = available[: min(math.ceil(request.cpus), len(available))]
+        if len(cpu_set) != request.cpus:
+            notes.append(f"cpus: affinity pins whole CPUs: {request.cpus} -> {len(cpu_set)}")
+    if request.memory_bytes is not None:
+        hard = resource.getrlimit(resource.RLIMIT_AS)[1]
+        memory = request.memory_bytes
+        if hard != resource.RLIM_INFINITY:
+            memory = min(memory, hard)  # only root may raise a hard limit
+        notes.append(
+            "memory_bytes: RLIMIT_AS caps virtual address space, not RSS; thread stacks and "
+            "malloc arenas reserve far more than they touch, so it bites early, not at a RAM level"
+        )
+    if request.pids is not None:
+        notes.append(
+            "pids: not enforced; RLIMIT_NPROC counts all the user's processes (root: none)"
+        )
+    return cpu_set, memory
+
+
+def _preexec(
+    procs: list[Path], cpu_set: list[int] | None, memory: int | None
+) -> Callable[[], None]:
+    # Runs between fork and exec: raw syscalls on pre-encoded paths, nothing that could block.
+    targets = [os.fsencode(p) for p in procs]
+
+    def preexec() -> None:
+        for target in targets:
+            fd = os.open(target, os.O_WRONLY)
+            try:
+                os.write(fd, b"0")  # "0" means the writing process, in v1 and v2 alike
+            finally:
+                os.close(fd)
+        if cpu_set is not None:
+            os.sched_setaffinity(0, cpu_set)
+        if memory is not None:
+            resource.setrlimit(resource.RLIMIT_AS, (memory, memory))
+
+    return preexec
+
+
+def _read_fallback_limits(pid: int, request: CapsRequest, notes: list[str]) -> dict[str, Any]:
+    enforced: dict[str, Any] = dict.fromkeys(CONTROLLERS.values())
+    try:
+        if request.cpus is not None:
+            enforced["cpus"] = len(os.sched_getaffinity(pid))
+        limits = Path(f"/proc/{pid}/limits").read_text()
+    except OSError as exc:
+        notes.append(f"could not read back limits of pid {pid}: {exc}")
+        return enforced
+    if match := re.search(r"^Max address space\s+(\S+)", limits, re.MULTILINE):
+        enforced["memory_bytes"] = None if match[1] == "unlimited" else int(match[1])
+    return enforced
+
+
+def _compare(requested: dict[str, Any], enforced: dict[str, Any], notes: list[str]) -> None:
+    for key, want in requested.items():
+        got = enforced[key]
+        if want is not None and got is None and not any(n.startswith(key) for n in notes):
+            notes.append(f"{key}: requested {want}, not enforced")
+        elif want is not None and got is not None and got != want:
+            notes.append(f"{key}: requested {want}, kernel enforces {got}")
+
+
+class CappedProcess:
+    """A child running under caps; stop() (or leaving the with-block) tears everything down."""
+
+    def __init__(
+        self,
+        popen: subprocess.Popen[bytes],
+        method: str,
+        request: CapsRequest,
+        leaves: list[_Leaf],
+        notes: list[str],
+    ) -> None:
+        self.popen = popen
+        self.method = method
+        self.request = request
+        self.notes = notes
+        self.enforced: dict[str, Any] = dict.fromkeys(CONTROLLERS.values())
+        self._leaves = list(leaves)  # still to remove
+        self._paths = [str(leaf.path) for leaf in leaves]  # for the record, even after stop()
+        self._killed = False
+        _LIVE.add(self)
+
+    @property
+    def pid(self) -> int:
+        return self.popen.pid
+
+    def report(self) -> dict[str, Any]:
+        return {
+            "method": self.method,
+            "requested": asdict(self.request),
+            "enforced": dict(self.enforced),
+            "notes": list(self.notes),
+            "cgroup_paths": list(self._paths),
+        }
+
+    def stop(self, timeout: float = 5.0) -> int | None:
+        """SIGTERM the process group, SIGKILL after timeout, then remove the cgroups. Idempotent."""
+        if not self._killed:
+            self._kill_group(timeout)
+            self._killed = True
+        if self._leaves:
+            self._drain_cgroups()
+            self._leaves = _rmdir_all(self._leaves, self.notes)
+        if not self._leaves:
+            _LIVE.discard(self)
+        return self.popen.returncode
+
+    def __enter__(self) -> CappedProcess:
+        return self
+
+    def __exit__(self, *exc_info: object) -> None:
+        self.stop()
+
+    def _kill_group(self, timeout: float) -> None:
+        pid = self.popen.pid
+        if self.popen.returncode is not None:
+            return  # reaped by the caller: the pgid may name someone else's group by now
+        if not _wait_exited(pid, time.monotonic()):
+            _send(pid, signal.SIGTERM, group=True)
+            _wait_exited(pid, time.monotonic() + timeout)
+        # The unreaped leader pins the pgid, so this cannot hit a recycled group; it takes
+        # out stragglers that outlived the leader or ignored SIGTERM.
+        _send(pid, signal.SIGKILL, group=True)
+        try:
+            self.popen.wait(timeout=DRAIN_SECONDS)
+        except subprocess.TimeoutExpired:
+            self.notes.append(f"pid {pid} survived SIGKILL for {DRAIN_SECONDS}s")
+
+    def _drain_cgroups(self) -> None:
+        deadline = time.monotonic() + DRAIN_SECONDS
+        while time.monotonic() < deadline:
+            left = {pid for leaf in self._leaves for pid in _procs(leaf.path) or ()}
+            if not left:
+                return
+            for pid in left:  # escaped the process group (setsid) but not the cgroup: the SUT's
+                _send(pid, signal.SIGKILL)
+            time.sleep(0.02)
+        for leaf in self._leaves:  # stuck in the kernel (D state): park it so rmdir can succeed
+            for pid in _procs(leaf.path) or ():
+                if _try_write(leaf.mount / "cgroup.procs", str(pid), self.notes):
+                    self.notes.append(f"moved unkillable pid {pid} from {leaf.path} to the root")
+
+
+def _wait_exited(pid: int, deadline: float) -> bool:
+    # WNOWAIT leaves the zombie unreaped so its pid keeps naming our process group.
+    while True:
+        try:
+            if os.waitid(os.P_PID, pid, os.WEXITED | os.WNOHANG | os.WNOWAIT) is not None:
+                return True
+        except ChildProcessError:
+            return True
+        if time.monotonic() >= deadline:
+            return False
+        time.sleep(0.02)
+
+
+def _send(pid: int, sig: int, *, group: bool = False) -> None:
+    with contextlib.suppress(ProcessLookupError, PermissionError):
+        (os.killpg if group else os.kill)(pid, sig)
+
+
+def _rmdir(path: Path, deadline: float, notes: list[str]) -> bool:
+    while True:
+        try:
+            path.rmdir()
+            return True
+        except FileNotFoundError:
+            return True
+        except OSError as exc:
+            # EBUSY while exiting tasks are still being released from the cgroup
+            if exc.errno != errno.EBUSY or time.monotonic() >= deadline:
+                notes.append(f"could not remove {path}: {exc.strerror or exc}")
+                return False
+            time.sleep(0.02)
+
+
+def start_capped(
+    argv: Sequence[str],
+    request: CapsRequest,
+    *,
+    name: str,
+    env: dict[str, str] | None = None,
+    cwd: str | None = None,
+    stdout: Any = None,
+    stderr: Any = None,
+    cgroup_root: RootArg = None,
+) -> CappedProcess:
+    """Start argv in a new session, capped by cgroups when possible, else by affinity/rlimits.
+
+    cgroup_root=None means $STAMPEDE_CGROUP_ROOT, else /sys/fs/cgroup.
+    """
+    probe = probe_cgroups(cgroup_root)
+    notes: list[str] = [] if probe.method else [f"cgroups unavailable: {probe.reason}"]
+    leaves: list[_Leaf] = []
+    proc: CappedProcess | None = None
+    try:
+        if probe.method:
+            _create_leaves(probe, _leaf_name(name), leaves, notes)
+        dirs = _controller_dirs(leaves, probe) if leaves else {}
+        if leaves and not dirs:  # e.g. v2 subtree_control refused every controller
+            notes.append("cgroup got no usable controllers, using the fallback")
+            leaves = _rmdir_all(leaves, notes)
+        if leaves:
+            _apply_limits(dirs, probe.method == "cgroup-v2", request, notes)
+            procs = [leaf.path / "cgroup.procs" for leaf in leaves]
+            method, preexec = str(probe.method), _preexec(procs, None, None)
+        else:
+            method, preexec = "fallback", _preexec([], *_fallback_plan(request, notes))
+        spawn: dict[str, Any] = {"env": env, "cwd": cwd, "stdout": stdout, "stderr": stderr}
+        popen = subprocess.Popen(list(argv), preexec_fn=preexec, start_new_session=True, **spawn)
+        proc = CappedProcess(popen, method, request, leaves, notes)
+        if leaves:
+            proc.enforced = _read_cgroup_limits(dirs, method == "cgroup-v2")
+            for leaf in leaves:
+                if popen.pid not in (_procs(leaf.path) or ()) and not _wait_exited(popen.pid, 0):
+                    notes.append(f"child {popen.pid} is not listed in {leaf.path}")
+        else:
+            proc.enforced = _read_fallback_limits(popen.pid, request, notes)
+        _compare(asdict(request), proc.enforced, notes)
+        return proc
+    except BaseException:
+        if proc is not None:
+            proc.stop(timeout=1.0)
+        else:  # the child never started, so the groups are empty
+            _rmdir_all(leaves, notes)
+        raise
+
+
+def _rmdir_all(leaves: list[_Leaf], notes: list[str]) -> list[_Leaf]:
+    """Remove the leaves, then their shared parents if now empty; returns the leaves left."""
+    deadline = time.monotonic() + DRAIN_SECONDS
+    kept = [leaf for leaf in leaves if not _rmdir(leaf.path, deadline, notes)]
+    for parent in {leaf.path.parent for leaf in leaves}:
+        _rmdir(parent, 0.0, [])  # shared by concurrent runs: fails harmlessly while in use
+    return kept
+
+
+def _owner_alive(leaf_name: str) -> bool:
+    owner = leaf_name.rsplit(".", 2)[1:2]  # "<name>.<harness pid>.<random>"
+    return bool(owner) and owner[0].isdigit() and Path(f"/proc/{owner[0]}").exists()
+
+
+def sweep_stale(cgroup_root: RootArg = None) -> list[str]:
+    """Remove empty stampede cgroups left by dead harnesses; returns the removed paths."""
+    removed: list[str] = []
+    for mount in sorted(set(probe_cgroups(cgroup_root).mounts.values())):
+        parent = mount / PARENT_NAME
+        with contextlib.suppress(OSError):
+            for leaf in sorted(p for p in parent.iterdir() if p.is_dir()):
+                # A live owner may be between mkdir and moving its child in: not stale yet.
+                if not _owner_alive(leaf.name) and _procs(leaf) == set() and _rmdir(leaf, 0, []):
+                    removed.append(str(leaf))
+            if _rmdir(parent, 0.0, []):
+                removed.append(str(parent))
+    return removed
+
+
+@atexit.register
+def _stop_all() -> None:
+    for proc in list(_LIVE):
+        proc.stop(timeout=1.0)
