@@ -1,0 +1,405 @@
+"""Static checks of the container stack, no Docker engine needed: the compose file against the
+Compose Specification schema, the Dockerfile with hadolint, the Prometheus config with
+promtool, and the Grafana dashboards against the server's metric-name contract."""
+
+from __future__ import annotations
+
+import json
+import re
+import shlex
+import subprocess
+import sys
+from pathlib import Path, PurePosixPath
+from typing import Any
+
+import jsonschema
+import pytest
+import yaml
+
+try:  # tests/ is a plain directory on sys.path (pytest's default "prepend" import mode)...
+    import prom_helpers as ph
+except ModuleNotFoundError:  # ...or a package, should someone add tests/__init__.py
+    from tests import prom_helpers as ph
+
+REPO = ph.REPO
+COMPOSE_FILE = REPO / "docker-compose.yml"
+DOCKERFILE = REPO / "Dockerfile"
+COMPOSE_SCHEMA = Path(__file__).resolve().parents[2] / "shared" / "schemas" / "compose-spec.json"
+GRAFANA_PROVISIONING = ph.DASHBOARD_DIR / "provisioning"
+IMAGE = "stampede:local"
+LOOPBACK = "127.0.0.1"
+SERVERS = {"server-to-thread": "to_thread", "server-future": "future"}
+LOCUST_SERVICES = ("locust-master", "locust-worker", "headless")
+
+
+# --- compose helpers ------------------------------------------------------------------------------
+_INTERPOLATION = re.compile(r"\$\$|\$\{(\w+)(?:(:?[-?])([^}]*))?\}|\$(\w+)")
+
+
+def interpolate(value: Any, env: dict[str, str]) -> Any:
+    """Compose-style ${VAR:-default} interpolation of every string value (not keys), as
+    `docker compose config` does before it validates against the schema."""
+    if isinstance(value, dict):
+        return {k: interpolate(v, env) for k, v in value.items()}
+    if isinstance(value, list):
+        return [interpolate(v, env) for v in value]
+    if not isinstance(value, str):
+        return value
+
+    def fill(m: re.Match[str]) -> str:
+        if m.group(0) == "$$":
+            return "$"
+        name = m.group(1) or m.group(4)
+        op, arg = m.group(2), m.group(3) or ""
+        current = env.get(name)
+        unset = current is None or (op is not None and op.startswith(":") and current == "")
+        if op in ("?", ":?") and unset:
+            raise AssertionError(f"${{{name}}} is required: {arg}")
+        if op in ("-", ":-") and unset:
+            return arg
+        return current or ""
+
+    return _INTERPOLATION.sub(fill, value)
+
+
+@pytest.fixture(scope="module")
+def raw_compose() -> dict[str, Any]:
+    return yaml.safe_load(COMPOSE_FILE.read_text(encoding="utf-8"))
+
+
+@pytest.fixture(scope="module")
+def compose(raw_compose: dict[str, Any]) -> dict[str, Any]:
+    # An empty environment: the defaults in the file are what a fresh `docker compose up` sees.
+    return interpolate(raw_compose, env={})
+
+
+@pytest.fixture(scope="module")
+def services(compose: dict[str, Any]) -> dict[str, dict[str, Any]]:
+    return compose["services"]
+
+
+def host_ip_of(port: Any) -> str | None:
+    """Host IP a `ports:` entry publishes on; None means all interfaces."""
+    if isinstance(port, dict):
+        return port.get("host_ip")
+    text = str(port)
+    if text.startswith("["):  # [::1]:8000:8000
+        return text[1 : text.index("]")]
+    parts = text.split(":")
+    return parts[0] if len(parts) == 3 else None
+
+
+def bind_mounts(service: dict[str, Any]) -> list[tuple[str, str]]:
+    """(host path, container path) of every relative bind mount in short syntax."""
+    mounts = []
+    for volume in service.get("volumes", []):
+        if isinstance(volume, str) and volume.startswith("."):
+            host, container, *_ = volume.split(":")
+            mounts.append((host, container))
+    return mounts
+
+
+def host_path_for(service: dict[str, Any], container_path: str) -> Path:
+    """Map a path inside the container back to the repo through the service's bind mounts."""
+    target = PurePosixPath(container_path)
+    for host, container in bind_mounts(service):
+        if target == PurePosixPath(container) or PurePosixPath(container) in target.parents:
+            return REPO / host / target.relative_to(container)
+    raise AssertionError(f"{container_path} is not bind-mounted from the repo")
+
+
+# --- compose --------------------------------------------------------------------------------------
+def test_compose_validates_against_the_compose_spec_schema(compose: dict[str, Any]) -> None:
+    assert COMPOSE_SCHEMA.is_file(), f"Compose schema missing at {COMPOSE_SCHEMA}"
+    schema = json.loads(COMPOSE_SCHEMA.read_text(encoding="utf-8"))
+    validator = jsonschema.Draft7Validator(schema)
+    errors = sorted(validator.iter_errors(compose), key=lambda e: list(e.absolute_path))
+    assert not errors, "\n".join(
+        f"{'/'.join(map(str, e.absolute_path))}: {e.message}" for e in errors
+    )
+
+
+def test_compose_has_the_stack(services: dict[str, dict[str, Any]]) -> None:
+    expected = {*SERVERS, "locust-master", "locust-worker", "headless", "prometheus", "grafana"}
+    assert expected <= services.keys()
+    assert services["headless"].get("profiles") == ["headless"]
+    # Scalable with --scale: a fixed name or a published port would collide between replicas.
+    worker = services["locust-worker"]
+    assert "container_name" not in worker and "ports" not in worker
+
+
+def test_every_service_using_the_image_builds_from_the_dockerfile(
+    services: dict[str, dict[str, Any]],
+) -> None:
+    users = {n for n, s in services.items() if s.get("image") == IMAGE or "build" in s}
+    assert {*SERVERS, *LOCUST_SERVICES} <= users
+    for name in users:
+        service = services[name]
+        build = service.get("build")
+        assert isinstance(build, dict), f"{name}: needs a build section"
+        context = REPO / build.get("context", ".")
+        assert (context / build.get("dockerfile", "Dockerfile")).resolve() == DOCKERFILE, name
+        assert service.get("image") == IMAGE, f"{name}: should tag the shared image {IMAGE}"
+
+
+def test_every_published_port_binds_loopback(services: dict[str, dict[str, Any]]) -> None:
+    published = 0
+    for name, service in services.items():
+        for port in service.get("ports", []):
+            published += 1
+            assert host_ip_of(port) == LOOPBACK, f"{name}: {port!r} must bind {LOOPBACK}"
+    assert published >= 5  # servers, Locust UI, Prometheus, Grafana
+
+
+def test_servers_are_capped_and_pick_their_waiter(services: dict[str, dict[str, Any]]) -> None:
+    for name, waiter in SERVERS.items():
+        service = services[name]
+        for cap in ("cpus", "cpuset", "mem_limit", "pids_limit", "healthcheck"):
+            assert service.get(cap), f"{name}: missing {cap}"
+        env = service["environment"]
+        assert env["STAMPEDE_WAITER"] == waiter
+        assert "STAMPEDE_CPUS" in env
+        assert "--host" in service["command"] and "0.0.0.0" in service["command"]
+
+
+def test_locust_drives_both_servers(services: dict[str, dict[str, Any]]) -> None:
+    for name in ("locust-master", "headless"):
+        command = " ".join(services[name]["command"])
+        for server, waiter in SERVERS.items():
+            assert f"{waiter}=http://{server}:8000" in command, f"{name}: no target {server}"
+        # The exporter binds loopback by default: Prometheus in its own container needs more.
+        assert "--prometheus-port=9646" in command and "--prometheus-host=0.0.0.0" in command
+    assert "--run-time=" in " ".join(services["headless"]["command"])
+    assert ("./results", "/results") in bind_mounts(services["headless"])
+
+
+# Parses argument lists with Locust's own parser plus the locustfile's custom arguments. In a
+# subprocess: importing locust monkey-patches the interpreter with gevent.
+_PARSE_LOCUST_ARGS = """
+import json, sys
+import loadtest.locustfile  # registers the custom arguments
+from locust.argument_parser import get_parser
+for args in json.loads(sys.argv[1]):
+    get_parser(default_config_files=[]).parse_args(args)
+"""
+
+
+def locust_args(command: list[str]) -> list[str]:
+    if command[0] == "locust":
+        return command[1:]
+    # headless: sh -c "... && exec locust <args>"
+    return shlex.split(command[-1].split("exec locust", 1)[1])
+
+
+def test_locust_commands_parse_with_the_locustfile(services: dict[str, dict[str, Any]]) -> None:
+    arg_lists = [locust_args(services[n]["command"]) for n in LOCUST_SERVICES]
+    result = subprocess.run(
+        [sys.executable, "-c", _PARSE_LOCUST_ARGS, json.dumps(arg_lists)],
+        capture_output=True,
+        text=True,
+        timeout=60,
+        cwd=REPO,
+    )
+    assert result.returncode == 0, result.stderr[-2000:]
+
+
+def test_bind_mounted_repo_paths_exist(services: dict[str, dict[str, Any]]) -> None:
+    for name, service in services.items():
+        for host, _ in bind_mounts(service):
+            assert (REPO / host).exists(), f"{name}: {host} does not exist"
+
+
+def test_prometheus_targets_are_compose_services(services: dict[str, dict[str, Any]]) -> None:
+    config = yaml.safe_load(ph.PROMETHEUS_CONFIG.read_text(encoding="utf-8"))
+    assert config["global"]["scrape_interval"] == "1s"
+    variants: dict[str, str] = {}
+    for job in config["scrape_configs"]:
+        for static in job.get("static_configs", []):
+            for target in static["targets"]:
+                host = target.rsplit(":", 1)[0]
+                assert host in services or host == "localhost", f"unknown target {target}"
+                if "variant" in static.get("labels", {}):
+                    variants[host] = static["labels"]["variant"]
+    # The dashboard's $variant is this target label: it must match each server's waiter.
+    assert variants == SERVERS
+
+
+def test_grafana_is_provisioned(services: dict[str, dict[str, Any]]) -> None:
+    grafana = services["grafana"]
+    env = grafana["environment"]
+    assert env["GF_AUTH_ANONYMOUS_ENABLED"] == "true"
+    assert env["GF_AUTH_ANONYMOUS_ORG_ROLE"] == "Viewer"
+    home = host_path_for(grafana, env["GF_DASHBOARDS_DEFAULT_HOME_DASHBOARD_PATH"])
+    assert home == ph.DASHBOARD_DIR / "waiter-comparison.json" and home.is_file()
+    provisioning = host_path_for(grafana, env["GF_PATHS_PROVISIONING"])
+    assert provisioning == GRAFANA_PROVISIONING
+
+    datasources = yaml.safe_load((provisioning / "datasources" / "prometheus.yml").read_text())
+    (source,) = datasources["datasources"]
+    assert source["url"] == "http://prometheus:9090" and "prometheus" in services
+    providers = yaml.safe_load((provisioning / "dashboards" / "stampede.yml").read_text())
+    for provider in providers["providers"]:
+        assert host_path_for(grafana, provider["options"]["path"]) == ph.DASHBOARD_DIR
+
+
+# --- Dockerfile -----------------------------------------------------------------------------------
+def test_hadolint_passes() -> None:
+    hadolint = ph.require_tool("hadolint")
+    result = subprocess.run(
+        [hadolint, "--no-color", str(DOCKERFILE)], capture_output=True, text=True, timeout=60
+    )
+    assert result.returncode == 0, result.stdout + result.stderr
+
+
+def test_hadolint_ignores_are_justified() -> None:
+    lines = DOCKERFILE.read_text(encoding="utf-8").splitlines()
+    for number, line in enumerate(lines):
+        if "hadolint ignore=" in line:
+            previous = lines[number - 1].strip() if number else ""
+            assert previous.startswith("#") and "hadolint" not in previous, (
+                f"Dockerfile line {number + 1}: say why above the ignore"
+            )
+
+
+def test_dockerfile_final_stage() -> None:
+    text = DOCKERFILE.read_text(encoding="utf-8")
+    base = re.search(r"^ARG PYTHON_IMAGE=python:(\d+)\.(\d+)-slim", text, re.M)
+    assert base and (int(base[1]), int(base[2])) >= (3, 13), "needs a python:3.13+-slim base"
+    stages = re.split(r"^FROM ", text, flags=re.M)
+    assert len(stages) >= 3, "multi-stage: a build stage and a runtime stage"
+    final = stages[-1]
+    assert "COPY --from=build /opt/venv" in final
+    assert not re.search(r"\b(gcc|g\+\+|build-essential|apt-get install)\b", final)
+    user = re.findall(r"^USER\s+(\S+)", final, re.M)
+    assert user and user[-1].split(":")[0] not in {"root", "0"}
+    assert re.search(r"^HEALTHCHECK .*\n?.*CMD \[\"python\".*/healthz", final, re.M)
+    assert 'CMD ["stampede", "serve", "--host", "0.0.0.0"]' in final
+
+
+def test_dockerignore_keeps_what_the_dockerfile_copies() -> None:
+    # .dockerignore is an allow-list: a new COPY source must be let in there too.
+    allowed = {
+        line[1:].rstrip("/")
+        for line in (REPO / ".dockerignore").read_text(encoding="utf-8").splitlines()
+        if line.startswith("!")
+    }
+    copies = re.findall(r"^COPY (?!--from)(.+)$", DOCKERFILE.read_text(encoding="utf-8"), re.M)
+    for sources in (c.split()[:-1] for c in copies):
+        for source in sources:
+            top = source.split("/")[0]
+            assert top in allowed, f"COPY {source}: excluded by .dockerignore"
+            assert (REPO / source).exists(), f"COPY {source}: no such file"
+
+
+# --- Prometheus -----------------------------------------------------------------------------------
+def test_promtool_check_config() -> None:
+    promtool = ph.require_tool("promtool")
+    result = subprocess.run(
+        [promtool, "check", "config", str(ph.PROMETHEUS_CONFIG)],
+        capture_output=True,
+        text=True,
+        timeout=60,
+    )
+    assert result.returncode == 0, result.stdout + result.stderr
+
+
+def test_dashboard_queries_are_valid_promql(tmp_path: Path) -> None:
+    # promtool parses every expression as a recording rule, for both variants.
+    rules = [
+        {"record": f"dashboard:query_{i}", "expr": ph.substitute(q.expr, variant)}
+        for i, (q, variant) in enumerate((q, v) for q in ph.all_queries() for v in ph.VARIANTS)
+    ]
+    rules_file = tmp_path / "rules.yml"
+    rules_file.write_text(yaml.safe_dump({"groups": [{"name": "dashboards", "rules": rules}]}))
+    result = subprocess.run(
+        [ph.require_tool("promtool"), "check", "rules", str(rules_file)],
+        capture_output=True,
+        text=True,
+        timeout=60,
+    )
+    assert result.returncode == 0, result.stdout + result.stderr
+
+
+# --- dashboards -----------------------------------------------------------------------------------
+DASHBOARDS = ph.dashboard_paths()
+
+
+def test_there_is_a_comparison_dashboard() -> None:
+    assert ph.DASHBOARD_DIR / "waiter-comparison.json" in DASHBOARDS
+
+
+@pytest.mark.parametrize("path", DASHBOARDS, ids=lambda p: p.name)
+def test_dashboard_panels(path: Path) -> None:
+    dashboard = ph.load_dashboard(path)  # raises on invalid JSON
+    panels = list(ph.iter_panels(dashboard))
+    ids = [p["id"] for p in panels]
+    assert len(ids) == len(set(ids)), f"duplicate panel ids in {path.name}"
+    provisioned = provisioned_datasource_uids()
+    for panel in panels:
+        label = f"{path.name} panel {panel['id']} {panel.get('title')!r}"
+        if panel["type"] == "row":  # a layout container: no queries, nothing to draw
+            assert not panel.get("targets"), label
+            continue
+        assert panel.get("datasource", {}).get("uid") in provisioned, f"{label}: datasource"
+        assert panel["fieldConfig"]["defaults"].get("unit"), f"{label}: unit"
+        assert panel.get("targets"), f"{label}: no queries"
+        for target in panel["targets"]:
+            assert target.get("datasource", {}).get("uid") in provisioned, f"{label}: target"
+            assert target.get("expr"), f"{label}: empty query"
+
+
+@pytest.mark.parametrize("path", DASHBOARDS, ids=lambda p: p.name)
+def test_dashboard_metric_names_are_in_the_contract(path: Path) -> None:
+    for query in ph.dashboard_queries(path):
+        metrics = query.metrics
+        assert metrics, f"{query.where}: no metric found in {query.expr!r}"
+        unknown = metrics - ph.ALLOWED_NAMES
+        assert not unknown, f"{query.where}: not in the metric contract: {sorted(unknown)}"
+        # Server metrics have no variant label of their own: without the target-label filter
+        # a panel would mix both variants.
+        if metrics - {"stampede_client_users"}:
+            assert 'variant=~"$variant"' in query.expr, f"{query.where}: no $variant filter"
+
+
+def test_comparison_dashboard_covers_the_issue() -> None:
+    path = ph.DASHBOARD_DIR / "waiter-comparison.json"
+    dashboard = ph.load_dashboard(path)
+    used = set().union(*(q.metrics for q in ph.dashboard_queries(path)))
+    wanted = {
+        "stampede_process_threads",
+        "stampede_executor_busy_workers",
+        "stampede_executor_max_workers",
+        "stampede_executor_queued_items",
+        "stampede_event_loop_tasks",
+        "stampede_event_loop_lag_seconds_bucket",
+        "stampede_invocations_total",
+        "stampede_invocation_duration_seconds_bucket",
+        "stampede_model_calls_total",
+        "stampede_wedged",
+        "stampede_loop_errors_total",
+        "process_resident_memory_bytes",
+        "stampede_client_requests_total",
+        "stampede_client_request_duration_seconds_bucket",
+    }
+    assert wanted <= used, f"panels missing for {sorted(wanted - used)}"
+
+    (variant,) = [v for v in dashboard["templating"]["list"] if v["name"] == "variant"]
+    assert variant["multi"] and variant["includeAll"]
+    annotations = [q for q in ph.dashboard_queries(path) if q.annotation]
+    assert any("stampede_wedged" in q.metrics for q in annotations)
+
+    # The parked-threads panel draws the executor size as its reference line.
+    parked = [
+        p
+        for p in ph.iter_panels(dashboard)
+        if any('kind="waiter"' in t.get("expr", "") for t in p.get("targets", []))
+    ]
+    assert parked, "no threads-parked-by-waiters panel"
+    assert any("stampede_executor_max_workers" in t["expr"] for t in parked[0]["targets"])
+
+
+def provisioned_datasource_uids() -> set[str]:
+    config = yaml.safe_load(
+        (GRAFANA_PROVISIONING / "datasources" / "prometheus.yml").read_text(encoding="utf-8")
+    )
+    return {source["uid"] for source in config["datasources"]}
