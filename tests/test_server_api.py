@@ -195,3 +195,22 @@ def test_wedged_server_stops_within_five_seconds_of_sigterm() -> None:
         assert server.proc.returncode in (0, -15)
         assert "Application shutdown complete" in server.log()
         assert "shutdown aborted 1 in-flight invocation" in server.log()
+
+
+def test_stall_signal_rises_and_clears() -> None:
+    with running_server(model_latency_ms=2500, model_cycles=1, stall_seconds=1) as server:
+
+        async def scenario() -> tuple[bool, bool, bool]:
+            async with httpx.AsyncClient(base_url=server.url, timeout=10) as client:
+                request = asyncio.create_task(_post(client, "slow", "k"))
+                await asyncio.sleep(0.5)
+                early = (await client.get("/v1/status")).json()["stalled"]
+                await asyncio.sleep(1.2)
+                during = (await client.get("/v1/status")).json()["stalled"]
+                assert (await request).status_code == 200
+                await asyncio.sleep(0.3)
+                after = (await client.get("/v1/status")).json()["stalled"]
+                return early, during, after
+
+        assert asyncio.run(scenario()) == (False, True, False)
+        assert "STALLED: 1 request(s) in flight" in server.log()
