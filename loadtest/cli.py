@@ -58,9 +58,13 @@ def settings_from(args: argparse.Namespace, settings_cls: type, prog: str) -> An
 
 
 def cmd_serve(args: argparse.Namespace) -> int:
+    from server.sdk import SdkMissingError
     from server.serve import serve
 
-    serve(settings_from(args, ServerSettings, "stampede serve"))
+    try:
+        serve(settings_from(args, ServerSettings, "stampede serve"))
+    except SdkMissingError as exc:  # e.g. --agent strands without strands-agents installed
+        raise UsageError(str(exc)) from None
     return 0
 
 
@@ -85,6 +89,8 @@ EXTRA_COMMANDS: list[Callable[[Any], None]] = []
 def _load_extra_commands() -> None:
     import importlib
 
+    if EXTRA_COMMANDS:
+        return
     for module in ("loadtest.bench", "loadtest.compare", "loadtest.plan"):
         try:
             mod = importlib.import_module(module)
