@@ -139,6 +139,8 @@ def start_locust(
         "--seed=7",
         f"--prometheus-port={port}",
         "--only-summary",
+        # The locustfile also holds the stream and session users; this storm is the waiter's.
+        "IdempotencyStormUser",
     ]
     log = workdir / "locust.log"
     env = {k: v for k, v in os.environ.items() if not k.startswith(("LOCUST_", "STAMPEDE_"))}
