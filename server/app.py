@@ -13,6 +13,7 @@ from prometheus_client import CONTENT_TYPE_LATEST, generate_latest
 from pydantic import BaseModel, ConfigDict, Field
 from starlette.exceptions import HTTPException as StarletteHTTPException
 
+from server.loop_errors import CountAsgiErrors
 from server.runtime import Runtime
 from server.settings import ServerSettings
 
@@ -54,6 +55,10 @@ def create_app(settings: ServerSettings | None = None) -> FastAPI:
 
     app = FastAPI(title="Stampede agent server", lifespan=lifespan)
     app.state.runtime = runtime
+    # Hazard errors raised out of a response's teardown count once, like loop reports.
+    app.add_middleware(CountAsgiErrors, detector=runtime.detector)
+    for hazard in runtime.hazards:
+        app.include_router(hazard.router)
 
     @app.exception_handler(RequestValidationError)
     async def invalid(request: Request, exc: RequestValidationError) -> JSONResponse:

@@ -17,6 +17,7 @@ from typing import Any
 
 from server import loop_errors
 from server.executor import InstrumentedExecutor
+from server.hazards import build_hazards
 from server.invocations import InvocationService
 from server.model import StubBedrockModel
 from server.settings import ServerSettings
@@ -27,14 +28,14 @@ from server.wedge import WedgeState, is_wedged
 log = logging.getLogger("stampede.server")
 
 TICK_S = 0.1
-GC_EVERY_S = 1.0
 TOP_TASK_NAMES = 10
 
 
 class Runtime:
     def __init__(self, settings: ServerSettings) -> None:
         self.settings = settings
-        self.telemetry = Telemetry(settings.waiter)
+        self.agent_info = agent_description(settings)
+        self.telemetry = Telemetry(settings.waiter, agent=self.agent_info)
         self.executor = InstrumentedExecutor(settings.pool_size)
         self.waiter = make_waiter(settings.waiter)
         self.model = StubBedrockModel(
@@ -44,22 +45,29 @@ class Runtime:
             seed=settings.seed,
             tool_turns=settings.model_cycles - 1,
         )
-        self.service = InvocationService(
+        self.service = service_class(settings)(
             model=self.model,
             waiter=self.waiter,
             telemetry=self.telemetry,
             duplicate_timeout_s=settings.duplicate_timeout_s,
         )
         self.wedge = WedgeState()
+        self.hazards = build_hazards(settings)
+        self.loop_errors: Counter[str] = Counter()
+        self.detector = loop_errors.Detector(self.count_loop_error)
         self.loop: asyncio.AbstractEventLoop | None = None
         self._monitor: asyncio.Task[None] | None = None
         self.started_at = time.time()
+        self.gc_passes = 0
+        self.gc_last_at: float | None = None
         self.telemetry.add_gauges(self.gauges)
 
     async def start(self) -> None:
         self.loop = asyncio.get_running_loop()
         self.loop.set_default_executor(self.executor)
-        loop_errors.install(self.loop, self.count_loop_error)
+        loop_errors.install(self.loop, self.detector)
+        if self.settings.gc_mode == "timer":
+            gc.disable()
         self._monitor = asyncio.create_task(self._watch(), name="stampede.monitor")
         log.info(
             "waiter=%s executor_workers=%d (cpus=%d) model=%.0fms x%d",
@@ -72,6 +80,8 @@ class Runtime:
 
     async def stop(self) -> None:
         self.abort()
+        if self.settings.gc_mode == "timer":
+            gc.enable()
         if self._monitor is not None:
             self._monitor.cancel()
             with contextlib.suppress(asyncio.CancelledError):
@@ -85,6 +95,7 @@ class Runtime:
             log.warning("shutdown aborted %d in-flight invocation(s)", aborted)
 
     def count_loop_error(self, kind: str) -> None:
+        self.loop_errors[kind] += 1
         self.telemetry.loop_errors.labels(kind).inc()
 
     async def _watch(self) -> None:
@@ -96,9 +107,11 @@ class Runtime:
             self.telemetry.loop_lag.observe(max(0.0, loop.time() - expected))
             self.check()
             # Collect on a timer so "destroyed but pending" shows during a run, not at exit.
-            if loop.time() - last_gc >= GC_EVERY_S:
+            if loop.time() - last_gc >= self.settings.gc_interval_s:
                 gc.collect()
                 last_gc = loop.time()
+                self.gc_passes += 1
+                self.gc_last_at = time.time()
 
     def check(self) -> None:
         snapshot = self.executor.snapshot()
@@ -152,6 +165,7 @@ class Runtime:
         snapshot = self.executor.snapshot()
         return {
             "waiter": self.settings.waiter,
+            "agent": self.agent_info,
             "cpus": self.settings.effective_cpus,
             "executor": {
                 "max_workers": snapshot.max_workers,
@@ -177,8 +191,33 @@ class Runtime:
                 "error_rate": self.settings.model_error_rate,
             },
             "duplicate_timeout_s": self.settings.duplicate_timeout_s,
+            "loop_errors": dict(sorted(self.loop_errors.items())),
+            "hazards": {hazard.name: hazard.status() for hazard in self.hazards},
+            "gc": {
+                "interval_s": self.settings.gc_interval_s,
+                "mode": self.settings.gc_mode,
+                "passes": self.gc_passes,
+                "last_at": self.gc_last_at,
+            },
             "uptime_s": round(time.time() - self.started_at, 3),
         }
+
+
+def agent_description(settings: ServerSettings) -> str:
+    """What answers invocations: "builtin", or e.g. "strands-agents 1.62.0 with pre-fix waiter"."""
+    if settings.agent == "strands":
+        from server.sdk import strands_module  # an optional dependency, imported on demand
+
+        return str(strands_module().describe(settings.waiter))
+    return "builtin"
+
+
+def service_class(settings: ServerSettings) -> Any:
+    if settings.agent == "strands":
+        from server.sdk import strands_module
+
+        return strands_module().StrandsInvocationService
+    return InvocationService
 
 
 def _task_name(task: asyncio.Task[Any]) -> str:

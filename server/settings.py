@@ -10,6 +10,11 @@ from pydantic import Field, field_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
 WaiterName = Literal["to_thread", "future"]
+# Hazard implementations (server/hazards/): the buggy pattern first, then the fixes.
+StreamImpl = Literal["anyio_taskgroup", "asyncio_tasks", "owner_task"]
+SessionImpl = Literal["bare", "closing", "acp"]  # acp: the real agent-client-protocol
+# Who answers invocations: Stampede's own agent loop, or a real strands.Agent (server/sdk/).
+AgentImpl = Literal["builtin", "strands"]
 
 
 def usable_cpu_count() -> int:
@@ -40,6 +45,27 @@ class ServerSettings(BaseSettings):
     duplicate_timeout_s: float | None = Field(None, gt=0)
     seed: int = 0
     stall_seconds: float = Field(10.0, gt=0)
+    stream_impl: StreamImpl = Field(
+        "anyio_taskgroup", description="Query implementation behind the SSE stream endpoint"
+    )
+    stream_events: int = Field(20, ge=1, le=10_000, description="events per stream")
+    stream_interval_ms: float = Field(
+        100.0, ge=0, le=60_000, description="pause before each stream event"
+    )
+    session_impl: SessionImpl = Field(
+        "bare", description="how the WebSocket session runs its agent connection"
+    )
+    gc_interval_s: float = Field(
+        1.0, gt=0, le=3600, description="seconds between the runtime's gc passes"
+    )
+    gc_mode: Literal["auto", "timer"] = Field(
+        "auto",
+        description="timer: turn off allocation-triggered gc so only the timer collects, "
+        "which keeps leaked tasks visible between passes",
+    )
+    agent: AgentImpl = Field(
+        "builtin", description="builtin agent loop, or strands (needs strands-agents)"
+    )
     log_level: Literal["debug", "info", "warning", "error"] = "info"
     access_log: bool = False
 

@@ -33,17 +33,17 @@ LOOP_ERROR_KINDS = (
 
 
 class Telemetry:
-    def __init__(self, waiter: str) -> None:
+    def __init__(self, waiter: str, agent: str = "builtin") -> None:
         self.registry = CollectorRegistry()
         ProcessCollector(registry=self.registry)
         self._process = psutil.Process()
         info = Gauge(
             "stampede_build_info",
             "Build and configuration of this server.",
-            ["waiter", "version", "python"],
+            ["waiter", "version", "python", "agent"],
             registry=self.registry,
         )
-        info.labels(waiter, __version__, platform.python_version()).set(1)
+        info.labels(waiter, __version__, platform.python_version(), agent).set(1)
         self.invocations = Counter(
             "stampede_invocations_total",
             "Invocations answered, by role and outcome.",

@@ -1,0 +1,154 @@
+"""Streaming-teardown load (seeds 002 and 004): clients that leave an SSE stream early.
+
+Each task opens `GET /v1/agents/{agent}/stream`, reads `--stream-drop-after` events and closes
+the socket, as a browser tab or a retrying gateway does. A raw (gevent-patched) socket, so the
+close really is a TCP close: a pooled HTTP client might keep or drain the connection instead,
+and the server would never see the client leave. Every read is bounded by
+`--client-timeout`, the event count and a byte limit.
+"""
+
+from __future__ import annotations
+
+import socket
+import time
+from collections.abc import Callable
+from typing import Any
+from urllib.parse import urlsplit
+
+from locust import events, task
+
+from loadtest.users.base import StormUser
+from loadtest.users.outcomes import (
+    ClientTimeoutError,
+    ConnectionFailedError,
+    StormFailure,
+    UnexpectedStatusError,
+)
+
+MAX_STREAM_BYTES = 1 << 20
+RECV_BYTES = 16384
+
+
+def add_stream_arguments(parser: Any) -> None:
+    parser.add_argument(
+        "--stream-drop-after",
+        type=int,
+        default=3,
+        help="StreamUser: SSE events to read before dropping the connection (1..10000)",
+    )
+
+
+events.init_command_line_parser.add_listener(add_stream_arguments)
+
+
+class StreamIncompleteError(StormFailure):
+    """The stream ended before the user read the events it wanted."""
+
+    outcome = "http_error"
+
+
+def drop_after(parsed: Any) -> int:
+    value = int(getattr(parsed, "stream_drop_after", None) or 3)
+    if not 1 <= value <= 10_000:
+        raise ValueError(f"--stream-drop-after must be 1..10000, got {value}")
+    return value
+
+
+class StreamReader:
+    """One SSE stream over one socket: read up to k events, then close it."""
+
+    def __init__(self, url: str, timeout: float) -> None:
+        parts = urlsplit(url)
+        self.host = parts.hostname or "127.0.0.1"
+        self.port = parts.port or 80
+        self.timeout = timeout
+
+    def read(self, path: str, k: int) -> tuple[int, bytes]:
+        """(events read, bytes received); raises a StormFailure if it went wrong."""
+        deadline = time.monotonic() + self.timeout
+        try:
+            sock = socket.create_connection((self.host, self.port), timeout=self.timeout)
+        except OSError as exc:
+            raise _failure(exc) from None
+        try:
+            request = f"GET {path} HTTP/1.1\r\nHost: {self.host}\r\n\r\n"
+            sock.sendall(request.encode())
+            received = self._read_until(sock, deadline, b"", lambda data: b"\r\n\r\n" in data)
+            head, _, body = received.partition(b"\r\n\r\n")
+            status = _status(head)
+            if status != 200:
+                raise UnexpectedStatusError(f"unexpected HTTP {status}")
+            body = self._read_until(sock, deadline, body, lambda data: _enough(data, k))
+            if not _enough(body, k):
+                raise StreamIncompleteError("stream ended before the events to read")
+            return min(_events(body), k), head + body
+        except OSError as exc:
+            raise _failure(exc) from None
+        finally:
+            sock.close()  # the point: leave mid-stream
+
+    def _read_until(
+        self, sock: socket.socket, deadline: float, data: bytes, done: Callable[[bytes], bool]
+    ) -> bytes:
+        while not done(data):
+            left = deadline - time.monotonic()
+            if left <= 0 or len(data) > MAX_STREAM_BYTES:
+                raise ClientTimeoutError("no answer within the client timeout")
+            sock.settimeout(left)
+            chunk = sock.recv(RECV_BYTES)
+            if not chunk:
+                break
+            data += chunk
+        return data
+
+
+def _enough(body: bytes, k: int) -> bool:
+    # k events, or a stream shorter than k that reached its result.
+    return _events(body) >= k or b"event: result" in body
+
+
+def _events(body: bytes) -> int:
+    # One SSE event per "\n\n"; chunked framing only adds "\r\n" around each frame.
+    return body.count(b"\n\n")
+
+
+def _status(head: bytes) -> int:
+    try:
+        return int(head.split(b" ", 2)[1])
+    except (IndexError, ValueError):
+        return 0
+
+
+def _failure(exc: OSError) -> StormFailure:
+    if isinstance(exc, TimeoutError | socket.timeout):
+        return ClientTimeoutError("no answer within the client timeout")
+    return ConnectionFailedError(f"connection failed: {type(exc).__name__}")
+
+
+class StreamUser(StormUser):
+    """Opens agent streams and drops each one after --stream-drop-after events."""
+
+    def on_start(self) -> None:
+        self.drop_after = drop_after(self.environment.parsed_options)
+        self.reader = StreamReader(self.host, self.options.client_timeout)
+        self.agents = [f"agent-{i:03d}" for i in range(self.options.agents)]
+
+    @task
+    def drop_stream(self) -> None:
+        agent = self.rng.choice(self.agents)
+        name = f"{self.name_prefix}stream [drop after {self.drop_after}]"
+        started = time.perf_counter()
+        exception: BaseException | None = None
+        received = b""
+        try:
+            _, received = self.reader.read(f"/v1/agents/{agent}/stream", self.drop_after)
+        except StormFailure as exc:
+            exception = exc
+        self.environment.events.request.fire(
+            request_type="SSE",
+            name=name,
+            response_time=(time.perf_counter() - started) * 1000,
+            response_length=len(received),
+            exception=exception,
+            context=self.context(),
+        )

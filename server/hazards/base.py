@@ -1,0 +1,38 @@
+"""What every hazard module provides to the app and to `/v1/status`.
+
+A hazard is one module: a `Hazard` class built from the server settings, exposing a router
+with its endpoints, the implementation it runs (chosen by one settings field) and its counts.
+The registry in `server/hazards/__init__.py` lists the classes; nothing else needs editing.
+"""
+
+from __future__ import annotations
+
+from collections import Counter
+from typing import Protocol
+
+from fastapi import APIRouter
+
+# The same agent-id rule as the invocations endpoint.
+AGENT_ID = r"^[A-Za-z0-9][A-Za-z0-9._:-]{0,127}$"
+
+
+class Hazard(Protocol):
+    name: str
+    setting: str
+    impls: tuple[str, ...]
+    impl: str
+    router: APIRouter
+    counts: Counter[str]
+
+    def status(self) -> dict[str, object]: ...
+
+
+def hazard_status(hazard: Hazard, **extra: object) -> dict[str, object]:
+    """The common status shape: which impl runs, which exist, and event counts."""
+    return {
+        "impl": hazard.impl,
+        "impls": list(hazard.impls),
+        "setting": hazard.setting,
+        "counts": dict(sorted(hazard.counts.items())),
+        **extra,
+    }
