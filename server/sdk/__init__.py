@@ -1,0 +1,58 @@
+"""Real SDKs as the system under test: strands-agents and agent-client-protocol.
+
+Both are optional dependencies (`pip install -e '.[sdk]'`): nothing here imports them unless
+`--agent strands` or `--session-impl acp` asks for one, and then a missing or too old SDK is
+one clear error (SdkMissingError, which `stampede serve` reports as a usage error).
+"""
+
+from __future__ import annotations
+
+import importlib
+import importlib.metadata
+import re
+from types import ModuleType
+
+STRANDS = "strands-agents"
+ACP = "agent-client-protocol"
+# The first releases with what Stampede drives: strands' idempotency_token (THROW mode);
+# acp's run_agent(agent, StreamWriter, StreamReader) with the session_update helpers.
+MINIMUM = {STRANDS: (1, 45, 0), ACP: (0, 7, 0)}
+
+
+class SdkMissingError(RuntimeError):
+    """The SDK a setting asks for is not installed here, or is too old."""
+
+
+def release(version: str) -> tuple[int, ...]:
+    """The leading numeric release of a version string: "1.62.0rc1" -> (1, 62, 0)."""
+    match = re.match(r"\d+(?:\.\d+)*", version)
+    return tuple(int(part) for part in match.group(0).split(".")) if match else ()
+
+
+def sdk_version(distribution: str, setting: str) -> str:
+    """The installed version of `distribution`; SdkMissingError naming the setting if unusable."""
+    try:
+        version = importlib.metadata.version(distribution)
+    except importlib.metadata.PackageNotFoundError:
+        raise SdkMissingError(
+            f"{setting} needs {distribution}, which is not installed "
+            f"(pip install {distribution}, or pip install -e '.[sdk]')"
+        ) from None
+    minimum = MINIMUM[distribution]
+    if release(version) < minimum:
+        raise SdkMissingError(
+            f"{setting} needs {distribution} >= {'.'.join(map(str, minimum))}, found {version}"
+        )
+    return version
+
+
+def strands_module() -> ModuleType:
+    """server.sdk.strands_agent, once strands-agents is known to be usable."""
+    sdk_version(STRANDS, "--agent strands")
+    return importlib.import_module("server.sdk.strands_agent")
+
+
+def acp_module() -> ModuleType:
+    """server.sdk.acp_session, once agent-client-protocol is known to be usable."""
+    sdk_version(ACP, "--session-impl acp")
+    return importlib.import_module("server.sdk.acp_session")

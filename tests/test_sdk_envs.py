@@ -1,0 +1,81 @@
+"""`stampede compare --sdk`: spec checks, and the cached per-release virtual environments.
+
+Bad specs are refused before anything starts, as one line naming the value (exit 2); a
+release PyPI does not have is refused the same way, after a quick lookup. A new env is built
+once, with progress lines (replacing a half-built one), then reused without a word.
+"""
+
+from __future__ import annotations
+
+import subprocess
+from pathlib import Path
+
+import pytest
+
+from loadtest import sdk_envs
+from loadtest.cli import main
+
+# Building one env takes about 15 s with a warm pip cache, under a minute from PyPI.
+pytestmark = pytest.mark.timeout(300)
+
+GOOD = "agent-client-protocol==0.8.1,agent-client-protocol==0.12.1"
+
+
+@pytest.mark.parametrize(
+    ("argv", "message"),
+    [
+        (["--sdk", "acp==0.8.1"], "--sdk 'acp==0.8.1': package must be one of"),
+        (["--sdk", "agent-client-protocol>=0.8"], "write package==version"),
+        (["--sdk", "agent-client-protocol==latest"], "'latest' is not an exact version"),
+        (["--sdk", "strands-agents==1.44.0"], "drives strands-agents >= 1.45.0 only"),
+        (["--sdk", "agent-client-protocol==0.8.1,agent-client-protocol==0.8.1"], "named twice"),
+        (["--sdk", "agent-client-protocol==0.8.1,strands-agents==1.62.0"], "one package at a"),
+        (["--sdk", GOOD, "--scenario", "idempotency"], "is compared with --scenario session"),
+        (["--sdk", GOOD, "--scenario", "all"], "--sdk needs one --scenario, not 'all'"),
+        (["--sdk", GOOD, "--variants", "bare"], "--sdk and --variants both name the variants"),
+    ],
+)
+def test_bad_sdk_is_a_one_line_usage_error(
+    argv: list[str], message: str, tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    out = tmp_path / "results"
+    scenario = [] if "--scenario" in argv else ["--scenario", "session"]
+    with pytest.raises(SystemExit) as exit_info:
+        main(["compare", *scenario, *argv, "--out", str(out), "--no-progress"])
+    assert exit_info.value.code == 2
+    errors = [line for line in capsys.readouterr().err.splitlines() if "error" in line]
+    assert len(errors) == 1 and message in errors[0], errors
+    assert errors[0].startswith("stampede compare: error: ")
+    assert not out.exists(), "nothing may start before the specs are checked"
+
+
+def test_uninstallable_release_names_pips_reason(capsys: pytest.CaptureFixture[str]) -> None:
+    # No --scenario: an acp release implies the session scenario, so the lookup is reached.
+    with pytest.raises(SystemExit):
+        main(["compare", "--sdk", "agent-client-protocol==0.9.99"])
+    error = capsys.readouterr().err.strip().splitlines()[-1]
+    assert error == (
+        "stampede compare: error: cannot find agent-client-protocol==0.9.99: "
+        "No matching distribution found for agent-client-protocol==0.9.99"
+    )
+
+
+def test_env_is_built_once_then_reused(monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> None:
+    monkeypatch.setenv("XDG_CACHE_HOME", str(tmp_path))
+    spec = sdk_envs.parse_spec("agent-client-protocol==0.12.1")
+    half_built = sdk_envs.env_dir(spec) / "bin"  # as a run killed mid-install leaves it
+    half_built.mkdir(parents=True)
+    (half_built / "python").write_text("not an interpreter")
+    said: list[str] = []
+    python = sdk_envs.prepare((spec,), said.append)[str(spec)]
+    assert python.is_relative_to(tmp_path / "stampede" / "venvs")
+    assert any("creating its environment" in line for line in said)
+    assert said[-1].startswith("agent-client-protocol==0.12.1: environment ready in ")
+    # The env has that exact release and runs this source tree.
+    probe = "import importlib.metadata as m, server; print(m.version('agent-client-protocol'))"
+    done = subprocess.run([str(python), "-c", probe], capture_output=True, text=True, timeout=30)
+    assert done.stdout.strip() == "0.12.1", done.stderr
+    assert "import server" not in done.stderr
+    again: list[str] = []
+    assert sdk_envs.prepare((spec,), again.append)[str(spec)] == python
+    assert again == []
