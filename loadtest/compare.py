@@ -1,0 +1,208 @@
+"""`stampede compare`: storm every variant of a scenario under the same seeded load and caps,
+sample them, and leave summary.json, timeseries.csv, plots and a report in results/<run-id>/.
+
+The whole run ends by duration x variants + 30 s whatever the target does: each variant gets a
+deadline that leaves room for the variants after it, a teardown and the report.
+"""
+
+from __future__ import annotations
+
+import argparse
+import contextlib
+import math
+import os
+import platform
+import signal
+import sys
+from collections.abc import Iterator
+from dataclasses import asdict, dataclass
+from pathlib import Path
+from typing import Any
+
+from loadtest.scenarios import Scenario, resolve
+
+SLACK_S = 30.0  # the run's budget is duration x variants + SLACK_S
+PER_VARIANT_OVERHEAD_S = 6.0  # server start, Locust start-up and tail, teardown (typically ~4)
+TEARDOWN_RESERVE_S = 12.0  # worst case: Locust SIGKILL, final scrapes, server SIGKILL, cgroups
+REPORT_RESERVE_S = 4.0
+RETRY_POLICIES = ("none", "fixed", "exponential", "full-jitter")
+
+
+@dataclass(frozen=True)
+class CompareOptions:
+    scenario: str = "idempotency"
+    variants: tuple[str, ...] = ()  # empty: all of the scenario's variants
+    sdk: tuple[str, ...] = ()  # package==version each: the variants are these SDK releases
+    duration_s: float = 20.0
+    users: int = 8
+    duplicates: int | None = None  # None: the pool size, so to_thread's waiters can fill it
+    agents: int = 8  # one per user: Zipf-hot agents still collide, with fewer 409s than 4
+    cpus: float = 2.0
+    memory_bytes: int | None = 512 << 20
+    pids: int | None = 512
+    seed: int = 0
+    out: Path = Path("results")
+    model_latency_ms: float = 500.0
+    model_cycles: int = 2
+    executor_workers: int | None = None
+    client_timeout_s: float = 1.5
+    retry_policy: str = "full-jitter"
+    max_retries: int = 3
+    retry_base_s: float = 0.25
+    think_time_s: float = 0.5
+    grace_s: float = 3.0
+    progress: bool | None = None  # None: a live table on a terminal, plain lines otherwise
+
+
+def emulated_cpus(options: CompareOptions) -> int:
+    # The server sizes its pool from a whole CPU count, as os.cpu_count() would report.
+    return max(1, math.ceil(options.cpus))
+
+
+def server_common(options: CompareOptions) -> dict[str, str]:
+    settings = {
+        "cpus": str(emulated_cpus(options)),
+        "model_latency_ms": f"{options.model_latency_ms:g}",
+        "model_cycles": str(options.model_cycles),
+        "seed": str(options.seed),
+        # The stall signal catches wedges the exact detector does not know; make it fire
+        # within a few model calls rather than the server's default 10 s.
+        "stall_seconds": f"{max(3.0, 4 * invocation_s(options)):g}",
+    }
+    if options.executor_workers is not None:
+        settings["executor_workers"] = str(options.executor_workers)
+    return settings
+
+
+def invocation_s(options: CompareOptions) -> float:
+    """How long an unhindered primary takes: its model calls, back to back."""
+    return options.model_latency_ms * options.model_cycles / 1000
+
+
+def pool_size(options: CompareOptions) -> int:
+    from server.settings import ServerSettings
+
+    return ServerSettings(**server_common(options)).pool_size
+
+
+def storm_args(options: CompareOptions) -> dict[str, str]:
+    duplicates = options.duplicates if options.duplicates is not None else pool_size(options)
+    return {
+        "agents": str(options.agents),
+        "duplicates": str(duplicates),
+        "client_timeout": f"{options.client_timeout_s:g}",
+        "retry_policy": options.retry_policy,
+        "max_retries": str(options.max_retries),
+        "retry_base": f"{options.retry_base_s:g}",
+        "think_time": f"{options.think_time_s:g}",
+        "seed": str(options.seed),
+    }
+
+
+def variants_of(options: CompareOptions, scenario: Scenario) -> list[str]:
+    return list(options.sdk) or list(options.variants) or list(scenario.variants)
+
+
+def variant_settings(options: CompareOptions, scenario: Scenario, variant: str) -> dict[str, str]:
+    """One variant's server setting overrides: the scenario's, or its SDK release's."""
+    if options.sdk:
+        from loadtest.sdk_envs import parse_spec
+
+        return parse_spec(variant).settings
+    return scenario.variants[variant]
+
+
+def budget_s(options: CompareOptions, scenario: Scenario) -> float:
+    return options.duration_s * len(variants_of(options, scenario)) + SLACK_S
+
+
+def recorded_settings(options: CompareOptions, scenario: Scenario) -> dict[str, Any]:
+    record = {k: v for k, v in asdict(options).items() if k != "progress"}
+    record["out"] = str(options.out)
+    record["variants"] = variants_of(options, scenario)
+    return {
+        **record,
+        "emulated_cpus": emulated_cpus(options),
+        "pool_size": pool_size(options),
+        "server": server_common(options) | scenario.server_settings,
+        "locust": storm_args(options) | scenario.locust_args,
+        "user_classes": scenario.user_classes,
+        "budget_s": budget_s(options, scenario),
+        "host": {"python": platform.python_version(), "cpu_count": os.cpu_count()},
+    }
+
+
+def run_compare(options: CompareOptions) -> list[Path]:
+    """Run every selected scenario; returns one run directory per scenario, in order.
+
+    Raises KeyboardInterrupt after writing an incomplete summary when interrupted.
+    """
+    from loadtest.compare_options import check_options
+    from loadtest.compare_run import run_scenario
+
+    check_options(options)
+    if options.sdk:  # every release's venv, before the run starts: a bad one is a usage error
+        from loadtest.sdk_envs import prepare_for_compare
+
+        prepare_for_compare(options.sdk)
+    return [run_scenario(options, scenario) for scenario in resolve(options.scenario)]
+
+
+@contextlib.contextmanager
+def interrupts_tear_down() -> Iterator[None]:
+    """SIGINT and SIGTERM (Ctrl-C, `timeout`, a CI cancel) both raise KeyboardInterrupt, which
+    the run turns into a teardown. SIGINT explicitly too: a shell starts background jobs with
+    SIGINT ignored, and `kill -INT` should still stop the run cleanly."""
+
+    def handler(signum: int, frame: Any) -> None:
+        raise KeyboardInterrupt
+
+    previous = {sig: signal.signal(sig, handler) for sig in (signal.SIGINT, signal.SIGTERM)}
+    try:
+        yield
+    finally:
+        for sig, old in previous.items():
+            signal.signal(sig, old)
+
+
+def cmd_compare(args: argparse.Namespace) -> int:
+    from loadtest.compare_options import options_from_args
+
+    options = options_from_args(args)
+    with interrupts_tear_down():
+        run_dirs = run_compare(options)
+    failed = False
+    for run_dir in run_dirs:
+        summary = _load(run_dir / "summary.json")
+        for line in summary.get("verdict", []):
+            print(line)
+        print(f"report: {run_dir / 'report.html'}")
+        failed |= any(v.get("error") for v in summary.get("variants", {}).values())
+    return 1 if failed else 0
+
+
+def _load(path: Path) -> dict[str, Any]:
+    import json
+
+    try:
+        return dict(json.loads(path.read_text()))
+    except (OSError, ValueError):
+        return {}
+
+
+def register(subparsers: Any) -> None:
+    from loadtest.compare_options import add_flags
+
+    parser = subparsers.add_parser(
+        "compare",
+        help="storm each variant under the same seeded load and caps; write a report",
+        description=__doc__,
+    )
+    add_flags(parser)
+    parser.set_defaults(func=cmd_compare)
+
+
+if __name__ == "__main__":  # pragma: no cover - convenience: python -m loadtest.compare
+    from loadtest.cli import main
+
+    sys.exit(main(["compare", *sys.argv[1:]]))

@@ -1,0 +1,174 @@
+"""One scenario's compare run: its variants in turn, then the results contract on disk.
+
+summary.json is rewritten (atomically) after every variant with "complete": false, so a run
+that is killed outright still leaves what it measured; only a finished run says true. An
+interrupted run (Ctrl-C, SIGTERM) stops its processes, removes its cgroups, writes its
+incomplete summary and timeseries, then re-raises KeyboardInterrupt.
+"""
+
+from __future__ import annotations
+
+import time
+from pathlib import Path
+from typing import Any
+
+from loadtest.caps import CapsRequest
+from loadtest.compare import (
+    PER_VARIANT_OVERHEAD_S,
+    REPORT_RESERVE_S,
+    TEARDOWN_RESERVE_S,
+    CompareOptions,
+    budget_s,
+    recorded_settings,
+    server_common,
+    storm_args,
+    variant_settings,
+    variants_of,
+)
+from loadtest.progress import ProgressDisplay
+from loadtest.results import (
+    atomic_write_json,
+    build_summary,
+    locust_history,
+    new_run_id,
+    point_latest,
+    variant_summary,
+    write_timeseries,
+)
+from loadtest.runner import VariantPlan, VariantRecord, run_variant
+from loadtest.scenarios import Scenario
+from loadtest.sdk_envs import sdk_server_command
+
+
+class _Run:
+    def __init__(self, options: CompareOptions, scenario: Scenario) -> None:
+        self.options = options
+        self.scenario = scenario
+        self.variants = variants_of(options, scenario)
+        self.run_id = new_run_id(scenario.name)
+        self.run_dir = options.out / self.run_id
+        self.started_at = time.time()
+        self.budget_s = budget_s(options, scenario)
+        self.deadline = time.monotonic() + self.budget_s
+        self.settings = recorded_settings(options, scenario)
+        self.records: dict[str, VariantRecord] = {}
+
+    def plan(self, variant: str) -> VariantPlan:
+        o = self.options
+        return VariantPlan(
+            variant=variant,
+            server_settings=server_common(o)
+            | self.scenario.server_settings
+            | variant_settings(o, self.scenario, variant),
+            caps=CapsRequest(cpus=o.cpus, memory_bytes=o.memory_bytes, pids=o.pids),
+            user_classes=list(self.scenario.user_classes),
+            locust_args=storm_args(o) | self.scenario.locust_args,
+            users=o.users,
+            duration_s=o.duration_s,
+            grace_s=o.grace_s,
+            run_dir=self.run_dir,
+            server_command=sdk_server_command(variant) if o.sdk else None,
+        )
+
+    def variant_deadline(self, index: int) -> float:
+        later = len(self.variants) - index - 1
+        reserve = later * (self.options.duration_s + PER_VARIANT_OVERHEAD_S)
+        return self.deadline - reserve - TEARDOWN_RESERVE_S - REPORT_RESERVE_S
+
+    def summaries(self) -> dict[str, dict[str, Any]]:
+        return {
+            name: variant_summary(record, self.run_dir, self.scenario)
+            for name, record in self.records.items()
+        }
+
+    def write_summary(self, variants: dict[str, dict[str, Any]], complete: bool) -> dict:
+        summary = build_summary(
+            run_id=self.run_id,
+            scenario=self.scenario,
+            started_at=self.started_at,
+            settings=self.settings,
+            variants=variants,
+            complete=complete,
+            deadline_s=self.budget_s,
+        )
+        atomic_write_json(self.run_dir / "summary.json", summary)
+        return summary
+
+    def write_timeseries(self) -> None:
+        rows = [row for record in self.records.values() for row in record.samples]
+        write_timeseries(self.run_dir / "timeseries.csv", rows)
+
+    def plot_inputs(self, variants: dict[str, dict[str, Any]]) -> dict[str, dict[str, Any]]:
+        inputs = {}
+        for name, record in self.records.items():
+            prefix = self.run_dir / record.files.get("locust_csv_prefix", f"locust/{name}")
+            history = locust_history(prefix)
+            for row in history:
+                if row["timestamp"] is not None and record.started_at is not None:
+                    row["t_s"] = row["timestamp"] - record.started_at
+            inputs[name] = {
+                "samples": record.samples,
+                "history": history,
+                "wedged_at_s": variants[name].get("wedged_at_s"),
+                "executor_max_workers": variants[name].get("executor_max_workers"),
+            }
+        return inputs
+
+
+def _describe_end(name: str, v: dict[str, Any]) -> str:
+    if v.get("error"):
+        return f"[{name}] failed: {v['error']}"
+    wedged_at = v.get("wedged_at_s")
+    state = "not wedged" if wedged_at is None else f"wedged at {wedged_at:.1f} s"
+    errors = sum((v.get("loop_errors") or {}).values())
+    return (
+        f"[{name}] ended ({v.get('ended')}): {state}; peak threads {v.get('peak_threads')}, "
+        f"parked by waiters {v.get('peak_waiter_threads')}/{v.get('executor_max_workers')}, "
+        f"peak tasks {v.get('peak_event_loop_tasks')}, loop errors {errors}"
+    )
+
+
+def run_scenario(options: CompareOptions, scenario: Scenario) -> Path:
+    run = _Run(options, scenario)
+    run.run_dir.mkdir(parents=True, exist_ok=False)
+    run.write_summary({}, complete=False)
+    point_latest(options.out, run.run_dir)
+    point_latest(options.out, run.run_dir, f"latest-{scenario.name}")  # for --scenario all
+    title = f"stampede compare {scenario.name} -> {run.run_dir}"
+    with ProgressDisplay(title, live=options.progress) as progress:
+        try:
+            for index, variant in enumerate(run.variants):
+                progress.line(f"[{variant}] starting (budget left {_left(run):.0f} s)")
+                record = run_variant(
+                    run.plan(variant), run.variant_deadline(index), progress.update
+                )
+                run.records[variant] = record
+                variants = run.summaries()
+                progress.line(_describe_end(variant, variants[variant]))
+                run.write_summary(variants, complete=False)
+                if record.ended == "interrupted":
+                    raise KeyboardInterrupt
+        except KeyboardInterrupt:
+            run.write_timeseries()
+            run.write_summary(run.summaries(), complete=False)
+            progress.line(f"interrupted: incomplete results in {run.run_dir}")
+            raise
+    _finish(run)
+    return run.run_dir
+
+
+def _left(run: _Run) -> float:
+    return run.deadline - time.monotonic()
+
+
+def _finish(run: _Run) -> None:
+    from loadtest.plots import make_plots
+    from loadtest.report import write_reports
+
+    variants = run.summaries()
+    run.write_timeseries()
+    plots = make_plots(run.plot_inputs(variants), run.run_dir / "plots")
+    summary = run.write_summary(variants, complete=True)
+    summary["plots"] = [str(p.relative_to(run.run_dir)) for p in plots]
+    atomic_write_json(run.run_dir / "summary.json", summary)
+    write_reports(run.run_dir, summary, plots)

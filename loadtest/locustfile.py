@@ -1,0 +1,22 @@
+"""Stampede's retry storms: `locust -f loadtest/locustfile.py --host http://127.0.0.1:8000`.
+
+Every parameter is a Locust custom argument (listed in loadtest/users/arguments.py and in the web
+UI's custom parameters; Locust's --help prints before locustfiles load), so this file runs
+unchanged headless, in the web UI and as master/worker.
+With `--targets to_thread=http://...,future=http://...` the users split evenly between the
+targets, each target gets the same seeded schedule, and stats names are prefixed by target.
+With `--prometheus-port P` the master (or the local runner) serves stampede_client_* metrics;
+workers ship theirs to the master inside their regular reports.
+
+Pick user classes by name on the command line, e.g. `... IdempotencyStormUser`.
+"""
+
+from locust import events
+
+from loadtest.users import client_metrics  # noqa: F401  (registers the exporter's listeners)
+from loadtest.users.arguments import add_arguments
+from loadtest.users.idempotency import IdempotencyStormUser  # noqa: F401
+from loadtest.users.session import HealthCheckUser  # noqa: F401
+from loadtest.users.stream import StreamUser  # noqa: F401
+
+events.init_command_line_parser.add_listener(add_arguments)

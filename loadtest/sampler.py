@@ -1,0 +1,170 @@
+"""One sample of a running variant: the server process (psutil), its /metrics, the clients'.
+
+Every source is optional per sample: a scrape that fails or times out leaves its columns empty
+instead of stalling the 0.5 s cadence, and the row records which scrapes worked.
+"""
+
+from __future__ import annotations
+
+import time
+from concurrent.futures import ThreadPoolExecutor
+from typing import Any
+
+import httpx
+import psutil
+from prometheus_client.parser import text_string_to_metric_families
+
+SCRAPE_TIMEOUT_S = 0.4
+
+COLUMNS = [
+    "variant", "t_s", "wall_time",
+    "threads", "rss_bytes", "cpu_percent", "open_fds", "process_threads",
+    "executor_max_workers", "busy_model", "busy_waiter", "busy_other", "executor_queued",
+    "event_loop_tasks", "waiters", "inflight_primaries", "orphaned_waiter_workers",
+    "wedged", "stalled", "server_ok", "server_failed", "model_calls", "loop_errors",
+    "client_requests", "client_ok", "client_failures", "client_conflict", "client_timeout",
+    "client_users", "client_rps", "client_failures_per_s",
+    "server_scrape_ok", "client_scrape_ok",
+]  # fmt: skip
+
+_GAUGES = {
+    "stampede_executor_max_workers": "executor_max_workers",
+    "stampede_executor_queued_items": "executor_queued",
+    "stampede_event_loop_tasks": "event_loop_tasks",
+    "stampede_idempotency_waiters": "waiters",
+    "stampede_inflight_primaries": "inflight_primaries",
+    "stampede_orphaned_waiter_workers": "orphaned_waiter_workers",
+    "stampede_wedged": "wedged",
+    "stampede_stalled": "stalled",
+    "stampede_model_calls_total": "model_calls",
+    "stampede_process_threads": "process_threads",
+}
+TIMEOUT_OUTCOMES = {"client_timeout", "duplicate_timeout"}
+
+
+def parse_server_metrics(text: str) -> dict[str, Any]:
+    """The server's /metrics flattened to the timeseries columns, plus loop errors by kind."""
+    out: dict[str, Any] = {"loop_errors_by_kind": {}, "tasks_by_name": {}}
+    out.update(server_ok=0, server_failed=0)
+    for family in text_string_to_metric_families(text):
+        for s in family.samples:
+            if s.name in _GAUGES:
+                out[_GAUGES[s.name]] = int(s.value)
+            elif s.name == "stampede_executor_busy_workers":
+                out[f"busy_{s.labels.get('kind', 'other')}"] = int(s.value)
+            elif s.name == "stampede_invocations_total":
+                key = "server_ok" if s.labels.get("outcome") == "ok" else "server_failed"
+                out[key] += int(s.value)
+            elif s.name == "stampede_event_loop_tasks_by_name":
+                out["tasks_by_name"][s.labels.get("name", "?")] = int(s.value)
+            elif s.name == "stampede_loop_errors_total":
+                out["loop_errors_by_kind"][s.labels.get("kind", "other")] = int(s.value)
+    out["loop_errors"] = sum(out["loop_errors_by_kind"].values())
+    return out
+
+
+def parse_client_metrics(text: str) -> dict[str, Any]:
+    """The locustfile's stampede_client_* export, summed over variants and request names."""
+    out = {k: 0 for k in ("client_requests", "client_ok", "client_conflict", "client_timeout")}
+    out["client_users"] = 0
+    for family in text_string_to_metric_families(text):
+        for s in family.samples:
+            if s.name == "stampede_client_requests_total":
+                n, outcome = int(s.value), s.labels.get("outcome", "")
+                out["client_requests"] += n
+                out["client_ok"] += n if outcome == "ok" else 0
+                out["client_conflict"] += n if outcome == "conflict" else 0
+                out["client_timeout"] += n if outcome in TIMEOUT_OUTCOMES else 0
+            elif s.name == "stampede_client_users":
+                out["client_users"] = int(s.value)
+    out["client_failures"] = out["client_requests"] - out["client_ok"]
+    return out
+
+
+class Sampler:
+    """Takes rows for one variant; t_s counts from `t0` (monotonic), the Locust start."""
+
+    def __init__(
+        self, variant: str, pid: int, server_url: str, client_url: str | None, t0: float
+    ) -> None:
+        self.variant = variant
+        self.server_url = server_url
+        self.client_url = client_url
+        self.t0 = t0
+        self._http = httpx.Client(timeout=SCRAPE_TIMEOUT_S)
+        self._pool = ThreadPoolExecutor(max_workers=2, thread_name_prefix="stampede-sampler")
+        self._previous: dict[str, Any] | None = None
+        self.loop_errors_by_kind: dict[str, int] = {}
+        try:
+            self._process: psutil.Process | None = psutil.Process(pid)
+            self._process.cpu_percent(None)  # first call only primes the counter
+        except psutil.Error:
+            self._process = None
+
+    def close(self) -> None:
+        self._pool.shutdown(wait=False, cancel_futures=True)
+        self._http.close()
+
+    def sample(self) -> dict[str, Any]:
+        now = time.monotonic()
+        server = self._pool.submit(self._scrape, f"{self.server_url}/metrics", parse_server_metrics)
+        client = (
+            self._pool.submit(self._scrape, self.client_url, parse_client_metrics)
+            if self.client_url
+            else None
+        )
+        row: dict[str, Any] = {"variant": self.variant, "t_s": round(now - self.t0, 3)}
+        row["wall_time"] = round(time.time(), 3)
+        row.update(self._process_stats())
+        server_values = _result(server)
+        client_values = _result(client) if client else None
+        row["server_scrape_ok"] = int(server_values is not None)
+        row["client_scrape_ok"] = int(client_values is not None)
+        if server_values:
+            self.loop_errors_by_kind = server_values.pop("loop_errors_by_kind")
+            server_values.pop("tasks_by_name")
+            row.update(server_values)
+        if client_values:
+            row.update(client_values)
+        self._add_rates(row, now)
+        return row
+
+    def _scrape(self, url: str, parse: Any) -> dict[str, Any] | None:
+        try:
+            response = self._http.get(url)
+            response.raise_for_status()
+            return parse(response.text)
+        except (httpx.HTTPError, ValueError):
+            return None
+
+    def _process_stats(self) -> dict[str, Any]:
+        if self._process is None:
+            return {}
+        try:
+            with self._process.oneshot():
+                return {
+                    "threads": self._process.num_threads(),
+                    "rss_bytes": self._process.memory_info().rss,
+                    "cpu_percent": round(self._process.cpu_percent(None), 1),
+                    "open_fds": self._process.num_fds(),
+                }
+        except psutil.Error:  # exited between samples: keep the row, without these columns
+            return {}
+
+    def _add_rates(self, row: dict[str, Any], now: float) -> None:
+        if "client_requests" not in row:
+            return  # this sample's client scrape failed: the next one spans both intervals
+        previous, self._previous = self._previous, {**row, "_now": now}
+        if previous is None or now <= previous["_now"]:
+            return
+        dt = now - previous["_now"]
+        row["client_rps"] = round((row["client_requests"] - previous["client_requests"]) / dt, 2)
+        failed = row["client_failures"] - previous["client_failures"]
+        row["client_failures_per_s"] = round(failed / dt, 2)
+
+
+def _result(future: Any) -> dict[str, Any] | None:
+    try:
+        return future.result(timeout=SCRAPE_TIMEOUT_S + 0.2)
+    except Exception:  # a hung scrape costs one sample's columns, never the loop
+        return None

@@ -1,0 +1,59 @@
+"""The base of every storm user: which target it hits, and its own seeded RNG.
+
+Users are numbered per class as they are created; with N targets, user i hits target i % N
+and seeds its RNG from (seed, worker, class, i // N), so every target sees the same schedule.
+"""
+
+from __future__ import annotations
+
+import itertools
+import random
+from typing import Any, ClassVar
+
+from locust import events
+from locust.contrib.fasthttp import FastHttpUser
+
+from loadtest.users.arguments import StormOptions, storm_options
+
+_counters: dict[type, itertools.count] = {}
+
+
+@events.test_start.add_listener
+def _restart_numbering(**_: Any) -> None:
+    # A new run from the web UI starts the same schedule again.
+    _counters.clear()
+
+
+def _next_index(cls: type) -> int:
+    return next(_counters.setdefault(cls, itertools.count()))
+
+
+class StormUser(FastHttpUser):
+    abstract = True
+    default_variant: ClassVar[str] = "default"
+
+    def __init__(self, environment: Any) -> None:
+        self.options: StormOptions = storm_options(environment.parsed_options)
+        index = _next_index(type(self))
+        targets = self.options.targets
+        if targets:
+            self.variant, self.host = targets[index % len(targets)]
+            self.slot = index // len(targets)
+            self.name_prefix = f"{self.variant}:"
+        else:
+            self.variant, self.slot, self.name_prefix = self.default_variant, index, ""
+        # Instance attributes read by FastHttpUser.__init__ when it builds the client.
+        self.network_timeout = self.options.client_timeout
+        self.connection_timeout = self.options.client_timeout
+        self.concurrency = self.options.duplicates + 2
+        super().__init__(environment)
+        self.worker = int(getattr(environment.runner, "worker_index", 0) or 0)
+        seed = f"{self.options.seed}:{self.worker}:{type(self).__name__}:{self.slot}"
+        self.rng = random.Random(seed)
+
+    def context(self) -> dict[str, Any]:
+        # Lands in every request event: the client-metrics exporter labels by it.
+        return {"variant": self.variant}
+
+    def wait_time(self) -> float:
+        return self.rng.uniform(0.0, self.options.think_time)

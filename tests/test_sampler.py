@@ -1,0 +1,72 @@
+"""The sampler against a real server: every column it promises, read while the server wedges;
+a dead client exporter costs its columns, never the sample."""
+
+from __future__ import annotations
+
+import contextlib
+import time
+from concurrent.futures import ThreadPoolExecutor
+
+import httpx
+
+from loadtest.runner import free_port
+from loadtest.sampler import COLUMNS, Sampler, parse_server_metrics
+from tests.serverproc import running_server
+
+
+def _invoke(url: str, key: str) -> None:
+    # A wedged server never answers; the server's stop below aborts these.
+    with contextlib.suppress(httpx.HTTPError):
+        httpx.post(
+            f"{url}/v1/agents/a1/invocations",
+            json={"prompt": "hi"},
+            headers={"Idempotency-Key": key},
+            timeout=8,
+        )
+
+
+def test_sample_of_a_wedging_server() -> None:
+    with (
+        running_server(waiter="to_thread", executor_workers=2, model_latency_ms=300) as server,
+        ThreadPoolExecutor(max_workers=3) as pool,
+    ):
+        dead_exporter = f"http://127.0.0.1:{free_port()}/metrics"
+        sampler = Sampler("to_thread", server.proc.pid, server.url, dead_exporter, time.monotonic())
+        try:
+            baseline = sampler.sample()
+            pool.submit(_invoke, server.url, "k")  # the primary ...
+            time.sleep(0.1)
+            for _ in range(2):  # ... and as many duplicates as the pool has workers
+                pool.submit(_invoke, server.url, "k")
+            row = baseline
+            deadline = time.monotonic() + 5
+            while not row.get("wedged") and time.monotonic() < deadline:
+                time.sleep(0.2)
+                started = time.monotonic()
+                row = sampler.sample()
+                assert time.monotonic() - started < 1.0, "a dead exporter stalled the sample"
+        finally:
+            sampler.close()
+            server.stop()
+
+    assert baseline["wedged"] == 0 and baseline["busy_waiter"] == 0
+    assert set(row) <= set(COLUMNS)
+    assert row["wedged"] == 1
+    assert row["executor_max_workers"] == 2
+    assert row["busy_waiter"] == 2, row  # every worker parked by a waiter
+    assert row["waiters"] == 2 and row["inflight_primaries"] == 1
+    assert row["executor_queued"] >= 1  # the primary's second model call
+    assert row["threads"] > 2 and row["rss_bytes"] > 10 << 20 and row["open_fds"] > 0
+    assert row["server_scrape_ok"] == 1 and row["client_scrape_ok"] == 0
+    assert "client_requests" not in row
+
+
+def test_parse_server_metrics_reads_loop_errors_and_tasks() -> None:
+    with running_server(waiter="future") as server:
+        values = parse_server_metrics(httpx.get(f"{server.url}/metrics", timeout=5).text)
+    assert values["executor_max_workers"] >= 1
+    assert values["wedged"] == 0 and values["busy_waiter"] == 0
+    assert values["process_threads"] >= 1 and values["event_loop_tasks"] >= 1
+    assert set(values["loop_errors_by_kind"]) >= {"task_destroyed_pending", "other"}
+    assert values["loop_errors"] == 0
+    assert values["tasks_by_name"], "stampede_event_loop_tasks_by_name not parsed"
