@@ -33,18 +33,34 @@ def default_pool_size(cpus: int) -> int:
 class ServerSettings(BaseSettings):
     model_config = SettingsConfigDict(env_prefix="STAMPEDE_", extra="ignore")
 
-    host: str = "127.0.0.1"
-    port: int = Field(8000, ge=0, le=65535)
-    waiter: WaiterName = "to_thread"
-    cpus: int | None = Field(None, ge=1, le=1024)
-    executor_workers: int | None = Field(None, ge=1, le=4096)
-    model_latency_ms: float = Field(500.0, ge=0, le=600_000)
-    model_jitter_ms: float = Field(0.0, ge=0, le=600_000)
-    model_cycles: int = Field(2, ge=1, le=100)
-    model_error_rate: float = Field(0.0, ge=0.0, le=1.0)
-    duplicate_timeout_s: float | None = Field(None, gt=0)
-    seed: int = 0
-    stall_seconds: float = Field(10.0, gt=0)
+    host: str = Field("127.0.0.1", description="address to bind (loopback by default)")
+    port: int = Field(8000, ge=0, le=65535, description="TCP port (0: any free port)")
+    waiter: WaiterName = Field(
+        "to_thread", description="how duplicates wait: to_thread (pre-fix) or future (fix)"
+    )
+    cpus: int | None = Field(
+        None, ge=1, le=1024, description="emulated host CPUs the pool is sized from"
+    )
+    executor_workers: int | None = Field(
+        None, ge=1, le=4096, description="default-executor size, overriding min(32, cpus + 4)"
+    )
+    model_latency_ms: float = Field(
+        500.0, ge=0, le=600_000, description="how long each blocking model call takes"
+    )
+    model_jitter_ms: float = Field(
+        0.0, ge=0, le=600_000, description="seeded random extra latency, 0..jitter"
+    )
+    model_cycles: int = Field(2, ge=1, le=100, description="model calls per invocation")
+    model_error_rate: float = Field(
+        0.0, ge=0.0, le=1.0, description="share of model calls that throw ThrottlingException"
+    )
+    duplicate_timeout_s: float | None = Field(
+        None, gt=0, description="a duplicate waiting longer gets 504 (none: wait forever)"
+    )
+    seed: int = Field(0, description="seed for the model's jitter and errors")
+    stall_seconds: float = Field(
+        10.0, gt=0, description="requests in flight and none finished this long: stalled"
+    )
     stream_impl: StreamImpl = Field(
         "anyio_taskgroup", description="Query implementation behind the SSE stream endpoint"
     )
