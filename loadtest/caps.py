@@ -18,26 +18,44 @@ import math
 import os
 import re
 import resource
-import secrets
 import signal
 import subprocess
 import time
 from collections.abc import Callable, Sequence
-from dataclasses import asdict, dataclass, field
+from dataclasses import asdict, dataclass
 from decimal import Decimal
 from pathlib import Path
 from typing import Any
 
-DEFAULT_ROOT = "/sys/fs/cgroup"
-CGROUP_ROOT_ENV = "STAMPEDE_CGROUP_ROOT"
-PARENT_NAME = "stampede"
-CONTROLLERS = {"cpu": "cpus", "memory": "memory_bytes", "pids": "pids"}  # -> request field
-CPU_PERIOD_US = 100_000
-MIN_QUOTA_US = 1_000  # the kernel rejects CFS quotas below 1 ms
-V1_UNLIMITED = 1 << 62  # v1 spells "no limit" as a huge page-aligned number, not "max"
+from loadtest.cgroups import (
+    CONTROLLERS,
+    PARENT_NAME,
+    Leaf,
+    RootArg,
+    apply_limits,
+    cgroup_pids,
+    cgroups_available,
+    controller_dirs,
+    create_leaves,
+    leaf_name,
+    probe_cgroups,
+    read_cgroup_limits,
+    try_write,
+)
+
+__all__ = [
+    "CappedProcess",
+    "CapsRequest",
+    "cgroups_available",
+    "format_memory",
+    "parse_memory",
+    "probe_cgroups",
+    "start_capped",
+    "sweep_stale",
+]
+
 DRAIN_SECONDS = 1.0
 
-RootArg = str | os.PathLike[str] | None
 _UNITS = {"": 1, "k": 1 << 10, "m": 1 << 20, "g": 1 << 30, "t": 1 << 40}
 _MEMORY_RE = re.compile(r"\s*(\d+(?:\.\d*)?|\.\d+)\s*(?:([kmgt])(?:i?b)?|b)?\s*", re.IGNORECASE)
 _LIVE: set[CappedProcess] = set()  # strong refs, so the atexit hook still sees unstopped runs
@@ -56,19 +74,6 @@ class CapsRequest:
             raise ValueError(f"memory_bytes must be > 0, got {self.memory_bytes!r}")
         if self.pids is not None and self.pids < 1:
             raise ValueError(f"pids must be >= 1, got {self.pids!r}")
-
-
-@dataclass(frozen=True)
-class CgroupProbe:
-    method: str | None  # "cgroup-v2" | "cgroup-v1" | None
-    reason: str
-    mounts: dict[str, Path] = field(default_factory=dict)  # controller -> hierarchy mount
-
-
-@dataclass(frozen=True)
-class _Leaf:
-    path: Path
-    mount: Path
 
 
 def parse_memory(text: str) -> int:
@@ -91,159 +96,6 @@ def format_memory(n: int) -> str:
         if n and n % unit == 0:
             return f"{n // unit}{suffix}"
     return str(n)
-
-
-def _unescape(field: str) -> str:
-    # /proc/mounts escapes whitespace in mount points as octal, e.g. "\040"
-    return re.sub(r"\\([0-7]{3})", lambda m: chr(int(m[1], 8)), field)
-
-
-def _cgroup_mounts() -> list[tuple[str, Path, set[str]]]:
-    for source in ("/proc/self/mounts", "/proc/mounts"):
-        with contextlib.suppress(OSError):
-            rows = [line.split() for line in Path(source).read_text().splitlines()]
-            return [
-                (r[2], Path(_unescape(r[1])), set(r[3].split(",")))
-                for r in rows
-                if len(r) >= 4 and r[2] in ("cgroup", "cgroup2")
-            ]
-    return []
-
-
-def probe_cgroups(cgroup_root: RootArg = None) -> CgroupProbe:
-    """Which cgroup flavour start_capped would use under cgroup_root, and why (not)."""
-    root = Path(os.path.realpath(cgroup_root or os.environ.get(CGROUP_ROOT_ENV) or DEFAULT_ROOT))
-    mounts = _cgroup_mounts()
-    if v2 := [opts for fstype, where, opts in mounts if fstype == "cgroup2" and where == root]:
-        usable = [c for c in CONTROLLERS if c in (_read(root / "cgroup.controllers") or "").split()]
-        if not usable:
-            return CgroupProbe(None, f"cgroup v2 at {root} offers none of {list(CONTROLLERS)}")
-        if "rw" not in v2[0] or not os.access(root / "cgroup.subtree_control", os.W_OK):
-            return CgroupProbe(None, f"cgroup v2 at {root} is not writable")
-        return CgroupProbe("cgroup-v2", f"v2 {usable} at {root}", dict.fromkeys(usable, root))
-    found: dict[str, Path] = {}
-    for fstype, where, opts in mounts:
-        writable = "rw" in opts and os.access(where, os.W_OK)
-        if fstype == "cgroup" and where.is_relative_to(root) and where != root and writable:
-            for controller in CONTROLLERS:
-                if controller in opts:
-                    found.setdefault(controller, where)
-    if found:
-        return CgroupProbe("cgroup-v1", f"v1 {sorted(found)} under {root}", found)
-    return CgroupProbe(None, f"no writable cgroup2 root or v1 cpu/memory/pids mount at {root}")
-
-
-def cgroups_available(cgroup_root: RootArg = None) -> str | None:
-    """Return "cgroup-v2", "cgroup-v1" or None; probe_cgroups() also says why."""
-    return probe_cgroups(cgroup_root).method
-
-
-def _read(path: Path) -> str | None:
-    try:
-        return path.read_text().strip()
-    except OSError:
-        return None
-
-
-def _try_write(path: Path, value: str, notes: list[str]) -> bool:
-    try:
-        path.write_text(value)  # short value: one write(2), which is how cgroup files parse
-        return True
-    except OSError as exc:
-        notes.append(f"could not write {value!r} to {path}: {exc.strerror or exc}")
-        return False
-
-
-def _procs(leaf: Path) -> set[int] | None:
-    text = _read(leaf / "cgroup.procs")
-    return None if text is None else {int(p) for p in text.split()}
-
-
-def _leaf_name(name: str) -> str:
-    # The harness pid in the name lets sweep_stale() leave live harnesses' groups alone.
-    safe = re.sub(r"[^A-Za-z0-9_-]+", "-", name).strip("-")[:64] or "sut"
-    return f"{safe}.{os.getpid()}.{secrets.token_hex(4)}"
-
-
-def _enable_controllers(root: Path, controllers: list[str], notes: list[str]) -> None:
-    for where in (root, root / PARENT_NAME):
-        enabled = (_read(where / "cgroup.subtree_control") or "").split()
-        for controller in controllers:  # one by one, so a refusal costs only that controller
-            if controller not in enabled:
-                _try_write(where / "cgroup.subtree_control", f"+{controller}", notes)
-
-
-def _create_leaves(probe: CgroupProbe, leaf: str, leaves: list[_Leaf], notes: list[str]) -> None:
-    for controller, mount in probe.mounts.items():
-        path = mount / PARENT_NAME / leaf
-        if any(known.path == path for known in leaves):
-            continue  # v2, or co-mounted v1 controllers ("cpu,cpuacct"): one directory serves all
-        for _ in range(3):  # a concurrent stop() may rmdir the shared parent under us: redo
-            try:
-                path.parent.mkdir(exist_ok=True)
-                if probe.method == "cgroup-v2":
-                    _enable_controllers(mount, list(probe.mounts), notes)
-                path.mkdir()
-            except FileNotFoundError:
-                continue
-            except OSError as exc:
-                notes.append(f"{controller}: cannot create {path}: {exc.strerror or exc}")
-            else:
-                leaves.append(_Leaf(path, mount))
-            break
-
-
-def _controller_dirs(leaves: list[_Leaf], probe: CgroupProbe) -> dict[str, Path]:
-    if probe.method == "cgroup-v2":  # what the leaf really got, after subtree_control
-        available = (_read(leaves[0].path / "cgroup.controllers") or "").split()
-        return {c: leaves[0].path for c in probe.mounts if c in available}
-    return {c: leaf.path for leaf in leaves for c, m in probe.mounts.items() if m == leaf.mount}
-
-
-def _apply_limits(dirs: dict[str, Path], v2: bool, request: CapsRequest, notes: list[str]) -> None:
-    for controller, key in CONTROLLERS.items():
-        if getattr(request, key) is not None and controller not in dirs:
-            notes.append(f"{key}: not enforced, {controller} controller unavailable")
-    if request.cpus is not None and (d := dirs.get("cpu")):
-        quota = max(MIN_QUOTA_US, round(request.cpus * CPU_PERIOD_US))
-        if v2:
-            _try_write(d / "cpu.max", f"{quota} {CPU_PERIOD_US}", notes)
-        elif _try_write(d / "cpu.cfs_period_us", str(CPU_PERIOD_US), notes):
-            _try_write(d / "cpu.cfs_quota_us", str(quota), notes)
-    if request.memory_bytes is not None and (d := dirs.get("memory")):
-        limit = str(request.memory_bytes)
-        if _try_write(d / ("memory.max" if v2 else "memory.limit_in_bytes"), limit, notes):
-            # Without a swap cap the memory limit bounds only RAM and the SUT swaps instead.
-            swap = d / ("memory.swap.max" if v2 else "memory.memsw.limit_in_bytes")
-            if not (swap.exists() and _try_write(swap, "0" if v2 else limit, [])):
-                notes.append("memory_bytes: swap not capped (no swap accounting)")
-    if request.pids is not None and (d := dirs.get("pids")):
-        _try_write(d / "pids.max", str(request.pids), notes)
-
-
-def _limit(text: str | None) -> int | None:
-    if text is None or text == "max" or not 0 <= int(text) < V1_UNLIMITED:
-        return None
-    return int(text)
-
-
-def _read_cgroup_limits(dirs: dict[str, Path], v2: bool) -> dict[str, Any]:
-    enforced: dict[str, Any] = dict.fromkeys(CONTROLLERS.values())
-    if d := dirs.get("cpu"):
-        if v2:
-            quota, _, period = (_read(d / "cpu.max") or "max").partition(" ")
-        else:
-            quota = _read(d / "cpu.cfs_quota_us") or "-1"
-            period = _read(d / "cpu.cfs_period_us") or ""
-        if (q := _limit(quota)) is not None and period:
-            enforced["cpus"] = q / int(period)
-    if d := dirs.get("memory"):
-        enforced["memory_bytes"] = _limit(
-            _read(d / ("memory.max" if v2 else "memory.limit_in_bytes"))
-        )
-    if d := dirs.get("pids"):
-        enforced["pids"] = _limit(_read(d / "pids.max"))
-    return enforced
 
 
 def _fallback_plan(request: CapsRequest, notes: list[str]) -> tuple[list[int] | None, int | None]:
@@ -321,7 +173,7 @@ class CappedProcess:
         popen: subprocess.Popen[bytes],
         method: str,
         request: CapsRequest,
-        leaves: list[_Leaf],
+        leaves: list[Leaf],
         notes: list[str],
     ) -> None:
         self.popen = popen
@@ -383,15 +235,15 @@ class CappedProcess:
     def _drain_cgroups(self) -> None:
         deadline = time.monotonic() + DRAIN_SECONDS
         while time.monotonic() < deadline:
-            left = {pid for leaf in self._leaves for pid in _procs(leaf.path) or ()}
+            left = {pid for leaf in self._leaves for pid in cgroup_pids(leaf.path) or ()}
             if not left:
                 return
             for pid in left:  # escaped the process group (setsid) but not the cgroup: the SUT's
                 _send(pid, signal.SIGKILL)
             time.sleep(0.02)
         for leaf in self._leaves:  # stuck in the kernel (D state): park it so rmdir can succeed
-            for pid in _procs(leaf.path) or ():
-                if _try_write(leaf.mount / "cgroup.procs", str(pid), self.notes):
+            for pid in cgroup_pids(leaf.path) or ():
+                if try_write(leaf.mount / "cgroup.procs", str(pid), self.notes):
                     self.notes.append(f"moved unkillable pid {pid} from {leaf.path} to the root")
 
 
@@ -445,17 +297,17 @@ def start_capped(
     """
     probe = probe_cgroups(cgroup_root)
     notes: list[str] = [] if probe.method else [f"cgroups unavailable: {probe.reason}"]
-    leaves: list[_Leaf] = []
+    leaves: list[Leaf] = []
     proc: CappedProcess | None = None
     try:
         if probe.method:
-            _create_leaves(probe, _leaf_name(name), leaves, notes)
-        dirs = _controller_dirs(leaves, probe) if leaves else {}
+            create_leaves(probe, leaf_name(name), leaves, notes)
+        dirs = controller_dirs(leaves, probe) if leaves else {}
         if leaves and not dirs:  # e.g. v2 subtree_control refused every controller
             notes.append("cgroup got no usable controllers, using the fallback")
             leaves = _rmdir_all(leaves, notes)
         if leaves:
-            _apply_limits(dirs, probe.method == "cgroup-v2", request, notes)
+            apply_limits(dirs, probe.method == "cgroup-v2", request, notes)
             procs = [leaf.path / "cgroup.procs" for leaf in leaves]
             method, preexec = str(probe.method), _preexec(procs, None, None)
         else:
@@ -464,9 +316,10 @@ def start_capped(
         popen = subprocess.Popen(list(argv), preexec_fn=preexec, start_new_session=True, **spawn)
         proc = CappedProcess(popen, method, request, leaves, notes)
         if leaves:
-            proc.enforced = _read_cgroup_limits(dirs, method == "cgroup-v2")
+            proc.enforced = read_cgroup_limits(dirs, method == "cgroup-v2")
             for leaf in leaves:
-                if popen.pid not in (_procs(leaf.path) or ()) and not _wait_exited(popen.pid, 0):
+                listed = cgroup_pids(leaf.path) or ()
+                if popen.pid not in listed and not _wait_exited(popen.pid, 0):
                     notes.append(f"child {popen.pid} is not listed in {leaf.path}")
         else:
             proc.enforced = _read_fallback_limits(popen.pid, request, notes)
@@ -480,7 +333,7 @@ def start_capped(
         raise
 
 
-def _rmdir_all(leaves: list[_Leaf], notes: list[str]) -> list[_Leaf]:
+def _rmdir_all(leaves: list[Leaf], notes: list[str]) -> list[Leaf]:
     """Remove the leaves, then their shared parents if now empty; returns the leaves left."""
     deadline = time.monotonic() + DRAIN_SECONDS
     kept = [leaf for leaf in leaves if not _rmdir(leaf.path, deadline, notes)]
@@ -502,7 +355,8 @@ def sweep_stale(cgroup_root: RootArg = None) -> list[str]:
         with contextlib.suppress(OSError):
             for leaf in sorted(p for p in parent.iterdir() if p.is_dir()):
                 # A live owner may be between mkdir and moving its child in: not stale yet.
-                if not _owner_alive(leaf.name) and _procs(leaf) == set() and _rmdir(leaf, 0, []):
+                stale = not _owner_alive(leaf.name) and cgroup_pids(leaf) == set()
+                if stale and _rmdir(leaf, 0, []):
                     removed.append(str(leaf))
             if _rmdir(parent, 0.0, []):
                 removed.append(str(parent))
