@@ -2,7 +2,9 @@
 sample them, and leave summary.json, timeseries.csv, plots and a report in results/<run-id>/.
 
 The whole run ends by duration x variants + 30 s whatever the target does: each variant gets a
-deadline that leaves room for the variants after it, a teardown and the report.
+deadline that leaves room for the variants after it (their duration plus the overhead measured
+on the variants before), its teardown is cut to the run's hard end, and the report has its
+reserve after that.
 """
 
 from __future__ import annotations
@@ -22,9 +24,14 @@ from typing import Any
 from loadtest.scenarios import Scenario, resolve
 
 SLACK_S = 30.0  # the run's budget is duration x variants + SLACK_S
-PER_VARIANT_OVERHEAD_S = 6.0  # server start, Locust start-up and tail, teardown (typically ~4)
-TEARDOWN_RESERVE_S = 12.0  # worst case: Locust SIGKILL, final scrapes, server SIGKILL, cgroups
-REPORT_RESERVE_S = 4.0
+REPORT_RESERVE_S = 4.0  # plots and reports after the last variant (about 1.5 s for 3 variants)
+# A variant's wall time beyond its duration of load: server start-up and first gc pass, Locust
+# start-up and exit, teardown with its gc pass (about 3-4 s on 2 cores). Guessed only until the
+# first variant has run; after that the largest measured so far, plus a margin.
+OVERHEAD_GUESS_S = 6.0
+TEARDOWN_GUESS_S = 3.0
+MEASURED_MARGIN_S = 1.0
+MIN_VARIANT_S = 2.0  # less time than this left: skip the variant rather than start a server
 RETRY_POLICIES = ("none", "fixed", "exponential", "full-jitter")
 
 
@@ -114,6 +121,24 @@ def variant_settings(options: CompareOptions, scenario: Scenario, variant: str) 
 
 def budget_s(options: CompareOptions, scenario: Scenario) -> float:
     return options.duration_s * len(variants_of(options, scenario)) + SLACK_S
+
+
+def variant_cap(
+    *, now: float, hard_end: float, later: int, duration_s: float, overhead_s: float,
+    teardown_s: float, teardown_min_s: float,
+) -> float:  # fmt: skip
+    """When one variant's start-up and load must end (monotonic clock).
+
+    By need: each of the `later` variants keeps its duration plus `overhead_s`, and this one
+    its own teardown. Never less than an equal share of what is left, so a pessimistic overhead
+    (the guess, before anything was measured) cannot starve the variant at hand; the cap only
+    binds a variant that overruns, and that only squeezes the later ones, which re-plan from
+    what is left. Never later than `teardown_min_s` before the hard end: the least a teardown
+    needs once its waits are cut to that end.
+    """
+    by_need = hard_end - teardown_s - later * (duration_s + overhead_s)
+    fair = now + (hard_end - now) / (later + 1)
+    return min(max(by_need, fair), hard_end - teardown_min_s)
 
 
 def recorded_settings(options: CompareOptions, scenario: Scenario) -> dict[str, Any]:

@@ -14,14 +14,17 @@ from typing import Any
 
 from loadtest.caps import CapsRequest
 from loadtest.compare import (
-    PER_VARIANT_OVERHEAD_S,
+    MEASURED_MARGIN_S,
+    MIN_VARIANT_S,
+    OVERHEAD_GUESS_S,
     REPORT_RESERVE_S,
-    TEARDOWN_RESERVE_S,
+    TEARDOWN_GUESS_S,
     CompareOptions,
     budget_s,
     recorded_settings,
     server_common,
     storm_args,
+    variant_cap,
     variant_settings,
     variants_of,
 )
@@ -35,7 +38,7 @@ from loadtest.results import (
     variant_summary,
     write_timeseries,
 )
-from loadtest.runner import VariantPlan, VariantRecord, run_variant
+from loadtest.runner import TEARDOWN_MIN_S, VariantPlan, VariantRecord, run_variant
 from loadtest.scenarios import Scenario
 from loadtest.sdk_envs import sdk_server_command
 
@@ -50,6 +53,7 @@ class _Run:
         self.started_at = time.time()
         self.budget_s = budget_s(options, scenario)
         self.deadline = time.monotonic() + self.budget_s
+        self.hard_end = self.deadline - REPORT_RESERVE_S  # every teardown ends by then
         self.settings = recorded_settings(options, scenario)
         self.records: dict[str, VariantRecord] = {}
 
@@ -70,10 +74,28 @@ class _Run:
             server_command=sdk_server_command(variant) if o.sdk else None,
         )
 
+    def measured(self, key: str, guess: float) -> float:
+        """The largest `key` timing of the variants run so far plus a margin, else `guess`."""
+        values = [r.timings.get(key) for r in self.records.values()]
+        known = [v for v in values if isinstance(v, int | float)]
+        return max(known) + MEASURED_MARGIN_S if known else guess
+
     def variant_deadline(self, index: int) -> float:
-        later = len(self.variants) - index - 1
-        reserve = later * (self.options.duration_s + PER_VARIANT_OVERHEAD_S)
-        return self.deadline - reserve - TEARDOWN_RESERVE_S - REPORT_RESERVE_S
+        return variant_cap(
+            now=time.monotonic(),
+            hard_end=self.hard_end,
+            later=len(self.variants) - index - 1,
+            duration_s=self.options.duration_s,
+            overhead_s=self.measured("overhead_s", OVERHEAD_GUESS_S),
+            teardown_s=self.measured("teardown_s", TEARDOWN_GUESS_S),
+            teardown_min_s=TEARDOWN_MIN_S,
+        )
+
+    def skipped(self, variant: str, left: float) -> VariantRecord:
+        """A variant there is no time left for: nothing started, the summary says why."""
+        record = VariantRecord(variant, self.plan(variant).server_settings, ended="skipped")
+        record.error = f"skipped: {max(0.0, left):.1f} s left of the run's {self.budget_s:g} s"
+        return record
 
     def summaries(self) -> dict[str, dict[str, Any]]:
         return {
@@ -111,6 +133,7 @@ class _Run:
                 "history": history,
                 "wedged_at_s": variants[name].get("wedged_at_s"),
                 "executor_max_workers": variants[name].get("executor_max_workers"),
+                "baseline_tasks": record.baseline.get("event_loop_tasks"),
             }
         return inputs
 
@@ -138,10 +161,17 @@ def run_scenario(options: CompareOptions, scenario: Scenario) -> Path:
     with ProgressDisplay(title, live=options.progress) as progress:
         try:
             for index, variant in enumerate(run.variants):
-                progress.line(f"[{variant}] starting (budget left {_left(run):.0f} s)")
-                record = run_variant(
-                    run.plan(variant), run.variant_deadline(index), progress.update
-                )
+                cap = run.variant_deadline(index)
+                left = cap - time.monotonic()
+                if left < MIN_VARIANT_S:
+                    record = run.skipped(variant, left)
+                else:
+                    progress.line(
+                        f"[{variant}] starting ({left:.0f} s for start-up and load; "
+                        f"budget left {_left(run):.0f} s)"
+                    )
+                    plan = run.plan(variant)
+                    record = run_variant(plan, cap, progress.update, run.hard_end)
                 run.records[variant] = record
                 variants = run.summaries()
                 progress.line(_describe_end(variant, variants[variant]))
@@ -167,8 +197,12 @@ def _finish(run: _Run) -> None:
 
     variants = run.summaries()
     run.write_timeseries()
-    plots = make_plots(run.plot_inputs(variants), run.run_dir / "plots")
+    extra = run.scenario.figures
+    plots = make_plots(run.plot_inputs(variants), run.run_dir / "plots", extra)
+    # make_plots returns the standard figures first, then the scenario's own.
+    standard, scenario_plots = plots[: len(plots) - len(extra)], plots[len(plots) - len(extra) :]
     summary = run.write_summary(variants, complete=True)
     summary["plots"] = [str(p.relative_to(run.run_dir)) for p in plots]
+    summary["scenario_plots"] = [str(p.relative_to(run.run_dir)) for p in scenario_plots]
     atomic_write_json(run.run_dir / "summary.json", summary)
-    write_reports(run.run_dir, summary, plots)
+    write_reports(run.run_dir, summary, standard, scenario_plots)

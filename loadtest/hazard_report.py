@@ -5,7 +5,7 @@ Hooked into the scenario registry (loadtest/scenarios.py): `hazard_summary(kind)
 kind, errors per trigger, live tasks above baseline — and `hazard_verdict(...)` turns those into
 one line per variant: flagged, clean, or inconclusive when no load reached it. A variant is
 flagged when the server reported the hazard's loop error at all, or was left holding tasks it
-should have finished.
+should have finished. `figures()` are the scenarios' extra plots (loadtest/plots.py draws them).
 """
 
 from __future__ import annotations
@@ -13,13 +13,15 @@ from __future__ import annotations
 from collections.abc import Callable
 from typing import Any
 
+from loadtest.plots import Figure, Series
+from server.telemetry import LOOP_ERROR_KINDS
+
 # The scenario registry's hook shapes (loadtest/scenarios.py), restated to keep imports one-way.
 SummaryHook = Callable[[Any, dict[str, Any]], dict[str, Any]]
 VerdictHook = Callable[[dict[str, dict[str, Any]]], list[str]]
 
 # Tasks a clean run may legitimately still hold at the final scrape (in-flight requests).
 LEAK_TOLERANCE = 4
-LOOP_ERROR_KINDS = ("cancel_scope", "task_destroyed_pending", "task_exception_never_retrieved")
 KIND_WORDS = {
     "cancel_scope": "cancel-scope RuntimeError",
     "task_destroyed_pending": '"Task was destroyed but it is pending"',
@@ -94,26 +96,24 @@ def _fmt(value: Any) -> str:
     return "-" if value is None else f"{value:+d}" if isinstance(value, int) else str(value)
 
 
-def figures() -> tuple[Any, ...]:
-    """The per-scenario figures: loop errors by kind, and live tasks, over time.
-
-    Needs the sampler to write one `loop_errors_<kind>` column per kind (see the note in the
-    scenario registry); until then the first figure shows only the total.
-    """
-    from loadtest.plots import Figure, Series
-
+def figures() -> tuple[Figure, ...]:
+    """The hazard scenarios' own figures, drawn after the standard ones: loop errors by kind
+    (the sampler's `loop_errors_<kind>` columns, cumulative as the server counts them), and
+    live tasks against the variant's start baseline, so a leak reads as a widening gap."""
     by_kind = tuple(Series(kind, f"loop_errors_{kind}") for kind in LOOP_ERROR_KINDS)
     return (
         Figure(
             "loop_errors.png",
             "Loop errors by kind (cumulative)",
             "reports",
-            (Series("all kinds", "loop_errors"), *by_kind),
+            by_kind,  # no "all kinds" line: it would hide under the one kind that occurs
         ),
         Figure(
             "live_tasks.png",
-            "Live asyncio tasks",
+            "Live asyncio tasks (dashed: at start, after a gc pass)",
             "tasks",
             (Series("tasks not done", "event_loop_tasks"),),
+            reference="baseline_tasks",
+            reference_label="baseline",
         ),
     )

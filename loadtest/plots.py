@@ -7,14 +7,14 @@ zero for one variant is as visible as the climb of the other; the wedge moment i
 from __future__ import annotations
 
 import io
+from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from loadtest.results import atomic_write_bytes
-
 WEDGE_COLOR = "#d62728"
-PALETTE = ("#1f77b4", "#ff7f0e", "#2ca02c", "#9467bd")
+# Enough colours that no figure repeats one (the loop-error figure has a line per kind).
+PALETTE = ("#1f77b4", "#ff7f0e", "#2ca02c", "#9467bd", "#8c564b", "#e377c2")
 
 
 @dataclass(frozen=True)
@@ -32,6 +32,7 @@ class Figure:
     ylabel: str
     series: tuple[Series, ...]
     reference: str | None = None  # variant key drawn as a dashed horizontal line
+    reference_label: str = "pool size"
 
 
 FIGURES = (
@@ -125,7 +126,8 @@ def _panel(ax: Any, figure: Figure, name: str, data: dict[str, Any]) -> float:
         top = max([top, *ys])
     limit = data.get(figure.reference) if figure.reference else None
     if isinstance(limit, int | float):
-        ax.axhline(limit, color="grey", linestyle="--", linewidth=1, label=f"pool size {limit}")
+        label = f"{figure.reference_label} {limit:g}"
+        ax.axhline(limit, color="grey", linestyle="--", linewidth=1, label=label)
         top = max(top, float(limit))
     wedged_at = data.get("wedged_at_s")
     title = name
@@ -139,10 +141,21 @@ def _panel(ax: Any, figure: Figure, name: str, data: dict[str, Any]) -> float:
     return top
 
 
-def make_plots(variants: dict[str, dict[str, Any]], plots_dir: Path) -> list[Path]:
-    """variants: name -> {"samples", "history", "wedged_at_s", "executor_max_workers"}."""
+def make_plots(
+    variants: dict[str, dict[str, Any]], plots_dir: Path, extra: Sequence[Figure] = ()
+) -> list[Path]:
+    """The standard FIGURES, then a scenario's `extra` ones, drawn the same way; returns the
+    paths in that order. variants: name -> {"samples", "history", "wedged_at_s", and whatever
+    keys the figures' references name, e.g. "executor_max_workers"}."""
+    names = [f.filename for f in (*FIGURES, *extra)]
+    if len(set(names)) != len(names):  # one would silently overwrite the other
+        raise ValueError(f"figure file names collide: {sorted(names)}")
+    # Imported here: the scenario registry imports Figure, and `stampede serve` imports the
+    # registry; it should not pay for the results module's imports on every server start.
+    from loadtest.results import atomic_write_bytes
+
     written = []
-    for figure in FIGURES:
+    for figure in (*FIGURES, *extra):
         path = plots_dir / figure.filename
         atomic_write_bytes(path, _draw(figure, variants))
         written.append(path)

@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import base64
 import html
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from pathlib import Path
 from typing import Any
 
@@ -39,6 +39,17 @@ def _fmt(value: Any) -> str:
     return str(value)
 
 
+def _leaked(v: dict[str, Any]) -> str:
+    leaked = v.get("leaked_tasks")
+    if leaked is None or v.get("leaked_tasks_after_gc", True):
+        return _fmt(leaked)
+    return f"{leaked} (no gc pass seen)"  # may count orphans the next pass would destroy
+
+
+def _phases(timings: dict[str, Any]) -> str:
+    return " / ".join(_fmt(timings.get(k)) for k in ("startup_s", "load_s", "teardown_s"))
+
+
 def _memory(n: Any) -> str:
     return "-" if not isinstance(n, int) else f"{n / (1 << 20):.0f} MiB"
 
@@ -62,14 +73,32 @@ SUMMARY_ROWS: list[Row] = [
     ("latency p95 (ms)", lambda v: v.get("latency_ms", {}).get("p95")),
     ("latency p99 (ms)", lambda v: v.get("latency_ms", {}).get("p99")),
     ("loop errors", lambda v: v.get("loop_errors")),
-    ("leaked asyncio tasks", lambda v: v.get("leaked_tasks")),
+    ("leaked asyncio tasks (after gc)", _leaked),
+    ("start-up / load / teardown (s)", lambda v: _phases(v.get("timings") or {})),
+]
+
+
+def _hazard(key: str) -> Callable[[dict[str, Any]], Any]:
+    return lambda v: (v.get("hazard") or {}).get(key)
+
+
+# Only for scenarios whose summary hook adds a `hazard` block (loadtest/hazard_report.py).
+HAZARD_ROWS: list[Row] = [
+    ("hazard result", _hazard("result")),
+    ("hazard triggers", _hazard("triggers")),
+    ("hazard errors", _hazard("errors")),
+    ("errors per trigger", _hazard("errors_per_trigger")),
+    ("peak live tasks above baseline", _hazard("peak_tasks_above_baseline")),
 ]
 
 
 def summary_table(summary: dict[str, Any]) -> tuple[list[str], list[list[str]]]:
     variants = summary.get("variants", {})
     header = ["", *variants]
-    rows = [[label, *(_fmt(get(v)) for v in variants.values())] for label, get in SUMMARY_ROWS]
+    table = list(SUMMARY_ROWS)
+    if any(v.get("hazard") for v in variants.values()):
+        table += HAZARD_ROWS
+    rows = [[label, *(_fmt(get(v)) for v in variants.values())] for label, get in table]
     return header, rows
 
 
@@ -108,7 +137,9 @@ def _md_table(header: list[str], rows: list[list[str]]) -> str:
     return "\n".join([line(header), line(["---"] * len(header)), *map(line, rows)])
 
 
-def render_markdown(summary: dict[str, Any], plots: list[Path], run_dir: Path) -> str:
+def render_markdown(
+    summary: dict[str, Any], plots: list[Path], run_dir: Path, scenario_plots: Sequence[Path] = ()
+) -> str:
     parts = [
         f"# Stampede compare: {summary['scenario']} ({summary['run_id']})",
         "",
@@ -118,6 +149,8 @@ def render_markdown(summary: dict[str, Any], plots: list[Path], run_dir: Path) -
         "",
         *(f"- {line}" for line in summary.get("verdict", [])),
         "",
+        # The scenario's own figures are the evidence for the verdict: right under it.
+        *(f"![{p.stem}]({p.relative_to(run_dir)})\n" for p in scenario_plots),
         "## Summary",
         "",
         _md_table(*summary_table(summary)),
@@ -158,20 +191,27 @@ img{max-width:100%;border:1px solid #eee;margin:.5em 0}
 """
 
 
-def render_html(summary: dict[str, Any], plots: list[Path]) -> str:
-    title = html.escape(f"Stampede compare: {summary['scenario']} ({summary['run_id']})")
-    verdict = "".join(f"<li>{html.escape(line)}</li>" for line in summary.get("verdict", []))
-    images = "".join(
+def _html_images(plots: Sequence[Path]) -> str:
+    return "".join(
         f'<h3>{html.escape(p.stem)}</h3><img alt="{html.escape(p.stem)}" '
         f'src="data:image/png;base64,{base64.b64encode(p.read_bytes()).decode()}">'
         for p in plots
     )
+
+
+def render_html(
+    summary: dict[str, Any], plots: list[Path], scenario_plots: Sequence[Path] = ()
+) -> str:
+    title = html.escape(f"Stampede compare: {summary['scenario']} ({summary['run_id']})")
+    verdict = "".join(f"<li>{html.escape(line)}</li>" for line in summary.get("verdict", []))
+    evidence = _html_images(scenario_plots)
+    images = _html_images(plots)
     notes = "".join(f"<li>{html.escape(n)}</li>" for n in NOTES)
     return (
         f'<!DOCTYPE html><html lang="en"><head><meta charset="utf-8"><title>{title}</title>'
         f"<style>{STYLE}</style></head><body><h1>{title}</h1>"
         f"<p>{html.escape(summary.get('description', ''))}</p>"
-        f'<h2>Verdict</h2><ul class="verdict">{verdict}</ul>'
+        f'<h2>Verdict</h2><ul class="verdict">{verdict}</ul>{evidence}'
         f"<h2>Summary</h2>{_html_table(*summary_table(summary))}"
         f"<h2>Caps</h2>{_html_table(*caps_table(summary))}"
         f"<h2>Settings</h2>{_html_table(['setting', 'value'], settings_rows(summary))}"
@@ -179,8 +219,11 @@ def render_html(summary: dict[str, Any], plots: list[Path]) -> str:
     )
 
 
-def write_reports(run_dir: Path, summary: dict[str, Any], plots: list[Path]) -> list[Path]:
+def write_reports(
+    run_dir: Path, summary: dict[str, Any], plots: list[Path], scenario_plots: Sequence[Path] = ()
+) -> list[Path]:
+    """`plots` go under "Plots"; `scenario_plots` (the scenario's own figures) with the verdict."""
     md, page = run_dir / "report.md", run_dir / "report.html"
-    atomic_write_text(md, render_markdown(summary, plots, run_dir))
-    atomic_write_text(page, render_html(summary, plots))
+    atomic_write_text(md, render_markdown(summary, plots, run_dir, scenario_plots))
+    atomic_write_text(page, render_html(summary, plots, scenario_plots))
     return [md, page]

@@ -182,6 +182,8 @@ def variant_summary(record: VariantRecord, run_dir: Path, scenario: Scenario) ->
         "ended": record.ended,
         "ran_s": record.ran_s,
         "teardown_s": record.teardown_s,
+        "load_started_s": record.load_started_s,
+        "timings": record.timings,
         "executor_max_workers": max_workers,
         "peak_threads": _peak(samples, "threads"),
         "peak_waiter_threads": _peak(samples, "busy_waiter"),
@@ -198,6 +200,11 @@ def variant_summary(record: VariantRecord, run_dir: Path, scenario: Scenario) ->
         "tasks_at_end_by_name": record.final.get("tasks_by_name"),
         "leaked_tasks": (
             tasks_end - tasks_start if tasks_end is not None and tasks_start is not None else None
+        ),
+        # Both readings of leaked_tasks taken after a server gc pass (else it may count
+        # orphans that the next pass would have destroyed, and reported, as leaked).
+        "leaked_tasks_after_gc": bool(
+            record.gc.get("baseline_after_pass") and record.gc.get("final_after_pass")
         ),
         "caps": record.caps,
         "server_settings": record.server_settings,

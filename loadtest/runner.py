@@ -2,44 +2,54 @@
 
 Every step is bounded by the variant's deadline, and teardown runs whatever happened (an error,
 a wedge, Ctrl-C): Locust's process group is stopped, the server is stopped and its cgroups
-removed, and what was measured so far stays in the returned record.
+removed, and what was measured so far stays in the returned record. The teardown's waits are
+also cut to the run's hard end, so a target that ignores SIGTERM cannot push the run past it.
+
+Live tasks are read at both ends after one of the server's gc passes (the start baseline and
+the final reading): a task orphaned by the load is only destroyed, and reported, by a pass.
 """
 
 from __future__ import annotations
 
 import contextlib
 import math
-import os
-import signal
-import socket
 import subprocess
 import sys
-import threading
 import time
-from collections.abc import Callable, Iterator
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import IO, Any
 
-import httpx
-
 from loadtest.caps import CappedProcess, CapsRequest, start_capped
-from loadtest.sampler import Sampler, parse_server_metrics
+from loadtest.processes import child_env, deferred_interrupts, free_port, stop_group
+from loadtest.sampler import Sampler
+from loadtest.server_http import (
+    GC_WAIT_MARGIN_S,
+    VariantError,
+    after_gc_pass,
+    gc_state,
+    get_json,
+    scrape_server,
+    tail,
+    wait_healthy,
+)
 
 SAMPLE_EVERY_S = 0.5
 HEALTH_TIMEOUT_S = 20.0
-LOCUST_TAIL_S = 4.0  # Locust's own start-up before its --run-time clock starts
+LOCUST_TAIL_S = 4.0  # Locust's start-up before its --run-time clock starts, until measured
+LOCUST_EXIT_S = 2.0  # from the end of its --run-time to its exit: stop users, write CSVs
 LOCUST_STOP_S = 2.0  # Locust writes its CSVs and exits well within this on SIGTERM
 SERVER_STOP_S = 3.0  # a wedged server aborts its waiters and exits in about 1 s; SIGKILL after
 SETTLE_S = 1.5  # let a healthy server finish in-flight work before measuring leftovers
 PORT_ATTEMPTS = 3
+# What a teardown needs even when its waits are cut to nothing: SIGKILL reaps (1 s each for
+# Locust and the server), the cgroup drain (1 s), up to five 0.5 s reads of a hung server.
+TEARDOWN_MIN_S = 6.0
+STEP_FLOOR_S = 0.1  # a cut wait still gives a process this long to act on SIGTERM
 LOCUSTFILE = Path(__file__).with_name("locustfile.py")
 
 Progress = Callable[[dict[str, Any]], None]
-
-
-class VariantError(Exception):
-    """The variant could not run (server or Locust failed to start); the message says why."""
 
 
 @dataclass
@@ -66,7 +76,12 @@ class VariantRecord:
     samples: list[dict[str, Any]] = field(default_factory=list)
     started_at: float | None = None  # wall clock, Locust start (t_s = 0)
     ran_s: float = 0.0
-    ended: str = "not started"  # completed | wedged | stalled | deadline | error | interrupted
+    load_started_s: float | None = None  # t_s when Locust's users were first seen spawned
+    # startup_s (variant start -> load), load_s, teardown_s, wall_s, and overhead_s: the wall
+    # time not spent on the planned duration of load (None when no load was seen).
+    timings: dict[str, float | None] = field(default_factory=dict)
+    gc: dict[str, bool] = field(default_factory=dict)  # baseline/final read after a gc pass
+    ended: str = "not started"  # completed|wedged|stalled|deadline|error|interrupted|skipped
     wedged_at_s: float | None = None
     stalled_at_s: float | None = None
     baseline: dict[str, Any] = field(default_factory=dict)
@@ -78,32 +93,6 @@ class VariantRecord:
     error: str | None = None
     teardown_s: float | None = None
     files: dict[str, str] = field(default_factory=dict)
-
-
-def free_port() -> int:
-    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as sock:
-        sock.bind(("127.0.0.1", 0))
-        return int(sock.getsockname()[1])
-
-
-@contextlib.contextmanager
-def deferred_interrupts() -> Iterator[None]:
-    """Hold Ctrl-C/SIGTERM until the block ends, so starting or stopping a process is never
-    cut in half (a process started but not yet recorded would be leaked)."""
-    if threading.current_thread() is not threading.main_thread():
-        yield
-        return
-    pending: list[int] = []
-    previous = {sig: signal.getsignal(sig) for sig in (signal.SIGINT, signal.SIGTERM)}
-    for sig in previous:
-        signal.signal(sig, lambda signum, frame: pending.append(signum))
-    try:
-        yield
-    finally:
-        for sig, handler in previous.items():
-            signal.signal(sig, handler)
-        if pending:
-            raise KeyboardInterrupt
 
 
 def server_argv(settings: dict[str, str], command: list[str] | None = None) -> list[str]:
@@ -125,82 +114,18 @@ def locust_argv(plan: VariantPlan, url: str, csv_prefix: Path, metrics_port: int
     return argv
 
 
-def child_env() -> dict[str, str]:
-    # Settings travel as flags only: a stray STAMPEDE_* in the caller's shell must not change
-    # one variant behind the report's back.
-    env = {k: v for k, v in os.environ.items() if not k.startswith(("STAMPEDE_", "LOCUST_"))}
-    env["PYTHONUNBUFFERED"] = "1"
-    return env
-
-
-def _tail(path: Path, lines: int = 3) -> str:
-    try:
-        text = path.read_text(errors="replace").strip().splitlines()
-    except OSError:
-        return ""
-    return " | ".join(text[-lines:])
-
-
-def wait_healthy(url: str, proc: subprocess.Popen[bytes], deadline: float, log: Path) -> None:
-    with httpx.Client(timeout=0.5) as http:
-        while time.monotonic() < deadline:
-            if proc.poll() is not None:
-                raise VariantError(
-                    f"server exited with code {proc.returncode} before answering /healthz "
-                    f"({_tail(log)})"
-                )
-            with contextlib.suppress(httpx.HTTPError):
-                if http.get(f"{url}/healthz").status_code == 200:
-                    return
-            time.sleep(0.1)
-    raise VariantError(f"server did not answer {url}/healthz in time ({_tail(log)})")
-
-
-def get_json(url: str) -> dict[str, Any]:
-    try:
-        response = httpx.get(url, timeout=0.5)
-        response.raise_for_status()
-        return dict(response.json())
-    except (httpx.HTTPError, ValueError):
-        return {}
-
-
-def scrape_server(url: str) -> dict[str, Any]:
-    try:
-        response = httpx.get(f"{url}/metrics", timeout=0.5)
-        response.raise_for_status()
-        return parse_server_metrics(response.text)
-    except (httpx.HTTPError, ValueError):
-        return {}
-
-
-def stop_group(proc: subprocess.Popen[bytes] | None, timeout: float) -> int | None:
-    """SIGTERM the process group, SIGKILL it after `timeout`; returns the exit code."""
-    if proc is None:
-        return None
-    if proc.poll() is None:
-        _killpg(proc.pid, signal.SIGTERM)
-        try:
-            proc.wait(timeout=timeout)
-        except subprocess.TimeoutExpired:
-            _killpg(proc.pid, signal.SIGKILL)
-            with contextlib.suppress(subprocess.TimeoutExpired):
-                proc.wait(timeout=1.0)
-    return proc.poll()
-
-
-def _killpg(pgid: int, sig: signal.Signals) -> None:
-    with contextlib.suppress(ProcessLookupError, PermissionError):
-        os.killpg(pgid, sig)
-
-
 class VariantRun:
     """State of one variant while it runs; `run()` always tears down what it started."""
 
-    def __init__(self, plan: VariantPlan, deadline: float, progress: Progress) -> None:
+    def __init__(
+        self, plan: VariantPlan, deadline: float, progress: Progress, hard_end: float | None
+    ) -> None:
         self.plan = plan
-        self.deadline = deadline
+        self.deadline = deadline  # load and start-up stop here (monotonic)
+        self.hard_end = hard_end  # the teardown ends here; None: its waits take their nominal
         self.progress = progress
+        self.begun = time.monotonic()
+        self.load_ended: float | None = None
         self.record = VariantRecord(plan.variant, dict(plan.server_settings))
         self.server: CappedProcess | None = None
         self.locust: subprocess.Popen[bytes] | None = None
@@ -211,6 +136,7 @@ class VariantRun:
     def run(self) -> VariantRecord:
         """Never raises KeyboardInterrupt: an interrupted variant returns with ended
         "interrupted", after its teardown, and the caller decides what to do next."""
+        self.begun = time.monotonic()
         try:
             self._start_server()
             self._start_locust()
@@ -225,7 +151,33 @@ class VariantRun:
                     self._teardown()
             except KeyboardInterrupt:  # arrived during teardown, which still ran to the end
                 self.record.ended = "interrupted"
+        self._time_phases()
         return self.record
+
+    def _time_phases(self) -> None:
+        """The record's timings; the compare run budgets later variants from overhead_s."""
+        ended = time.monotonic()
+        timings: dict[str, float | None] = {"wall_s": ended - self.begun}
+        timings["teardown_s"] = self.record.teardown_s
+        load_at = self._load_started_at()
+        if load_at is not None and self.load_ended is not None:
+            timings["startup_s"] = load_at - self.begun
+            timings["load_s"] = max(0.0, self.load_ended - load_at)
+            loaded = min(self.plan.duration_s, timings["load_s"])
+            timings["overhead_s"] = timings["wall_s"] - loaded
+        self.record.timings = {k: None if v is None else round(v, 3) for k, v in timings.items()}
+
+    def _load_started_at(self) -> float | None:
+        if self.sampler is None or self.record.load_started_s is None:
+            return None
+        return self.sampler.t0 + self.record.load_started_s
+
+    def _cut(self, nominal: float) -> float:
+        """A teardown wait's bound: `nominal`, cut so the teardown still ends by the run's hard
+        end with TEARDOWN_MIN_S left for what cannot be cut (SIGKILL reaps, cgroups, reads)."""
+        if self.hard_end is None:
+            return nominal
+        return max(STEP_FLOOR_S, min(nominal, self.hard_end - TEARDOWN_MIN_S - time.monotonic()))
 
     def _open_log(self, relative: str, key: str) -> IO[bytes]:
         path = self.plan.run_dir / relative
@@ -264,6 +216,11 @@ class VariantRun:
                     self.server.stop(timeout=1.0)
                 log.write(f"--- port {port} was taken; retrying on another ---\n".encode())
                 log.flush()
+        # No pass yet (it comes one gc interval after start-up): wait for it, so leftovers of
+        # the start-up are gone from the baseline as they will be from the final reading.
+        self.record.gc["baseline_after_pass"] = after_gc_pass(
+            self.url, gc_state(self.url), 1, self.deadline
+        )
         self.record.baseline = scrape_server(self.url)
 
     def _start_locust(self) -> None:
@@ -292,14 +249,32 @@ class VariantRun:
             t0,
         )
 
+    def _load_end(self) -> float:
+        """When to stop waiting for Locust to exit by itself. Its --run-time clock starts when
+        its users spawn, after a start-up that varies by machine: from the measured spawn
+        once seen (never earlier than the guess), from a guessed start-up until then."""
+        assert self.sampler is not None
+        guessed = self.sampler.t0 + LOCUST_TAIL_S + self.plan.duration_s
+        load_at = self._load_started_at()
+        if load_at is None:
+            return min(guessed, self.deadline)
+        return min(max(guessed, load_at + self.plan.duration_s + LOCUST_EXIT_S), self.deadline)
+
     def _sample(self) -> None:
+        try:
+            self._sample_until_done()
+        finally:
+            self.load_ended = time.monotonic()
+
+    def _sample_until_done(self) -> None:
         assert self.sampler is not None and self.locust is not None and self.server is not None
-        end = min(self.sampler.t0 + self.plan.duration_s + LOCUST_TAIL_S, self.deadline)
         flagged_at: float | None = None
         next_at = time.monotonic()
         while True:
             row = self.sampler.sample()
             self.record.samples.append(row)
+            if self.record.load_started_s is None and row.get("client_users"):
+                self.record.load_started_s = row["t_s"]
             flagged_at = self._note_flags(row, flagged_at)
             self.progress(row)
             now = time.monotonic()
@@ -313,11 +288,15 @@ class VariantRun:
                 return
             if self.server.popen.poll() is not None:
                 raise VariantError(f"server exited with code {self.server.popen.returncode}")
+            end = self._load_end()
             if now >= end:
                 self.record.ended = "deadline"
                 return
             next_at += SAMPLE_EVERY_S
-            time.sleep(max(0.0, min(next_at, end) - time.monotonic()))
+            # Wait on Locust rather than sleep: its exit ends the load, and noticing it at
+            # once (for one last sample) spares up to a sampling interval per variant.
+            with contextlib.suppress(subprocess.TimeoutExpired):
+                self.locust.wait(timeout=max(0.0, min(next_at, end) - time.monotonic()))
 
     def _note_flags(self, row: dict[str, Any], flagged_at: float | None) -> float | None:
         if row.get("wedged") and self.record.wedged_at_s is None:
@@ -333,17 +312,17 @@ class VariantRun:
         code = self.locust.returncode
         if code not in (0, None) and not any(r.get("client_requests") for r in self.record.samples):
             log = self.plan.run_dir / self.record.files["locust_log"]
-            raise VariantError(f"locust exited with code {code} ({_tail(log)})")
+            raise VariantError(f"locust exited with code {code} ({tail(log)})")
 
     def _teardown(self) -> None:
         started = time.monotonic()
-        self.record.locust_exit_code = stop_group(self.locust, LOCUST_STOP_S)
+        self.record.locust_exit_code = stop_group(self.locust, self._cut(LOCUST_STOP_S))
         if self.server is not None and self.server.popen.poll() is None and self.url:
             self._final_snapshot()
         if self.sampler is not None:
             self.sampler.close()
         if self.server is not None:
-            self.record.server_exit_code = self.server.stop(timeout=SERVER_STOP_S)
+            self.record.server_exit_code = self.server.stop(timeout=self._cut(SERVER_STOP_S))
             self.record.caps = self.server.report()
         for handle in self.logs:
             handle.close()
@@ -353,12 +332,24 @@ class VariantRun:
         interrupted = self.record.ended == "interrupted"
         wedged = self.record.wedged_at_s is not None
         # Settling is a nicety: skip it when wedged (nothing will finish) or out of time.
-        settle = 0 if interrupted or wedged or time.monotonic() > self.deadline else SETTLE_S
+        late = time.monotonic() > self.deadline
+        settle = 0 if interrupted or wedged or late else self._cut(SETTLE_S)
         settle_until = time.monotonic() + settle
         final = scrape_server(self.url)
         while final.get("inflight_primaries") and time.monotonic() < settle_until:
             time.sleep(0.1)
             final = scrape_server(self.url)
+        # Then one more gc pass (at most an interval away): orphaned tasks get destroyed and
+        # reported instead of counting as leaked depending on when the last pass ran. An
+        # interrupted run skips it: Ctrl-C asks for a quick exit.
+        state = None if interrupted else gc_state(self.url)
+        if state is not None:
+            until = time.monotonic() + self._cut(state.interval_s + GC_WAIT_MARGIN_S)
+            after = after_gc_pass(self.url, state, state.passes + 1, until)
+            self.record.gc["final_after_pass"] = after
+            final = scrape_server(self.url) or final
+        else:
+            self.record.gc["final_after_pass"] = False
         self.record.final = final
         self.record.loop_errors_by_kind = dict(final.get("loop_errors_by_kind", {}))
         self.record.status = get_json(f"{self.url}/v1/status")
@@ -367,5 +358,8 @@ class VariantRun:
             self.record.wedged_at_s = round(since - self.record.started_at, 3)
 
 
-def run_variant(plan: VariantPlan, deadline: float, progress: Progress) -> VariantRecord:
-    return VariantRun(plan, deadline, progress).run()
+def run_variant(
+    plan: VariantPlan, deadline: float, progress: Progress, hard_end: float | None = None
+) -> VariantRecord:
+    """Run one variant: start-up and load end by `deadline`, the teardown by `hard_end`."""
+    return VariantRun(plan, deadline, progress, hard_end).run()

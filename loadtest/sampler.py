@@ -14,7 +14,12 @@ import httpx
 import psutil
 from prometheus_client.parser import text_string_to_metric_families
 
+from server.telemetry import LOOP_ERROR_KINDS
+
 SCRAPE_TIMEOUT_S = 0.4
+# One column per kind the server counts in stampede_loop_errors_total{kind}, taken from the
+# server's own list so every row and the CSV header have them, zero until the first report.
+LOOP_ERROR_COLUMNS = [f"loop_errors_{kind}" for kind in LOOP_ERROR_KINDS]
 
 COLUMNS = [
     "variant", "t_s", "wall_time",
@@ -25,6 +30,7 @@ COLUMNS = [
     "client_requests", "client_ok", "client_failures", "client_conflict", "client_timeout",
     "client_users", "client_rps", "client_failures_per_s",
     "server_scrape_ok", "client_scrape_ok",
+    *LOOP_ERROR_COLUMNS,
 ]  # fmt: skip
 
 _GAUGES = {
@@ -43,7 +49,9 @@ TIMEOUT_OUTCOMES = {"client_timeout", "duplicate_timeout"}
 
 
 def parse_server_metrics(text: str) -> dict[str, Any]:
-    """The server's /metrics flattened to the timeseries columns, plus loop errors by kind."""
+    """The server's /metrics flattened to the timeseries columns (one `loop_errors_<kind>`
+    column per kind, zero when the server has not counted that kind), plus the raw by-kind and
+    by-task-name dicts."""
     out: dict[str, Any] = {"loop_errors_by_kind": {}, "tasks_by_name": {}}
     out.update(server_ok=0, server_failed=0)
     for family in text_string_to_metric_families(text):
@@ -59,7 +67,9 @@ def parse_server_metrics(text: str) -> dict[str, Any]:
                 out["tasks_by_name"][s.labels.get("name", "?")] = int(s.value)
             elif s.name == "stampede_loop_errors_total":
                 out["loop_errors_by_kind"][s.labels.get("kind", "other")] = int(s.value)
-    out["loop_errors"] = sum(out["loop_errors_by_kind"].values())
+    by_kind = out["loop_errors_by_kind"]
+    out["loop_errors"] = sum(by_kind.values())
+    out.update({f"loop_errors_{kind}": by_kind.get(kind, 0) for kind in LOOP_ERROR_KINDS})
     return out
 
 

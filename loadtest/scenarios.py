@@ -2,7 +2,8 @@
 
 A scenario names the variants to compare (variant -> server setting overrides, passed to
 `stampede serve` as flags), the Locust user classes that make the load, extra Locust
-arguments, and optionally hooks that add per-variant summary fields and verdict lines.
+arguments, and optionally hooks that add per-variant summary fields and verdict lines, and
+figures drawn after the standard ones (shown next to the verdict in the report).
 Register more with `register(Scenario(...))`; `--scenario all` runs every registered one.
 """
 
@@ -12,7 +13,9 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any
 
+from loadtest.hazard_report import figures as hazard_figures
 from loadtest.hazard_report import hazard_summary, hazard_verdict
+from loadtest.plots import Figure
 
 ALL = "all"
 
@@ -32,6 +35,7 @@ class Scenario:
     locust_args: dict[str, str] = field(default_factory=dict)  # extra custom arguments
     summary_hooks: list[SummaryHook] = field(default_factory=list)
     verdict: VerdictHook | None = None
+    figures: tuple[Figure, ...] = ()  # the scenario's own plots, after the standard ones
 
 
 def waiter_verdict(variants: dict[str, dict[str, Any]]) -> list[str]:
@@ -96,6 +100,7 @@ STREAM = Scenario(
     locust_args={"stream_drop_after": "3"},
     summary_hooks=[hazard_summary("cancel_scope")],
     verdict=hazard_verdict("dropped stream"),
+    figures=hazard_figures(),
 )
 
 SESSION = Scenario(
@@ -113,6 +118,7 @@ SESSION = Scenario(
     locust_args={"health_check_interval": "0.25"},
     summary_hooks=[hazard_summary("task_destroyed_pending")],
     verdict=hazard_verdict("health check"),
+    figures=hazard_figures(),
 )
 
 register(STREAM)

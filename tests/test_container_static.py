@@ -173,14 +173,25 @@ def test_locust_drives_both_servers(services: dict[str, dict[str, Any]]) -> None
     assert ("./results", "/results") in bind_mounts(services["headless"])
 
 
-# Parses argument lists with Locust's own parser plus the locustfile's custom arguments. In a
-# subprocess: importing locust monkey-patches the interpreter with gevent.
+# Parses argument lists with Locust's own parser plus the locustfile's custom arguments, and
+# prints what matters here, plus the locustfile's user classes. In a subprocess: importing
+# locust monkey-patches the interpreter with gevent.
 _PARSE_LOCUST_ARGS = """
 import json, sys
+import locust
 import loadtest.locustfile  # registers the custom arguments
 from locust.argument_parser import get_parser
+parsed = []
 for args in json.loads(sys.argv[1]):
-    get_parser(default_config_files=[]).parse_args(args)
+    options = get_parser(default_config_files=[]).parse_args(args)
+    parsed.append({key: getattr(options, key, None) for key in (
+        "user_classes", "class_picker", "master", "worker", "prometheus_port", "prometheus_host"
+    )})
+users = sorted(
+    name for name, value in vars(loadtest.locustfile).items()
+    if isinstance(value, type) and issubclass(value, locust.User) and not value.abstract
+)
+print(json.dumps({"parsed": parsed, "user_classes": users}))
 """
 
 
@@ -191,7 +202,8 @@ def locust_args(command: list[str]) -> list[str]:
     return shlex.split(command[-1].split("exec locust", 1)[1])
 
 
-def test_locust_commands_parse_with_the_locustfile(services: dict[str, dict[str, Any]]) -> None:
+@pytest.fixture(scope="module")
+def parsed_locust(services: dict[str, dict[str, Any]]) -> dict[str, Any]:
     arg_lists = [locust_args(services[n]["command"]) for n in LOCUST_SERVICES]
     result = subprocess.run(
         [sys.executable, "-c", _PARSE_LOCUST_ARGS, json.dumps(arg_lists)],
@@ -201,6 +213,40 @@ def test_locust_commands_parse_with_the_locustfile(services: dict[str, dict[str,
         cwd=REPO,
     )
     assert result.returncode == 0, result.stderr[-2000:]
+    out = json.loads(result.stdout.strip().splitlines()[-1])
+    return {"options": dict(zip(LOCUST_SERVICES, out["parsed"], strict=True)), **out}
+
+
+def test_locust_commands_parse_with_the_locustfile(parsed_locust: dict[str, Any]) -> None:
+    options = parsed_locust["options"]
+    assert options["locust-master"]["master"] and options["locust-worker"]["worker"]
+
+
+def test_locust_runs_the_idempotency_storm_by_default(
+    parsed_locust: dict[str, Any], compose: dict[str, Any]
+) -> None:
+    # The locustfile holds the stream and session users too; without a positional class Locust
+    # would run every one of them against the waiter servers.
+    assert {"IdempotencyStormUser", "StreamUser", "HealthCheckUser"} <= set(
+        parsed_locust["user_classes"]
+    )
+    options = parsed_locust["options"]
+    for name in ("locust-master", "headless"):
+        assert options[name]["user_classes"] == ["IdempotencyStormUser"], name
+    # The web UI's class picker is opt-in (it starts with every class ticked); workers load
+    # every class and run what the master dispatches, so they name none.
+    assert options["locust-master"]["class_picker"] is False
+    env = compose["services"]["locust-master"]["environment"]
+    assert env["LOCUST_CLASS_PICKER"] == "false"  # STORM_CLASS_PICKER=true turns it on
+    assert options["locust-worker"]["user_classes"] == []
+
+
+def test_locust_metrics_exporters_listen_beyond_loopback(parsed_locust: dict[str, Any]) -> None:
+    # The exporter binds loopback by default: Prometheus in its own container could not scrape.
+    exporting = {n: o for n, o in parsed_locust["options"].items() if o["prometheus_port"]}
+    assert set(exporting) == {"locust-master", "headless"}  # workers report to the master
+    for name, options in exporting.items():
+        assert options["prometheus_host"] == "0.0.0.0", name
 
 
 def test_bind_mounted_repo_paths_exist(services: dict[str, dict[str, Any]]) -> None:

@@ -4,15 +4,18 @@ from __future__ import annotations
 
 import base64
 import re
+from dataclasses import replace
 from pathlib import Path
 from typing import Any
 
 import matplotlib.image
+import pytest
 
 from loadtest.plots import FIGURES, make_plots
 from loadtest.report import write_reports
 from loadtest.results import atomic_write_json, point_latest
-from loadtest.scenarios import waiter_verdict
+from loadtest.scenarios import SCENARIOS, waiter_verdict
+from server.telemetry import LOOP_ERROR_KINDS
 
 PNG_SIGNATURE = b"\x89PNG\r\n\x1a\n"
 
@@ -114,6 +117,57 @@ def test_plots_and_self_contained_report(tmp_path: Path) -> None:
     assert "| peak threads parked by waiters | 6 | 0 |" in text
     assert all(f"](plots/{p.name})" in text for p in plots)
     assert "cgroup-v1" in text
+
+
+def test_scenario_figures_are_drawn_and_go_with_the_verdict(tmp_path: Path) -> None:
+    figures = SCENARIOS["session"].figures
+    assert [f.filename for f in figures] == ["loop_errors.png", "live_tasks.png"]
+    assert not SCENARIOS["idempotency"].figures
+
+    def rows(leaking: bool) -> list[dict[str, Any]]:
+        return [
+            {
+                "t_s": i * 0.5,
+                "event_loop_tasks": 4 + (2 * i if leaking else 0),
+                **{f"loop_errors_{k}": 0 for k in LOOP_ERROR_KINDS},
+                "loop_errors_task_destroyed_pending": 2 * i if leaking else 0,
+            }
+            for i in range(20)
+        ]
+
+    inputs = {
+        "bare": {"samples": rows(True), "history": [], "baseline_tasks": 4},
+        "closing": {"samples": rows(False), "history": [], "baseline_tasks": 4},
+    }
+    plots = make_plots(inputs, tmp_path / "plots", figures)
+    standard, extra = plots[: len(FIGURES)], plots[len(FIGURES) :]
+    assert [p.name for p in extra] == ["loop_errors.png", "live_tasks.png"]
+    for path in extra:
+        data = path.read_bytes()
+        assert data.startswith(PNG_SIGNATURE) and len(data) > 5000, path
+        assert matplotlib.image.imread(path).size > 0
+    # Same file name as a standard figure: refused rather than silently overwritten.
+    with pytest.raises(ValueError, match=r"threads\.png"):
+        make_plots(inputs, tmp_path / "again", (replace(figures[0], filename="threads.png"),))
+
+    variants = {
+        "bare": {"hazard": {"result": "flagged", "triggers": 10, "errors": 20}},
+        "closing": {"hazard": {"result": "clean", "triggers": 10, "errors": 0}},
+    }
+    summary = {"run_id": "r2", "scenario": "session", "variants": variants,
+               "verdict": ["bare FLAGGED: 20 reports", "closing clean"]}  # fmt: skip
+    md, page = write_reports(tmp_path, summary, standard, extra)
+    html = page.read_text()
+    verdict_section = html.split("<h2>Verdict</h2>", 1)[1].split("<h2>", 1)[0]
+    assert 'alt="loop_errors"' in verdict_section and 'alt="live_tasks"' in verdict_section
+    assert "bare FLAGGED" in verdict_section
+    plots_section = html.split("<h2>Plots</h2>", 1)[1]
+    assert 'alt="threads"' in plots_section and 'alt="loop_errors"' not in plots_section
+    assert len(re.findall(r'src="data:image/png;base64,', html)) == len(plots)
+    text = md.read_text()
+    verdict_md = text.split("## Verdict", 1)[1].split("## Summary", 1)[0]
+    assert "](plots/loop_errors.png)" in verdict_md and "](plots/live_tasks.png)" in verdict_md
+    assert "| hazard result | flagged | clean |" in text
 
 
 def test_atomic_writes_and_latest_link(tmp_path: Path) -> None:

@@ -11,6 +11,7 @@ import httpx
 
 from loadtest.runner import free_port
 from loadtest.sampler import COLUMNS, Sampler, parse_server_metrics
+from server.telemetry import LOOP_ERROR_KINDS
 from tests.serverproc import running_server
 
 
@@ -59,6 +60,10 @@ def test_sample_of_a_wedging_server() -> None:
     assert row["threads"] > 2 and row["rss_bytes"] > 10 << 20 and row["open_fds"] > 0
     assert row["server_scrape_ok"] == 1 and row["client_scrape_ok"] == 0
     assert "client_requests" not in row
+    # One column per loop-error kind the server counts, in every row and in COLUMNS.
+    for sample in (baseline, row):
+        assert {f"loop_errors_{k}" for k in LOOP_ERROR_KINDS} <= set(sample)
+        assert all(sample[f"loop_errors_{k}"] == 0 for k in LOOP_ERROR_KINDS)
 
 
 def test_parse_server_metrics_reads_loop_errors_and_tasks() -> None:
@@ -70,3 +75,23 @@ def test_parse_server_metrics_reads_loop_errors_and_tasks() -> None:
     assert set(values["loop_errors_by_kind"]) >= {"task_destroyed_pending", "other"}
     assert values["loop_errors"] == 0
     assert values["tasks_by_name"], "stampede_event_loop_tasks_by_name not parsed"
+    assert all(values[f"loop_errors_{k}"] == 0 for k in values["loop_errors_by_kind"])
+
+
+def test_loop_error_columns_follow_the_counter() -> None:
+    # Exposition text as the server writes it: each kind's count lands in its own column.
+    text = (
+        "# TYPE stampede_loop_errors_total counter\n"
+        'stampede_loop_errors_total{kind="cancel_scope"} 3.0\n'
+        'stampede_loop_errors_total{kind="task_destroyed_pending"} 5.0\n'
+        'stampede_loop_errors_total{kind="other"} 1.0\n'
+    )
+    values = parse_server_metrics(text)
+    assert values["loop_errors_cancel_scope"] == 3
+    assert values["loop_errors_task_destroyed_pending"] == 5
+    assert values["loop_errors_other"] == 1
+    assert values["loop_errors_task_exception_never_retrieved"] == 0  # not exported yet
+    assert values["loop_errors"] == 9
+    assert [c for c in COLUMNS if c.startswith("loop_errors_")] == [
+        f"loop_errors_{k}" for k in LOOP_ERROR_KINDS
+    ]
