@@ -12,6 +12,7 @@ import asyncio
 import time
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
+from typing import Any
 
 from server.agent import run_agent
 from server.inflight import Inflight, Outcome
@@ -20,7 +21,7 @@ from server.telemetry import Telemetry
 from server.waiters import Waiter
 
 
-def _iso(ts: float) -> str:
+def iso(ts: float) -> str:
     return datetime.fromtimestamp(ts, UTC).isoformat(timespec="milliseconds")
 
 
@@ -28,17 +29,18 @@ def error(status: int, code: str, message: str, **extra: object) -> Outcome:
     return Outcome(status, {"error": code, "message": message, **extra})
 
 
-@dataclass
-class InvocationService:
-    model: StubBedrockModel
-    waiter: Waiter
+class Dispatch:
+    """Routes one request to the primary, duplicate or conflict path and accounts for it.
+
+    Shared by every invocation service; each supplies `_primary`, `_duplicate`, `_conflict`
+    and the state this reads (`inflight`, `closing`, counters, `telemetry`).
+    """
+
+    inflight: dict[str, Any]
+    closing: bool
+    active_requests: int
+    last_completion: float
     telemetry: Telemetry
-    duplicate_timeout_s: float | None = None
-    inflight: dict[str, Inflight] = field(default_factory=dict)
-    waiting: int = 0
-    active_requests: int = 0
-    last_completion: float = field(default_factory=time.monotonic)
-    closing: bool = False
 
     async def invoke(self, agent_id: str, key: str | None, prompt: str) -> Outcome:
         self.active_requests += 1
@@ -52,14 +54,36 @@ class InvocationService:
                 outcome = await self._primary(agent_id, key, prompt)
             elif key is not None and key == current.key:
                 role = "duplicate"
-                outcome = await self._duplicate(current)
+                outcome = await self._duplicate(current, prompt)
             else:
-                outcome = self._conflict(agent_id, key, current)
+                outcome = await self._conflict(agent_id, key, prompt)
         finally:
             self.active_requests -= 1
             self.last_completion = time.monotonic()
-        self.telemetry.invocation_done(role, _outcome_label(outcome), time.perf_counter() - started)
+        self.telemetry.invocation_done(role, outcome_label(outcome), time.perf_counter() - started)
         return outcome
+
+    async def _primary(self, agent_id: str, key: str | None, prompt: str) -> Outcome:
+        raise NotImplementedError
+
+    async def _duplicate(self, current: Any, prompt: str) -> Outcome:
+        raise NotImplementedError
+
+    async def _conflict(self, agent_id: str, key: str | None, prompt: str) -> Outcome:
+        raise NotImplementedError
+
+
+@dataclass
+class InvocationService(Dispatch):
+    model: StubBedrockModel
+    waiter: Waiter
+    telemetry: Telemetry
+    duplicate_timeout_s: float | None = None
+    inflight: dict[str, Inflight] = field(default_factory=dict)
+    waiting: int = 0
+    active_requests: int = 0
+    last_completion: float = field(default_factory=time.monotonic)
+    closing: bool = False
 
     async def _primary(self, agent_id: str, key: str | None, prompt: str) -> Outcome:
         inflight = Inflight(agent_id=agent_id, key=key)
@@ -77,8 +101,8 @@ class InvocationService:
                     "role": "primary",
                     "text": result.text,
                     "model_calls": result.model_calls,
-                    "started_at": _iso(inflight.started_at),
-                    "finished_at": _iso(time.time()),
+                    "started_at": iso(inflight.started_at),
+                    "finished_at": iso(time.time()),
                 },
             )
         except ModelThrottledError as exc:
@@ -87,16 +111,16 @@ class InvocationService:
             if not self.closing:
                 raise
             # Shutdown cancelled the queued model call; answer rather than vanish.
-            outcome = _aborted(agent_id)
+            outcome = aborted_outcome(agent_id)
         except Exception as exc:
             outcome = error(500, "agent_error", f"{type(exc).__name__}: {exc}", agent_id=agent_id)
         finally:
             if self.inflight.get(agent_id) is inflight:
                 del self.inflight[agent_id]
-            inflight.settle(outcome or _aborted(agent_id))
+            inflight.settle(outcome or aborted_outcome(agent_id))
         return inflight.future.result()
 
-    async def _duplicate(self, inflight: Inflight) -> Outcome:
+    async def _duplicate(self, inflight: Inflight, prompt: str) -> Outcome:
         self.waiting += 1
         try:
             shared = await asyncio.wait_for(self.waiter.wait(inflight), self.duplicate_timeout_s)
@@ -114,7 +138,7 @@ class InvocationService:
             return Outcome(shared.status, {**shared.body, "role": "duplicate"})
         return shared
 
-    def _conflict(self, agent_id: str, key: str | None, current: Inflight) -> Outcome:
+    async def _conflict(self, agent_id: str, key: str | None, prompt: str) -> Outcome:
         which = "without an idempotency key" if key is None else "with a different key"
         return error(
             409,
@@ -128,15 +152,15 @@ class InvocationService:
         self.closing = True
         aborted = 0
         for agent_id, inflight in list(self.inflight.items()):
-            aborted += inflight.settle(_aborted(agent_id))
+            aborted += inflight.settle(aborted_outcome(agent_id))
         return aborted
 
 
-def _aborted(agent_id: str) -> Outcome:
+def aborted_outcome(agent_id: str) -> Outcome:
     return error(503, "aborted", "the invocation was aborted by server shutdown", agent_id=agent_id)
 
 
-def _outcome_label(outcome: Outcome) -> str:
+def outcome_label(outcome: Outcome) -> str:
     if outcome.ok:
         return "ok"
     return {

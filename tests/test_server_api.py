@@ -188,7 +188,7 @@ def test_wedged_server_stops_within_five_seconds_of_sigterm() -> None:
                 # Held requests are answered "aborted" (or cut) rather than left hanging.
                 for answer in answers:
                     if isinstance(answer, httpx.Response):
-                        assert answer.status_code == 503
+                        assert answer.status_code == 503, answer.text
 
         asyncio.run(wedge())
         # uvicorn re-raises the captured SIGTERM once shut down, as a well-behaved server should.

@@ -27,7 +27,7 @@ from strands.types.exceptions import ConcurrencyException, IdempotencyAbortedErr
 
 from server.executor import tagged
 from server.inflight import Outcome
-from server.invocations import _iso, _outcome_label, error
+from server.invocations import Dispatch, aborted_outcome, error, iso
 from server.model import ModelThrottledError, StubBedrockModel
 from server.sdk import STRANDS, sdk_version, strands_waiter
 from server.sdk.strands_model import StrandsStubModel, lookup_weather
@@ -66,8 +66,8 @@ class StrandsPrimary:
                 "role": "primary",
                 "text": result_text(result),
                 "model_calls": int(result.metrics.cycle_count) - self.cycles_before,
-                "started_at": _iso(self.started_at),
-                "finished_at": _iso(time.time()),
+                "started_at": iso(self.started_at),
+                "finished_at": iso(time.time()),
             }
         return self._body
 
@@ -76,7 +76,7 @@ def result_text(result: Any) -> str:
     return "".join(block.get("text", "") for block in result.message.get("content", []))
 
 
-class StrandsInvocationService:
+class StrandsInvocationService(Dispatch):
     """The InvocationService interface (invoke, inflight, waiting, abort_all) over strands."""
 
     def __init__(
@@ -99,27 +99,6 @@ class StrandsInvocationService:
         self.active_requests = 0
         self.last_completion = time.monotonic()
         self.closing = False
-
-    async def invoke(self, agent_id: str, key: str | None, prompt: str) -> Outcome:
-        self.active_requests += 1
-        started = time.perf_counter()
-        role = "primary"
-        try:
-            current = self.inflight.get(agent_id)
-            if self.closing:
-                outcome = error(503, "shutting_down", "the server is shutting down")
-            elif current is None:
-                outcome = await self._primary(agent_id, key, prompt)
-            elif key is not None and key == current.key:
-                role = "duplicate"
-                outcome = await self._duplicate(current, prompt)
-            else:
-                outcome = await self._conflict(agent_id, key, prompt)
-        finally:
-            self.active_requests -= 1
-            self.last_completion = time.monotonic()
-        self.telemetry.invocation_done(role, _outcome_label(outcome), time.perf_counter() - started)
-        return outcome
 
     def _agent(self, agent_id: str) -> Agent:
         agent = self.agents.get(agent_id)
@@ -159,7 +138,7 @@ class StrandsInvocationService:
         except asyncio.CancelledError:
             if not self.closing:
                 raise
-            outcome = _aborted(agent_id)  # shutdown cancelled it; answer rather than vanish
+            outcome = aborted_outcome(agent_id)  # shutdown cancelled it; answer rather than vanish
         except Exception as exc:
             outcome = _failure(agent_id, exc)
         finally:
@@ -186,7 +165,7 @@ class StrandsInvocationService:
         except asyncio.CancelledError:
             if not self.closing:
                 raise
-            return _aborted(primary.agent_id)
+            return aborted_outcome(primary.agent_id)
         except Exception as exc:
             return _failure(primary.agent_id, exc)
         finally:
@@ -246,7 +225,3 @@ def _find(exc: BaseException | None, kind: type[BaseException]) -> BaseException
         exc = exc.__cause__ or exc.__context__
         seen += 1
     return None
-
-
-def _aborted(agent_id: str) -> Outcome:
-    return error(503, "aborted", "the invocation was aborted by server shutdown", agent_id=agent_id)
