@@ -10,7 +10,7 @@ import subprocess
 import sys
 import tempfile
 import time
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -33,6 +33,17 @@ class ServerProcess:
 
     def status(self) -> dict:
         return httpx.get(f"{self.url}/v1/status", timeout=5).json()
+
+    def wait_for(
+        self, done: Callable[[dict], bool], timeout: float = 10.0, interval: float = 0.05
+    ) -> dict:
+        """Poll /v1/status until done(status) or the timeout; returns the last status."""
+        deadline = time.monotonic() + timeout
+        while True:
+            status = self.status()
+            if done(status) or time.monotonic() > deadline:
+                return status
+            time.sleep(interval)
 
     def log(self) -> str:
         return self.log_path.read_text(errors="replace")

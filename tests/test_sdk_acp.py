@@ -14,24 +14,23 @@ import json
 import subprocess
 import tempfile
 import time
-from collections.abc import Callable, Iterator
+from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
 import httpx
 import pytest
 from prometheus_client.parser import text_string_to_metric_families
-from websockets.asyncio.client import ClientConnection, connect
+from websockets.asyncio.client import connect
 
 from loadtest.sdk_envs import ensure_env, parse_spec, server_command
 from tests.serverproc import ServerProcess, free_port
+from tests.session_client import INITIALIZE, IO_TIMEOUT_S, call, health_checks, ws_url
 
 # First use builds each venv (about 15 s with a warm pip cache, under a minute from PyPI).
 pytestmark = pytest.mark.timeout(300)
 
 CHECKS = 100
-IO_TIMEOUT_S = 10.0
-INITIALIZE = {"jsonrpc": "2.0", "id": 1, "method": "initialize", "params": {"protocolVersion": 1}}
 LEAKY, FIXED = "agent-client-protocol==0.8.1", "agent-client-protocol==0.12.1"
 
 
@@ -68,34 +67,8 @@ def _healthy(server: ServerProcess) -> bool:
     return False
 
 
-def ws_url(server: ServerProcess) -> str:
-    return server.url.replace("http://", "ws://") + "/v1/agents/agent-1/session"
-
-
-async def call(ws: ClientConnection, message: dict[str, Any]) -> dict[str, Any]:
-    await ws.send(json.dumps(message))
-    return json.loads(await ws.recv())
-
-
-async def health_checks(server: ServerProcess, count: int) -> None:
-    async with asyncio.timeout(60):
-        for _ in range(count):
-            async with connect(ws_url(server), open_timeout=IO_TIMEOUT_S) as ws:
-                reply = await call(ws, INITIALIZE)
-                assert reply == {"jsonrpc": "2.0", "id": 1, "result": {"protocolVersion": 1}}
-
-
-def wait_for(server: ServerProcess, done: Callable[[dict], bool], timeout: float = 10.0) -> dict:
-    deadline = time.monotonic() + timeout
-    while True:
-        status = server.status()
-        if done(status) or time.monotonic() > deadline:
-            return status
-        time.sleep(0.05)
-
-
 def after_gc_pass(server: ServerProcess, status: dict) -> dict:
-    return wait_for(server, lambda s: s["gc"]["passes"] > status["gc"]["passes"])
+    return server.wait_for(lambda s: s["gc"]["passes"] > status["gc"]["passes"])
 
 
 def tasks_by_name(server: ServerProcess) -> dict[str, float]:
@@ -114,7 +87,8 @@ def storm(server: ServerProcess) -> tuple[int, dict, dict[str, float], dict]:
     after the next gc pass."""
     # gc by timer only, slow enough that the checks fit between two passes.
     start = after_gc_pass(server, server.status())
-    asyncio.run(health_checks(server, CHECKS))
+    replies = asyncio.run(health_checks(server, CHECKS))
+    assert replies == [{"jsonrpc": "2.0", "id": 1, "result": {"protocolVersion": 1}}] * CHECKS
     grown = server.status()
     names = tasks_by_name(server)
     assert server.status()["gc"]["passes"] == start["gc"]["passes"], "a gc pass ran mid-run"

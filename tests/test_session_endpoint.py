@@ -9,52 +9,20 @@ from __future__ import annotations
 
 import asyncio
 import json
-import time
-from collections.abc import Callable
-from typing import Any
 
 import pytest
-from websockets.asyncio.client import ClientConnection, connect
+from websockets.asyncio.client import connect
 from websockets.exceptions import InvalidStatus
 
 from tests.serverproc import ServerProcess, running_server
+from tests.session_client import INITIALIZE, IO_TIMEOUT_S, call, health_checks, ws_url
 
 pytestmark = pytest.mark.timeout(90)
-
-IO_TIMEOUT_S = 10.0
-INITIALIZE = {"jsonrpc": "2.0", "id": 1, "method": "initialize", "params": {"protocolVersion": 1}}
-
-
-def ws_url(server: ServerProcess, agent_id: str = "agent-1") -> str:
-    return server.url.replace("http://", "ws://") + f"/v1/agents/{agent_id}/session"
-
-
-async def call(ws: ClientConnection, message: dict[str, Any]) -> dict[str, Any]:
-    await ws.send(json.dumps(message))
-    return json.loads(await ws.recv())
-
-
-async def health_checks(server: ServerProcess, count: int) -> None:
-    async with asyncio.timeout(60):
-        for _ in range(count):
-            async with connect(ws_url(server), open_timeout=IO_TIMEOUT_S) as ws:
-                reply = await call(ws, INITIALIZE)
-                assert reply["id"] == 1
-                assert reply["result"]["protocolVersion"] == 1
-
-
-def wait_for(server: ServerProcess, done: Callable[[dict], bool], timeout: float = 10.0) -> dict:
-    deadline = time.monotonic() + timeout
-    while True:
-        status = server.status()
-        if done(status) or time.monotonic() > deadline:
-            return status
-        time.sleep(0.05)
 
 
 def next_gc_pass(server: ServerProcess, after: int = 1) -> dict:
     passes = server.status()["gc"]["passes"]
-    return wait_for(server, lambda s: s["gc"]["passes"] >= passes + after)
+    return server.wait_for(lambda s: s["gc"]["passes"] >= passes + after)
 
 
 def destroyed_pending(status: dict) -> int:
@@ -66,7 +34,8 @@ def test_bare_leaks_two_tasks_per_check_until_gc_destroys_them() -> None:
     with running_server(session_impl="bare", gc_mode="timer", gc_interval_s=3) as server:
         start = next_gc_pass(server)
         baseline = start["event_loop_tasks"]
-        asyncio.run(health_checks(server, 200))
+        replies = asyncio.run(health_checks(server, 200))
+        assert all(r["id"] == 1 and r["result"]["protocolVersion"] == 1 for r in replies)
         grown = server.status()
         assert grown["gc"]["passes"] == start["gc"]["passes"], "a gc pass ran mid-run"
         per_check = (grown["event_loop_tasks"] - baseline) / 200
@@ -76,7 +45,7 @@ def test_bare_leaks_two_tasks_per_check_until_gc_destroys_them() -> None:
         assert 380 <= session["orphaned_tasks"] <= 400
         assert destroyed_pending(grown) == 0
 
-        collected = wait_for(server, lambda s: s["gc"]["passes"] > grown["gc"]["passes"])
+        collected = server.wait_for(lambda s: s["gc"]["passes"] > grown["gc"]["passes"])
         assert 380 <= destroyed_pending(collected) <= 400, collected["loop_errors"]
         assert collected["event_loop_tasks"] == baseline
         assert collected["hazards"]["session"]["orphaned_tasks"] == 0
@@ -87,7 +56,8 @@ def test_bare_leaks_two_tasks_per_check_until_gc_destroys_them() -> None:
 def test_closing_returns_to_baseline_with_no_reports_over_1000_checks() -> None:
     with running_server(session_impl="closing") as server:
         baseline = next_gc_pass(server)["event_loop_tasks"]
-        asyncio.run(health_checks(server, 1000))
+        replies = asyncio.run(health_checks(server, 1000))
+        assert all(r["id"] == 1 and r["result"]["protocolVersion"] == 1 for r in replies)
         status = next_gc_pass(server, after=2)
         assert status["loop_errors"] == {}, status["loop_errors"]
         assert status["event_loop_tasks"] == baseline

@@ -9,8 +9,6 @@ show up as a cancel-scope error (via the loop's handler, or via the ASGI path wi
 from __future__ import annotations
 
 import asyncio
-import time
-from collections.abc import Callable
 
 import httpx
 import pytest
@@ -53,19 +51,10 @@ async def drop_many(url: str, count: int, k: int, query: str) -> list[bytes]:
     return await asyncio.gather(*(one() for _ in range(count)))
 
 
-def wait_for(server: ServerProcess, done: Callable[[dict], bool], timeout: float = 10.0) -> dict:
-    deadline = time.monotonic() + timeout
-    while True:
-        status = server.status()
-        if done(status) or time.monotonic() > deadline:
-            return status
-        time.sleep(0.1)
-
-
 def after_gc_pass(server: ServerProcess) -> dict:
     """Status once two more gc passes ran: every finalizer and cycle has been collected."""
     passes = server.status()["gc"]["passes"]
-    return wait_for(server, lambda s: s["gc"]["passes"] >= passes + 2)
+    return server.wait_for(lambda s: s["gc"]["passes"] >= passes + 2)
 
 
 def cancel_scope_errors(status: dict) -> int:
@@ -84,7 +73,7 @@ def test_anyio_taskgroup_each_dropped_stream_reports_cancel_scope() -> None:
     with running_server(stream_impl="anyio_taskgroup") as server:
         responses = asyncio.run(drop_many(server.url, 50, 2, QUICK))
         assert_dropped_early(responses, 2)
-        status = wait_for(server, lambda s: cancel_scope_errors(s) >= 50)
+        status = server.wait_for(lambda s: cancel_scope_errors(s) >= 50)
         assert cancel_scope_errors(status) >= 50, status["loop_errors"]
         stream = status["hazards"]["stream"]
         assert stream["impl"] == "anyio_taskgroup"
@@ -96,7 +85,7 @@ def test_anyio_taskgroup_each_dropped_stream_reports_cancel_scope() -> None:
             for _ in range(20):
                 body = client.get(f"/v1/agents/a/stream?{QUICK}&break_after=2").text
                 assert body.count("\ndata: ") == 2
-        status = wait_for(server, lambda s: cancel_scope_errors(s) >= before + 20)
+        status = server.wait_for(lambda s: cancel_scope_errors(s) >= before + 20)
         assert cancel_scope_errors(status) >= before + 20
         assert status["hazards"]["stream"]["counts"]["server_broke"] == 20
 
