@@ -91,7 +91,7 @@ def _load_extra_commands() -> None:
 
     if EXTRA_COMMANDS:
         return
-    for module in ("loadtest.bench", "loadtest.compare", "loadtest.plan"):
+    for module in ("loadtest.bench", "loadtest.compare", "loadtest.plan_cli"):
         try:
             mod = importlib.import_module(module)
         except ModuleNotFoundError as exc:

@@ -14,10 +14,8 @@ measurements run one at a time so they do not share the CPU with other probes.
 
 from __future__ import annotations
 
-import argparse
 import asyncio
 import contextlib
-import json
 import os
 import re
 import secrets
@@ -29,10 +27,9 @@ from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
-from loadtest.cli import UsageError
 from loadtest.probe import ServerSpec, hol_probe, wedge_probe
+from loadtest.results import atomic_write_json
 from server.settings import default_pool_size, usable_cpu_count
-from server.waiters import WAITERS
 
 SCHEMA_VERSION = 1
 RETRIES_LATE = 2  # a probe whose duplicates arrived late is repeated with doubled latency
@@ -195,13 +192,6 @@ def _now() -> str:
     return datetime.now(UTC).isoformat(timespec="seconds")
 
 
-def write_json(path: Path, data: dict[str, Any]) -> None:
-    """Atomic: readers see the old file or the new one, never half of one."""
-    tmp = path.with_name(f".{path.name}.{os.getpid()}.tmp")
-    tmp.write_text(json.dumps(data, indent=2) + "\n")
-    os.replace(tmp, path)
-
-
 # ---------------------------------------------------------------- running
 
 
@@ -281,7 +271,7 @@ async def sweep(plan: dict, options: PlanOptions, run_dir: Path, tick: Callable)
     gate = asyncio.Semaphore(options.parallel)
 
     def save() -> None:
-        write_json(run_dir / "plan.json", plan)
+        atomic_write_json(run_dir / "plan.json", plan)
 
     async def wedge_step(row: dict) -> None:
         await _guarded(row, search_row(row, options, log_dir, gate), save)
@@ -305,7 +295,7 @@ def run_plan(options: PlanOptions) -> Path:
     run_dir.mkdir(parents=True, exist_ok=False)
     plan = new_plan(options, run_id)
     started = time.monotonic()
-    write_json(run_dir / "plan.json", plan)
+    atomic_write_json(run_dir / "plan.json", plan)
     with _progress(options.progress, steps(plan)) as tick:
         try:
             plan["waiter_cost"] = waiter_costs(options.waiters, options.bench_duplicates)
@@ -322,11 +312,11 @@ def run_plan(options: PlanOptions) -> Path:
         finally:
             plan["finished_at"] = _now()
             plan["elapsed_s"] = round(time.monotonic() - started, 2)
-            write_json(run_dir / "plan.json", plan)
+            atomic_write_json(run_dir / "plan.json", plan)
     from loadtest.plan_report import recommendations, write_report
 
     plan["recommendation"] = recommendations(plan)
-    write_json(run_dir / "plan.json", plan)
+    atomic_write_json(run_dir / "plan.json", plan)
     write_report(plan, run_dir)
     return run_dir
 
@@ -344,82 +334,3 @@ def _progress(enabled: bool, total: int) -> Iterator[Callable[[str], None]]:
     with Progress(*columns, console=Console(stderr=True)) as bar:
         task = bar.add_task("stampede plan", total=total)
         yield lambda label: bar.update(task, advance=1, description=label)
-
-
-# ---------------------------------------------------------------- command line
-
-
-def _int_list(flag: str, text: str, lo: int, hi: int) -> tuple[int, ...]:
-    parts = [p.strip() for p in text.split(",")]
-    try:
-        values = [int(p) for p in parts]
-    except ValueError:
-        raise UsageError(f"{flag} {text!r}: expected comma-separated integers") from None
-    for value in values:
-        if not lo <= value <= hi:
-            raise UsageError(f"{flag} {text!r}: {value} is outside {lo}..{hi}")
-    return tuple(dict.fromkeys(values))
-
-
-def _number(flag: str, text: str, lo: float, hi: float, kind: type = int) -> Any:
-    try:
-        value = kind(text)
-    except ValueError:
-        raise UsageError(f"{flag} {text!r}: expected {kind.__name__}") from None
-    if not lo <= value <= hi:
-        raise UsageError(f"{flag} {text!r}: must be between {lo:g} and {hi:g}")
-    return value
-
-
-def options_from(args: argparse.Namespace) -> PlanOptions:
-    waiters = tuple(dict.fromkeys(w.strip() for w in args.waiters.split(",")))
-    for waiter in waiters:
-        if waiter not in WAITERS:
-            raise UsageError(
-                f"--waiters {args.waiters!r}: unknown waiter {waiter!r} (choose from "
-                f"{', '.join(WAITERS)})"
-            )
-    out = Path(args.out)
-    if out.exists() and not out.is_dir():
-        raise UsageError(f"--out {args.out!r}: exists and is not a directory")
-    if args.run_id is not None:
-        if not RUN_ID_RE.match(args.run_id):
-            raise UsageError(f"--run-id {args.run_id!r}: use letters, digits, '.', '_', '-'")
-        if (out / args.run_id).exists():
-            raise UsageError(f"--run-id {args.run_id!r}: {out / args.run_id} already exists")
-    return PlanOptions(
-        cpus=_int_list("--cpus", args.cpus, 1, 1024),
-        waiters=waiters,
-        max_duplicates=_number("--max-duplicates", args.max_duplicates, 1, 1000),
-        model_latency_ms=_number("--model-latency-ms", args.model_latency_ms, 50, 10_000, float),
-        model_cycles=_number("--model-cycles", args.model_cycles, 1, 10),
-        out=out,
-        run_id=args.run_id,
-        parallel=_number("--parallel", args.parallel, 1, 8),
-        progress=not args.no_progress,
-    )
-
-
-def cmd_plan(args: argparse.Namespace) -> int:
-    options = options_from(args)  # every value checked before a server starts
-    run_dir = run_plan(options)
-    print(f"plan written to {run_dir}/plan.md (plan.json, plan.html, plots beside it)")
-    if not json.loads((run_dir / "plan.json").read_text())["complete"]:
-        print("plan incomplete: see the rows' errors in plan.json", file=sys.stderr)
-        return 1
-    return 0
-
-
-def register(sub: Any) -> None:
-    p = sub.add_parser("plan", help="capacity plan: wedge threshold and head-of-line cost")
-    default = PlanOptions()
-    p.add_argument("--cpus", default=",".join(map(str, default.cpus)), help="host shapes")
-    p.add_argument("--waiters", default=",".join(default.waiters))
-    p.add_argument("--max-duplicates", default=str(default.max_duplicates))
-    p.add_argument("--model-latency-ms", default=f"{default.model_latency_ms:g}")
-    p.add_argument("--model-cycles", default=str(default.model_cycles))
-    p.add_argument("--out", default=str(default.out), help="results directory")
-    p.add_argument("--run-id", default=None, help="name of the run directory (default: dated)")
-    p.add_argument("--parallel", default=str(default.parallel), help="wedge probes at once")
-    p.add_argument("--no-progress", action="store_true", help="no progress bar")
-    p.set_defaults(func=cmd_plan)

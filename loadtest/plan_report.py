@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import base64
 import html
-import os
+import io
 from pathlib import Path
 from typing import Any
 
@@ -17,18 +17,14 @@ import matplotlib
 matplotlib.use("Agg")  # files only: no display on CI or over ssh
 import matplotlib.pyplot as plt
 
+from loadtest.results import atomic_write_bytes, atomic_write_text
+
 THRESHOLD_PNG = "threshold.png"
 HOL_PNG = "hol_p99.png"
 
 Block = tuple[
     Any, ...
 ]  # ("h", text) | ("p", text) | ("ul", items) | ("table", head, rows) | ("img", file, alt)
-
-
-def atomic_write(path: Path, data: bytes) -> None:
-    tmp = path.with_name(f".{path.name}.{os.getpid()}.tmp")
-    tmp.write_bytes(data)
-    os.replace(tmp, path)
 
 
 # ---------------------------------------------------------------- facts from the plan
@@ -186,11 +182,11 @@ def plot_hol(plan: dict[str, Any], path: Path) -> None:
 
 
 def _save(fig: Any, path: Path) -> None:
-    tmp = path.with_name(f".{path.stem}.{os.getpid()}.tmp.png")
     fig.tight_layout()
-    fig.savefig(tmp, format="png")
+    png = io.BytesIO()
+    fig.savefig(png, format="png")
     plt.close(fig)
-    os.replace(tmp, path)
+    atomic_write_bytes(path, png.getvalue())
 
 
 # ---------------------------------------------------------------- document
@@ -400,6 +396,6 @@ def write_report(plan: dict[str, Any], run_dir: Path) -> list[Path]:
     plot_threshold(plan, run_dir / THRESHOLD_PNG)
     plot_hol(plan, run_dir / HOL_PNG)
     items = blocks(plan)
-    atomic_write(run_dir / "plan.md", render_md(items).encode())
-    atomic_write(run_dir / "plan.html", render_html(items, run_dir).encode())
+    atomic_write_text(run_dir / "plan.md", render_md(items))
+    atomic_write_text(run_dir / "plan.html", render_html(items, run_dir))
     return [run_dir / name for name in (THRESHOLD_PNG, HOL_PNG, "plan.md", "plan.html")]
