@@ -18,11 +18,12 @@ ENV PATH=/opt/venv/bin:$PATH
 
 WORKDIR /src
 # Only what `pip install .` needs; .dockerignore keeps the rest of the tree out of the context.
-COPY pyproject.toml README.md ./
+COPY pyproject.toml setup.py README.md ./
+COPY stampede ./stampede
 COPY server ./server
 COPY loadtest ./loadtest
 RUN pip install --no-cache-dir . \
-    && python -c "import server, loadtest"
+    && python -c "import stampede.server, stampede.loadtest"
 
 # ---- runtime: the venv on a clean base, non-root ---------------------------------------------
 FROM ${PYTHON_IMAGE} AS runtime

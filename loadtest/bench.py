@@ -20,13 +20,12 @@ from dataclasses import dataclass
 from typing import Any
 
 import psutil
-
-from server.executor import InstrumentedExecutor
-from server.invocations import InvocationService
-from server.model import StubBedrockModel
-from server.settings import default_pool_size, usable_cpu_count
-from server.telemetry import Telemetry
-from server.waiters import WAITERS, make_waiter
+from stampede.server.executor import InstrumentedExecutor
+from stampede.server.invocations import InvocationService
+from stampede.server.model import StubBedrockModel
+from stampede.server.settings import default_pool_size, usable_cpu_count
+from stampede.server.telemetry import Telemetry
+from stampede.server.waiters import WAITERS, make_waiter
 
 DEFAULT_SIZES = (10, 100, 1000, 10_000)
 SETTLE_DEADLINE_S = 120.0
@@ -141,7 +140,7 @@ def render(rows: list[dict[str, float]]) -> None:
 
 
 def _int_list(text: str) -> list[int]:
-    from loadtest.cli import UsageError
+    from stampede.loadtest.cli import UsageError
 
     try:
         values = [int(part) for part in text.split(",") if part.strip()]
@@ -153,7 +152,7 @@ def _int_list(text: str) -> list[int]:
 
 
 def cmd_bench(args: argparse.Namespace) -> int:
-    from loadtest.cli import UsageError
+    from stampede.loadtest.cli import UsageError
 
     waiters = [w.strip() for w in args.waiters.split(",") if w.strip()]
     for waiter in waiters:

@@ -27,7 +27,7 @@ from decimal import Decimal
 from pathlib import Path
 from typing import Any
 
-from loadtest.cgroups import (
+from stampede.loadtest.cgroups import (
     CONTROLLERS,
     PARENT_NAME,
     Leaf,

@@ -16,7 +16,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 if TYPE_CHECKING:
-    from loadtest.caps import CapsRequest
+    from stampede.loadtest.caps import CapsRequest
 
 DEFAULT_ROOT = "/sys/fs/cgroup"
 CGROUP_ROOT_ENV = "STAMPEDE_CGROUP_ROOT"

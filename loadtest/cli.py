@@ -3,69 +3,18 @@
 from __future__ import annotations
 
 import argparse
-import sys
 from collections.abc import Callable, Sequence
-from typing import Any, NoReturn
+from typing import Any
 
-from pydantic import ValidationError
-
-from loadtest.errors import UsageError
-from server.settings import ServerSettings
-
-EXIT_USAGE = 2
+from stampede.loadtest.errors import UsageError
+from stampede.server.cli import add_settings_flags, fail, run, settings_from
+from stampede.server.settings import ServerSettings
 
 __all__ = ["UsageError", "main"]
 
 
-def fail(prog: str, message: str) -> NoReturn:
-    print(f"{prog}: error: {message}", file=sys.stderr)
-    raise SystemExit(EXIT_USAGE)
-
-
-def validation_message(exc: ValidationError, given: dict[str, Any]) -> str:
-    parts = []
-    for err in exc.errors():
-        field = str(err["loc"][0]) if err["loc"] else "value"
-        flag = "--" + field.replace("_", "-")
-        value = given.get(field, err.get("input"))
-        msg = str(err["msg"]).removeprefix("Value error, ")
-        parts.append(f"{flag} {value!r}: {msg}")
-    return "; ".join(parts)
-
-
-def add_settings_flags(parser: argparse.ArgumentParser, settings_cls: type) -> None:
-    """One flag per settings field; values go through pydantic so env vars and flags agree."""
-    for name, info in settings_cls.model_fields.items():
-        flag = "--" + name.replace("_", "-")
-        env = "STAMPEDE_" + name.upper()
-        help_text = f"{info.description or ''} (env {env}, default {info.default!r})".strip()
-        if info.annotation is bool:
-            parser.add_argument(flag, dest=name, action="store_const", const="true", help=help_text)
-        else:
-            parser.add_argument(flag, dest=name, metavar="VALUE", default=None, help=help_text)
-
-
-def settings_from(args: argparse.Namespace, settings_cls: type, prog: str) -> Any:
-    given = {
-        name: getattr(args, name)
-        for name in settings_cls.model_fields
-        if getattr(args, name, None) is not None
-    }
-    try:
-        return settings_cls(**given)
-    except ValidationError as exc:
-        fail(prog, validation_message(exc, given))
-
-
 def cmd_serve(args: argparse.Namespace) -> int:
-    from server.sdk import SdkMissingError
-    from server.serve import serve
-
-    try:
-        serve(settings_from(args, ServerSettings, "stampede serve"))
-    except SdkMissingError as exc:  # e.g. --agent strands without strands-agents installed
-        raise UsageError(str(exc)) from None
-    return 0
+    return run(settings_from(args, ServerSettings, "stampede serve"))
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -91,7 +40,11 @@ def _load_extra_commands() -> None:
 
     if EXTRA_COMMANDS:
         return
-    for module in ("loadtest.bench", "loadtest.compare", "loadtest.plan_cli"):
+    for module in (
+        "stampede.loadtest.bench",
+        "stampede.loadtest.compare",
+        "stampede.loadtest.plan_cli",
+    ):
         try:
             mod = importlib.import_module(module)
         except ModuleNotFoundError as exc:

@@ -21,7 +21,7 @@ from dataclasses import asdict, dataclass
 from pathlib import Path
 from typing import Any
 
-from loadtest.scenarios import Scenario, resolve
+from stampede.loadtest.scenarios import Scenario, resolve
 
 SLACK_S = 30.0  # the run's budget is duration x variants + SLACK_S
 REPORT_RESERVE_S = 4.0  # plots and reports after the last variant (about 1.5 s for 3 variants)
@@ -87,7 +87,7 @@ def invocation_s(options: CompareOptions) -> float:
 
 
 def pool_size(options: CompareOptions) -> int:
-    from server.settings import ServerSettings
+    from stampede.server.settings import ServerSettings
 
     return ServerSettings(**server_common(options)).pool_size
 
@@ -113,7 +113,7 @@ def variants_of(options: CompareOptions, scenario: Scenario) -> list[str]:
 def variant_settings(options: CompareOptions, scenario: Scenario, variant: str) -> dict[str, str]:
     """One variant's server setting overrides: the scenario's, or its SDK release's."""
     if options.sdk:
-        from loadtest.sdk_envs import parse_spec
+        from stampede.loadtest.sdk_envs import parse_spec
 
         return parse_spec(variant).settings
     return scenario.variants[variant]
@@ -162,12 +162,12 @@ def run_compare(options: CompareOptions) -> list[Path]:
 
     Raises KeyboardInterrupt after writing an incomplete summary when interrupted.
     """
-    from loadtest.compare_options import check_options
-    from loadtest.compare_run import run_scenario
+    from stampede.loadtest.compare_options import check_options
+    from stampede.loadtest.compare_run import run_scenario
 
     check_options(options)
     if options.sdk:  # every release's venv, before the run starts: a bad one is a usage error
-        from loadtest.sdk_envs import prepare_for_compare
+        from stampede.loadtest.sdk_envs import prepare_for_compare
 
         prepare_for_compare(options.sdk)
     return [run_scenario(options, scenario) for scenario in resolve(options.scenario)]
@@ -191,7 +191,7 @@ def interrupts_tear_down() -> Iterator[None]:
 
 
 def cmd_compare(args: argparse.Namespace) -> int:
-    from loadtest.compare_options import options_from_args
+    from stampede.loadtest.compare_options import options_from_args
 
     options = options_from_args(args)
     with interrupts_tear_down():
@@ -216,7 +216,7 @@ def _load(path: Path) -> dict[str, Any]:
 
 
 def register(subparsers: Any) -> None:
-    from loadtest.compare_options import add_flags
+    from stampede.loadtest.compare_options import add_flags
 
     parser = subparsers.add_parser(
         "compare",
@@ -228,6 +228,6 @@ def register(subparsers: Any) -> None:
 
 
 if __name__ == "__main__":  # pragma: no cover - convenience: python -m loadtest.compare
-    from loadtest.cli import main
+    from stampede.loadtest.cli import main
 
     sys.exit(main(["compare", *sys.argv[1:]]))

@@ -9,8 +9,8 @@ import math
 from pathlib import Path
 from typing import Any
 
-from loadtest.compare import RETRY_POLICIES, CompareOptions, variants_of
-from loadtest.scenarios import ALL, SCENARIOS, Scenario, resolve
+from stampede.loadtest.compare import RETRY_POLICIES, CompareOptions, variants_of
+from stampede.loadtest.scenarios import ALL, SCENARIOS, Scenario, resolve
 
 D = CompareOptions()
 
@@ -64,7 +64,7 @@ def _num(flag: str, text: str, kind: type, low: float, high: float, *, open_low:
 
 
 def _memory(text: str) -> int | None:
-    from loadtest.caps import parse_memory
+    from stampede.loadtest.caps import parse_memory
 
     if text.strip().lower() in ("none", "off", "unlimited"):
         return None
@@ -117,7 +117,7 @@ _CONVERT: dict[str, tuple[str, Any]] = {
 
 def options_from_args(args: argparse.Namespace) -> CompareOptions:
     """CompareOptions from parsed flags; UsageError (exit 2) naming the first bad value."""
-    from loadtest.cli import UsageError
+    from stampede.loadtest.cli import UsageError
 
     values: dict[str, Any] = {}
     try:
@@ -164,13 +164,13 @@ def check_options(options: CompareOptions) -> None:
 
 
 def _sdk_specs(text: str) -> tuple[Any, ...]:
-    from loadtest.sdk_envs import parse_specs
+    from stampede.loadtest.sdk_envs import parse_specs
 
     return parse_specs(text)
 
 
 def _check_sdk(options: CompareOptions, scenarios: list[Scenario]) -> None:
-    from loadtest.sdk_envs import check_scenario
+    from stampede.loadtest.sdk_envs import check_scenario
 
     if options.variants:
         raise ValueError("--sdk and --variants both name the variants: give one of them")
@@ -181,9 +181,8 @@ def _check_sdk(options: CompareOptions, scenarios: list[Scenario]) -> None:
 
 def _check_server_settings(options: CompareOptions, scenario: Scenario) -> None:
     from pydantic import ValidationError
-
-    from loadtest.compare import server_common, variant_settings
-    from server.settings import ServerSettings
+    from stampede.loadtest.compare import server_common, variant_settings
+    from stampede.server.settings import ServerSettings
 
     for variant in variants_of(options, scenario):
         overrides = variant_settings(options, scenario, variant)

@@ -12,8 +12,8 @@ import time
 from pathlib import Path
 from typing import Any
 
-from loadtest.caps import CapsRequest
-from loadtest.compare import (
+from stampede.loadtest.caps import CapsRequest
+from stampede.loadtest.compare import (
     MEASURED_MARGIN_S,
     MIN_VARIANT_S,
     OVERHEAD_GUESS_S,
@@ -28,8 +28,8 @@ from loadtest.compare import (
     variant_settings,
     variants_of,
 )
-from loadtest.progress import ProgressDisplay
-from loadtest.results import (
+from stampede.loadtest.progress import ProgressDisplay
+from stampede.loadtest.results import (
     atomic_write_json,
     build_summary,
     locust_history,
@@ -38,9 +38,9 @@ from loadtest.results import (
     variant_summary,
     write_timeseries,
 )
-from loadtest.runner import TEARDOWN_MIN_S, VariantPlan, VariantRecord, run_variant
-from loadtest.scenarios import Scenario
-from loadtest.sdk_envs import sdk_server_command
+from stampede.loadtest.runner import TEARDOWN_MIN_S, VariantPlan, VariantRecord, run_variant
+from stampede.loadtest.scenarios import Scenario
+from stampede.loadtest.sdk_envs import sdk_server_command
 
 
 class _Run:
@@ -192,8 +192,8 @@ def _left(run: _Run) -> float:
 
 
 def _finish(run: _Run) -> None:
-    from loadtest.plots import make_plots
-    from loadtest.report import write_reports
+    from stampede.loadtest.plots import make_plots
+    from stampede.loadtest.report import write_reports
 
     variants = run.summaries()
     run.write_timeseries()

@@ -13,8 +13,8 @@ from __future__ import annotations
 from collections.abc import Callable
 from typing import Any
 
-from loadtest.plots import Figure, Series
-from server.telemetry import LOOP_ERROR_KINDS
+from stampede.loadtest.plots import Figure, Series
+from stampede.server.telemetry import LOOP_ERROR_KINDS
 
 # The scenario registry's hook shapes (loadtest/scenarios.py), restated to keep imports one-way.
 SummaryHook = Callable[[Any, dict[str, Any]], dict[str, Any]]

@@ -12,11 +12,10 @@ Pick user classes by name on the command line, e.g. `... IdempotencyStormUser`.
 """
 
 from locust import events
-
-from loadtest.users import client_metrics  # noqa: F401  (registers the exporter's listeners)
-from loadtest.users.arguments import add_arguments
-from loadtest.users.idempotency import IdempotencyStormUser  # noqa: F401
-from loadtest.users.session import HealthCheckUser  # noqa: F401
-from loadtest.users.stream import StreamUser  # noqa: F401
+from stampede.loadtest.users import client_metrics  # noqa: F401  (registers the exporter's listeners)
+from stampede.loadtest.users.arguments import add_arguments
+from stampede.loadtest.users.idempotency import IdempotencyStormUser  # noqa: F401
+from stampede.loadtest.users.session import HealthCheckUser  # noqa: F401
+from stampede.loadtest.users.stream import StreamUser  # noqa: F401
 
 events.init_command_line_parser.add_listener(add_arguments)

@@ -27,9 +27,9 @@ from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
-from loadtest.probe import ServerSpec, hol_probe, wedge_probe
-from loadtest.results import atomic_write_json
-from server.settings import default_pool_size, usable_cpu_count
+from stampede.loadtest.probe import ServerSpec, hol_probe, wedge_probe
+from stampede.loadtest.results import atomic_write_json
+from stampede.server.settings import default_pool_size, usable_cpu_count
 
 SCHEMA_VERSION = 1
 RETRIES_LATE = 2  # a probe whose duplicates arrived late is repeated with doubled latency
@@ -197,7 +197,7 @@ def _now() -> str:
 
 def waiter_costs(waiters: tuple[str, ...], n: int) -> dict[str, Any]:
     """Threads and RSS per waiting duplicate, measured in-process by the waiter benchmark."""
-    from loadtest.bench import measure_waiters
+    from stampede.loadtest.bench import measure_waiters
 
     costs = {}
     for waiter in waiters:
@@ -313,7 +313,7 @@ def run_plan(options: PlanOptions) -> Path:
             plan["finished_at"] = _now()
             plan["elapsed_s"] = round(time.monotonic() - started, 2)
             atomic_write_json(run_dir / "plan.json", plan)
-    from loadtest.plan_report import recommendations, write_report
+    from stampede.loadtest.plan_report import recommendations, write_report
 
     plan["recommendation"] = recommendations(plan)
     atomic_write_json(run_dir / "plan.json", plan)

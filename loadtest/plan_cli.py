@@ -8,9 +8,9 @@ import sys
 from pathlib import Path
 from typing import Any
 
-from loadtest.errors import UsageError
-from loadtest.plan import RUN_ID_RE, PlanOptions, run_plan
-from server.waiters import WAITERS
+from stampede.loadtest.errors import UsageError
+from stampede.loadtest.plan import RUN_ID_RE, PlanOptions, run_plan
+from stampede.server.waiters import WAITERS
 
 
 def _int_list(flag: str, text: str, lo: int, hi: int) -> tuple[int, ...]:

@@ -16,8 +16,7 @@ import matplotlib
 
 matplotlib.use("Agg")  # files only: no display on CI or over ssh
 import matplotlib.pyplot as plt
-
-from loadtest.results import atomic_write_bytes, atomic_write_text
+from stampede.loadtest.results import atomic_write_bytes, atomic_write_text
 
 THRESHOLD_PNG = "threshold.png"
 HOL_PNG = "hol_p99.png"

@@ -152,7 +152,7 @@ def make_plots(
         raise ValueError(f"figure file names collide: {sorted(names)}")
     # Imported here: the scenario registry imports Figure, and `stampede serve` imports the
     # registry; it should not pay for the results module's imports on every server start.
-    from loadtest.results import atomic_write_bytes
+    from stampede.loadtest.results import atomic_write_bytes
 
     written = []
     for figure in (*FIGURES, *extra):

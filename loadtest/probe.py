@@ -29,8 +29,7 @@ from pathlib import Path
 from typing import Any
 
 import httpx
-
-from loadtest.caps import CappedProcess, CapsRequest, start_capped
+from stampede.loadtest.caps import CappedProcess, CapsRequest, start_capped
 
 HOST = "127.0.0.1"  # load goes to loopback only
 POLL_S = 0.02

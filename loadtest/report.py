@@ -12,7 +12,7 @@ from collections.abc import Callable, Sequence
 from pathlib import Path
 from typing import Any
 
-from loadtest.results import atomic_write_text
+from stampede.loadtest.results import atomic_write_text
 
 Row = tuple[str, Callable[[dict[str, Any]], Any]]
 

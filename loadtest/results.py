@@ -19,11 +19,11 @@ from datetime import UTC, datetime
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-from loadtest.sampler import COLUMNS
+from stampede.loadtest.sampler import COLUMNS
 
 if TYPE_CHECKING:
-    from loadtest.runner import VariantRecord
-    from loadtest.scenarios import Scenario
+    from stampede.loadtest.runner import VariantRecord
+    from stampede.loadtest.scenarios import Scenario
 
 FAILURE_KINDS = {
     "ConflictError": "conflict",

@@ -21,10 +21,10 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import IO, Any
 
-from loadtest.caps import CappedProcess, CapsRequest, start_capped
-from loadtest.processes import child_env, deferred_interrupts, free_port, stop_group
-from loadtest.sampler import Sampler
-from loadtest.server_http import (
+from stampede.loadtest.caps import CappedProcess, CapsRequest, start_capped
+from stampede.loadtest.processes import child_env, deferred_interrupts, free_port, stop_group
+from stampede.loadtest.sampler import Sampler
+from stampede.loadtest.server_http import (
     GC_WAIT_MARGIN_S,
     VariantError,
     after_gc_pass,
@@ -96,7 +96,7 @@ class VariantRecord:
 
 
 def server_argv(settings: dict[str, str], command: list[str] | None = None) -> list[str]:
-    argv = list(command or [sys.executable, "-m", "loadtest.cli", "serve"])
+    argv = list(command or [sys.executable, "-m", "stampede", "serve"])
     for name, value in settings.items():
         argv += [f"--{name.replace('_', '-')}", str(value)]
     return argv

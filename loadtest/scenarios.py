@@ -13,9 +13,9 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any
 
-from loadtest.hazard_report import figures as hazard_figures
-from loadtest.hazard_report import hazard_summary, hazard_verdict
-from loadtest.plots import Figure
+from stampede.loadtest.hazard_report import figures as hazard_figures
+from stampede.loadtest.hazard_report import hazard_summary, hazard_verdict
+from stampede.loadtest.plots import Figure
 
 ALL = "all"
 

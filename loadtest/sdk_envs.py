@@ -32,11 +32,14 @@ from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from pathlib import Path
 
-from loadtest.errors import UsageError
-from server.sdk import MINIMUM, release
+import stampede.server
+from stampede.loadtest.errors import UsageError
+from stampede.server.sdk import MINIMUM, release
+
+import stampede
 
 ROOT = Path(__file__).resolve().parents[1]
-FORMAT = 2  # bump to invalidate every cached env
+FORMAT = 3  # bump to invalidate every cached env
 # Which scenario each SDK is the system under test of, and the server settings that select it.
 SCENARIO_OF = {"agent-client-protocol": "session", "strands-agents": "idempotency"}
 SETTINGS_FOR = {
@@ -152,7 +155,7 @@ def is_ready(path: Path) -> bool:
 
 def server_command(python: Path) -> list[str]:
     """argv prefix that runs `stampede serve` with the env's interpreter (flags follow)."""
-    return [str(python), "-m", "server.sdk.serve_main"]
+    return [str(python), "-P", "-m", "stampede.server"]  # -P: never the cwd's copy
 
 
 def prepare_for_compare(specs: tuple[str, ...]) -> dict[str, Path]:
@@ -218,7 +221,7 @@ def _build(spec: SdkSpec, path: Path, say: Say) -> None:
         _link_source(path, Path(site))
         pip = [python, "-m", "pip", "install", "--disable-pip-version-check", "--no-input", "-q"]
         _run([*pip, *server_requirements(), str(spec)], f"install {spec}", say, heartbeat=True)
-        _run([python, "-c", _SMOKE[spec.package]], f"load {spec} in Stampede's server", say)
+        _run([python, "-P", "-c", _SMOKE[spec.package]], f"load {spec} in Stampede's server", say)
     except UsageError:
         shutil.rmtree(path, ignore_errors=True)
         raise
@@ -229,18 +232,26 @@ def _build(spec: SdkSpec, path: Path, say: Say) -> None:
 
 
 def _link_source(path: Path, site: Path) -> None:
-    """Put Stampede's two packages, and nothing else beside them, on the env's path."""
-    source = path / "stampede-src"
-    source.mkdir()
-    for package in ("server", "loadtest"):
-        (source / package).symlink_to(ROOT / package, target_is_directory=True)
-    (site / "stampede-source.pth").write_text(f"{source}\n")
+    """Put Stampede's `stampede` package (its server, not its harness) on the env's path.
+
+    The layout is rebuilt from where the packages really are, so it works from a source tree
+    (server/ mapped into stampede/) and from an installed wheel alike.
+    """
+    package = path / "stampede-src" / "stampede"
+    package.mkdir(parents=True)
+    top = Path(stampede.__file__).resolve().parent
+    for entry in top.iterdir():
+        if entry.name not in {"server", "loadtest", "__pycache__"}:
+            (package / entry.name).symlink_to(entry, target_is_directory=entry.is_dir())
+    server = Path(stampede.server.__file__).resolve().parent
+    (package / "server").symlink_to(server, target_is_directory=True)
+    (site / "stampede-source.pth").write_text(f"{package.parent}\n")
 
 
 # Imports what the server will import, so a release the server cannot drive fails here.
 _SMOKE = {
-    "agent-client-protocol": "from server.sdk import acp_module; acp_module()",
-    "strands-agents": "from server.sdk import strands_module; strands_module()",
+    "agent-client-protocol": "from stampede.server.sdk import acp_module; acp_module()",
+    "strands-agents": "from stampede.server.sdk import strands_module; strands_module()",
 }
 
 

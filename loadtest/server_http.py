@@ -15,8 +15,7 @@ from pathlib import Path
 from typing import Any
 
 import httpx
-
-from loadtest.sampler import parse_server_metrics
+from stampede.loadtest.sampler import parse_server_metrics
 
 READ_TIMEOUT_S = 0.5
 GC_POLL_S = 0.05

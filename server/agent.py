@@ -14,8 +14,8 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
 
-from server.executor import tagged
-from server.model import StubBedrockModel
+from stampede.server.executor import tagged
+from stampede.server.model import StubBedrockModel
 
 TOOLS = ["lookup_weather"]
 

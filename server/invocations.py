@@ -14,11 +14,11 @@ from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from typing import Any
 
-from server.agent import run_agent
-from server.inflight import Inflight, Outcome
-from server.model import ModelThrottledError, StubBedrockModel
-from server.telemetry import Telemetry
-from server.waiters import Waiter
+from stampede.server.agent import run_agent
+from stampede.server.inflight import Inflight, Outcome
+from stampede.server.model import ModelThrottledError, StubBedrockModel
+from stampede.server.telemetry import Telemetry
+from stampede.server.waiters import Waiter
 
 
 def iso(ts: float) -> str:

@@ -15,15 +15,15 @@ import time
 from collections import Counter
 from typing import Any
 
-from server import loop_errors
-from server.executor import InstrumentedExecutor
-from server.hazards import build_hazards
-from server.invocations import InvocationService
-from server.model import StubBedrockModel
-from server.settings import ServerSettings
-from server.telemetry import Telemetry
-from server.waiters import make_waiter
-from server.wedge import WedgeState, is_wedged
+from stampede.server import loop_errors
+from stampede.server.executor import InstrumentedExecutor
+from stampede.server.hazards import build_hazards
+from stampede.server.invocations import InvocationService
+from stampede.server.model import StubBedrockModel
+from stampede.server.settings import ServerSettings
+from stampede.server.telemetry import Telemetry
+from stampede.server.waiters import make_waiter
+from stampede.server.wedge import WedgeState, is_wedged
 
 log = logging.getLogger("stampede.server")
 
@@ -206,7 +206,7 @@ class Runtime:
 def agent_description(settings: ServerSettings) -> str:
     """What answers invocations: "builtin", or e.g. "strands-agents 1.62.0 with pre-fix waiter"."""
     if settings.agent == "strands":
-        from server.sdk import strands_module  # an optional dependency, imported on demand
+        from stampede.server.sdk import strands_module  # an optional dependency, imported on demand
 
         return str(strands_module().describe(settings.waiter))
     return "builtin"
@@ -214,7 +214,7 @@ def agent_description(settings: ServerSettings) -> str:
 
 def service_class(settings: ServerSettings) -> Any:
     if settings.agent == "strands":
-        from server.sdk import strands_module
+        from stampede.server.sdk import strands_module
 
         return strands_module().StrandsInvocationService
     return InvocationService

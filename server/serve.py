@@ -7,9 +7,8 @@ import logging
 from types import FrameType
 
 import uvicorn
-
-from server.app import create_app
-from server.settings import ServerSettings
+from stampede.server.app import create_app
+from stampede.server.settings import ServerSettings
 
 log = logging.getLogger("stampede.server")
 

@@ -17,8 +17,8 @@ import threading
 from dataclasses import dataclass, field
 from typing import ClassVar, Protocol
 
-from server.executor import tagged
-from server.inflight import Inflight, Outcome
+from stampede.server.executor import tagged
+from stampede.server.inflight import Inflight, Outcome
 
 
 class Waiter(Protocol):

@@ -17,7 +17,7 @@ import traceback
 from collections.abc import Callable
 from dataclasses import dataclass
 
-from server.executor import ExecutorSnapshot
+from stampede.server.executor import ExecutorSnapshot
 
 log = logging.getLogger("stampede.wedge")
 

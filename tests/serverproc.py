@@ -63,7 +63,7 @@ class ServerProcess:
 
 def start_server(**settings: object) -> ServerProcess:
     port = free_port()
-    argv = [sys.executable, "-m", "loadtest.cli", "serve", "--port", str(port)]
+    argv = [sys.executable, "-m", "stampede", "serve", "--port", str(port)]
     for name, value in settings.items():
         argv += ["--" + name.replace("_", "-"), str(value)]
     log_path = Path(tempfile.mkstemp(prefix="stampede-test-", suffix=".log")[1])

@@ -12,8 +12,7 @@ from typing import Any, ClassVar
 
 from locust import events
 from locust.contrib.fasthttp import FastHttpUser
-
-from loadtest.users.arguments import StormOptions, storm_options
+from stampede.loadtest.users.arguments import StormOptions, storm_options
 
 _counters: dict[type, itertools.count] = {}
 

@@ -28,8 +28,7 @@ from prometheus_client.core import (
     HistogramMetricFamily,
 )
 from prometheus_client.registry import Collector
-
-from loadtest.users.outcomes import outcome_of
+from stampede.loadtest.users.outcomes import outcome_of
 
 log = logging.getLogger("stampede.client_metrics")
 

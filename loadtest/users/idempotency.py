@@ -15,10 +15,9 @@ from dataclasses import dataclass
 import gevent
 from gevent.pool import Group
 from locust import task
-
-from loadtest.users.base import StormUser
-from loadtest.users.outcomes import StormFailure, classify
-from loadtest.users.retry import attempts, backoff_s, max_backoff_s
+from stampede.loadtest.users.base import StormUser
+from stampede.loadtest.users.outcomes import StormFailure, classify
+from stampede.loadtest.users.retry import attempts, backoff_s, max_backoff_s
 
 FANOUT_STAGGER_S = 0.02  # layers retrying "at once" still arrive a few ms apart
 TEARDOWN_S = 1.0

@@ -16,9 +16,8 @@ from typing import Any
 from urllib.parse import urlsplit
 
 from locust import events, task
-
-from loadtest.users.base import StormUser
-from loadtest.users.outcomes import (
+from stampede.loadtest.users.base import StormUser
+from stampede.loadtest.users.outcomes import (
     ClientTimeoutError,
     ConnectionFailedError,
     StormFailure,

@@ -6,10 +6,10 @@ counts; adding a hazard means adding its class to HAZARD_TYPES, nothing else.
 
 from __future__ import annotations
 
-from server.hazards.base import Hazard
-from server.hazards.session import SessionHazard
-from server.hazards.stream import StreamHazard
-from server.settings import ServerSettings
+from stampede.server.hazards.base import Hazard
+from stampede.server.hazards.session import SessionHazard
+from stampede.server.hazards.stream import StreamHazard
+from stampede.server.settings import ServerSettings
 
 HAZARD_TYPES: tuple[type, ...] = (StreamHazard, SessionHazard)
 
@@ -22,7 +22,7 @@ def _session_type(cls: type, settings: ServerSettings) -> type:
     # --session-impl acp serves the same endpoint with the real agent-client-protocol SDK, an
     # optional dependency: imported only when asked for (server/sdk/acp_session.py).
     if cls is SessionHazard and settings.session_impl == "acp":
-        from server.sdk import acp_module
+        from stampede.server.sdk import acp_module
 
         return acp_module().AcpSessionHazard  # type: ignore[no-any-return]
     return cls

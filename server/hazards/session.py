@@ -21,10 +21,9 @@ from collections import Counter
 from typing import Annotated, Protocol
 
 from fastapi import APIRouter, Path, WebSocket
-
-from server import __version__
-from server.hazards.base import AGENT_ID, hazard_status
-from server.hazards.session_conn import (
+from stampede.server import __version__
+from stampede.server.hazards.base import AGENT_ID, hazard_status
+from stampede.server.hazards.session_conn import (
     INVALID_PARAMS,
     METHOD_NOT_FOUND,
     Connection,
@@ -32,7 +31,7 @@ from server.hazards.session_conn import (
     Notify,
     RpcError,
 )
-from server.settings import ServerSettings
+from stampede.server.settings import ServerSettings
 
 log = logging.getLogger("stampede.session")
 

@@ -24,12 +24,11 @@ from collections.abc import AsyncIterator
 from typing import Annotated, Literal
 
 from fastapi import APIRouter, Path, Query
+from stampede.server.hazards.base import AGENT_ID, hazard_status
+from stampede.server.hazards.stream_query import STREAM_IMPLS, Message, Script, query
+from stampede.server.settings import ServerSettings
 from starlette.responses import StreamingResponse
 from starlette.types import Receive, Scope, Send
-
-from server.hazards.base import AGENT_ID, hazard_status
-from server.hazards.stream_query import STREAM_IMPLS, Message, Script, query
-from server.settings import ServerSettings
 
 SSE_HEADERS = {"Cache-Control": "no-cache", "X-Accel-Buffering": "no"}
 

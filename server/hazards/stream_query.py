@@ -26,8 +26,7 @@ from typing import Any, Protocol, get_args
 import anyio
 from anyio.abc import TaskGroup
 from anyio.streams.memory import MemoryObjectReceiveStream, MemoryObjectSendStream
-
-from server.settings import StreamImpl
+from stampede.server.settings import StreamImpl
 
 STREAM_IMPLS: tuple[str, ...] = get_args(StreamImpl)
 

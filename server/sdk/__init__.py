@@ -49,10 +49,10 @@ def sdk_version(distribution: str, setting: str) -> str:
 def strands_module() -> ModuleType:
     """server.sdk.strands_agent, once strands-agents is known to be usable."""
     sdk_version(STRANDS, "--agent strands")
-    return importlib.import_module("server.sdk.strands_agent")
+    return importlib.import_module("stampede.server.sdk.strands_agent")
 
 
 def acp_module() -> ModuleType:
     """server.sdk.acp_session, once agent-client-protocol is known to be usable."""
     sdk_version(ACP, "--session-impl acp")
-    return importlib.import_module("server.sdk.acp_session")
+    return importlib.import_module("stampede.server.sdk.acp_session")

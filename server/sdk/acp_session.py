@@ -26,12 +26,11 @@ from typing import Annotated
 
 from acp import run_agent
 from fastapi import APIRouter, Path, WebSocket
-
-from server.hazards.base import AGENT_ID, hazard_status
-from server.sdk import ACP, sdk_version
-from server.sdk.acp_agent import MinimalAcpAgent
-from server.sdk.acp_streams import LINE_LIMIT, StreamPair, stream_pair
-from server.settings import ServerSettings
+from stampede.server.hazards.base import AGENT_ID, hazard_status
+from stampede.server.sdk import ACP, sdk_version
+from stampede.server.sdk.acp_agent import MinimalAcpAgent
+from stampede.server.sdk.acp_streams import LINE_LIMIT, StreamPair, stream_pair
+from stampede.server.settings import ServerSettings
 
 ACP_TASK_PREFIX = "acp."
 # The agent task gets this long to finish once cancelled (a fixed release closes in one tick).

@@ -21,18 +21,17 @@ from collections import OrderedDict
 from dataclasses import dataclass, field
 from typing import Any
 
+from stampede.server.executor import tagged
+from stampede.server.inflight import Outcome
+from stampede.server.invocations import Dispatch, aborted_outcome, error, iso
+from stampede.server.model import ModelThrottledError, StubBedrockModel
+from stampede.server.sdk import STRANDS, sdk_version, strands_waiter
+from stampede.server.sdk.strands_model import StrandsStubModel, lookup_weather
+from stampede.server.telemetry import Telemetry
+from stampede.server.waiters import ToThreadWaiter, Waiter
 from strands import Agent
 from strands.types.agent import ConcurrentInvocationMode
 from strands.types.exceptions import ConcurrencyException, IdempotencyAbortedError
-
-from server.executor import tagged
-from server.inflight import Outcome
-from server.invocations import Dispatch, aborted_outcome, error, iso
-from server.model import ModelThrottledError, StubBedrockModel
-from server.sdk import STRANDS, sdk_version, strands_waiter
-from server.sdk.strands_model import StrandsStubModel, lookup_weather
-from server.telemetry import Telemetry
-from server.waiters import ToThreadWaiter, Waiter
 
 # Idle agents beyond this many are dropped, oldest first: a bound on per-agent-id state.
 MAX_AGENTS = 4096

@@ -16,12 +16,11 @@ import json
 from collections.abc import AsyncGenerator, Callable
 from typing import Any
 
+from stampede.server.agent import TOOLS, _timed_converse
+from stampede.server.executor import tagged, work_owner
+from stampede.server.model import StubBedrockModel
 from strands import tool
 from strands.models.model import Model
-
-from server.agent import TOOLS, _timed_converse
-from server.executor import tagged, work_owner
-from server.model import StubBedrockModel
 
 TOOL_NAME = TOOLS[0]  # the stub asks for the builtin agent's tool; strands runs this one
 

@@ -24,10 +24,9 @@ from collections.abc import Awaitable, Callable, Iterator
 from contextvars import ContextVar
 from typing import Any
 
+from stampede.server.sdk import SdkMissingError
+from stampede.server.waiters import ToThreadWaiter, _Parking
 from strands.agent import _concurrency
-
-from server.sdk import SdkMissingError
-from server.waiters import ToThreadWaiter, _Parking
 
 LABEL = "with pre-fix waiter"
 

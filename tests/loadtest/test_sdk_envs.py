@@ -11,9 +11,8 @@ import subprocess
 from pathlib import Path
 
 import pytest
-
-from loadtest import sdk_envs
-from loadtest.cli import main
+from stampede.loadtest import sdk_envs
+from stampede.loadtest.cli import main
 
 # Building one env takes about 15 s with a warm pip cache, under a minute from PyPI.
 pytestmark = pytest.mark.timeout(300)

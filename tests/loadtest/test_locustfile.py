@@ -15,9 +15,9 @@ from pathlib import Path
 
 import httpx
 import pytest
+from stampede.loadtest.runner import LOCUSTFILE, free_port, stop_group
+from stampede.loadtest.sampler import parse_client_metrics
 
-from loadtest.runner import LOCUSTFILE, free_port, stop_group
-from loadtest.sampler import parse_client_metrics
 from tests.serverproc import running_server
 
 pytestmark = pytest.mark.slow

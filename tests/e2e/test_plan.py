@@ -22,9 +22,9 @@ import jsonschema
 import matplotlib.image
 import psutil
 import pytest
+from stampede.loadtest.plan import PlanOptions, run_plan
 
-import loadtest
-from loadtest.plan import PlanOptions, run_plan
+from stampede import loadtest
 
 SCHEMA = json.loads((Path(loadtest.__file__).parent / "plan_schema.json").read_text())
 LATENCY_MS = 300.0
@@ -163,7 +163,7 @@ def test_plan_cleans_up_and_each_probe_is_bounded(plan_run: Any) -> None:
 
 
 def test_ctrl_c_stops_servers_removes_cgroups_and_leaves_partial_plan(tmp_path: Path) -> None:
-    argv = [sys.executable, "-m", "loadtest.cli", "plan", "--cpus", "1,2", "--out"]
+    argv = [sys.executable, "-m", "stampede", "plan", "--cpus", "1,2", "--out"]
     proc = subprocess.Popen([*argv, str(tmp_path), "--run-id", "cc", "--no-progress"])
     try:
         deadline = time.monotonic() + 60

@@ -7,9 +7,8 @@ import sys
 from pathlib import Path
 
 import pytest
-
-from loadtest import cli
-from loadtest.compare import (
+from stampede.loadtest import cli
+from stampede.loadtest.compare import (
     MEASURED_MARGIN_S,
     MIN_VARIANT_S,
     OVERHEAD_GUESS_S,
@@ -23,7 +22,7 @@ from loadtest.compare import (
     storm_args,
     variant_cap,
 )
-from loadtest.scenarios import SCENARIOS, resolve
+from stampede.loadtest.scenarios import SCENARIOS, resolve
 
 
 @pytest.fixture(autouse=True)
@@ -69,7 +68,7 @@ def test_bad_value_exits_2_naming_it(
 def test_real_entry_point_refuses_without_traceback(tmp_path: Path) -> None:
     out = tmp_path / "results"
     proc = subprocess.run(
-        [sys.executable, "-m", "loadtest.cli", "compare", "--memory", "12Q", "--out", str(out)],
+        [sys.executable, "-m", "stampede", "compare", "--memory", "12Q", "--out", str(out)],
         capture_output=True,
         text=True,
         timeout=60,
@@ -119,7 +118,7 @@ def simulate(variants: int, duration_s: float, startup_s: float, teardown_s: flo
     cap and then take every teardown wait in full (as far as the runner's cut allows).
     Returns (each variant's time for start-up and load, when the run ended, its budget).
     """
-    from loadtest.runner import LOCUST_STOP_S, SERVER_STOP_S, SETTLE_S, TEARDOWN_MIN_S
+    from stampede.loadtest.runner import LOCUST_STOP_S, SERVER_STOP_S, SETTLE_S, TEARDOWN_MIN_S
 
     budget = duration_s * variants + SLACK_S
     hard_end = budget - REPORT_RESERVE_S

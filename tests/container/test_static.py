@@ -16,15 +16,12 @@ import jsonschema
 import pytest
 import yaml
 
-try:  # tests/ is a plain directory on sys.path (pytest's default "prepend" import mode)...
-    import prom_helpers as ph
-except ModuleNotFoundError:  # ...or a package, should someone add tests/__init__.py
-    from tests import prom_helpers as ph
+from tests.container import prom_helpers as ph
 
 REPO = ph.REPO
 COMPOSE_FILE = REPO / "docker-compose.yml"
 DOCKERFILE = REPO / "Dockerfile"
-COMPOSE_SCHEMA = Path(__file__).resolve().parents[2] / "shared" / "schemas" / "compose-spec.json"
+COMPOSE_SCHEMA = REPO.parent / "shared" / "schemas" / "compose-spec.json"
 GRAFANA_PROVISIONING = ph.DASHBOARD_DIR / "provisioning"
 IMAGE = "stampede:local"
 LOOPBACK = "127.0.0.1"
@@ -179,7 +176,7 @@ def test_locust_drives_both_servers(services: dict[str, dict[str, Any]]) -> None
 _PARSE_LOCUST_ARGS = """
 import json, sys
 import locust
-import loadtest.locustfile  # registers the custom arguments
+import stampede.loadtest.locustfile  # registers the custom arguments
 from locust.argument_parser import get_parser
 parsed = []
 for args in json.loads(sys.argv[1]):
@@ -188,7 +185,7 @@ for args in json.loads(sys.argv[1]):
         "user_classes", "class_picker", "master", "worker", "prometheus_port", "prometheus_host"
     )})
 users = sorted(
-    name for name, value in vars(loadtest.locustfile).items()
+    name for name, value in vars(stampede.loadtest.locustfile).items()
     if isinstance(value, type) and issubclass(value, locust.User) and not value.abstract
 )
 print(json.dumps({"parsed": parsed, "user_classes": users}))

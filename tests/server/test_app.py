@@ -6,7 +6,6 @@ import asyncio
 import time
 
 import httpx
-import pytest
 from prometheus_client.parser import text_string_to_metric_families
 
 from tests.serverproc import running_server
@@ -29,7 +28,6 @@ def _metric(url: str, name: str, **labels: str) -> float:
     raise AssertionError(f"{name}{labels} not exported")
 
 
-@pytest.mark.parametrize("waiter", ["to_thread", "future"])
 def test_timed_out_duplicate_leaves_others_served(waiter: str) -> None:
     with running_server(waiter=waiter, executor_workers=4, model_latency_ms=1500, model_cycles=1,
                         duplicate_timeout_s=1.0) as server:  # fmt: skip

@@ -29,12 +29,8 @@ import httpx
 import pytest
 import yaml
 
-try:  # tests/ as a plain directory on sys.path, or as a package (tests/__init__.py)
-    import prom_helpers as ph
-    from serverproc import ServerProcess, free_port, start_server
-except ModuleNotFoundError:
-    from tests import prom_helpers as ph
-    from tests.serverproc import ServerProcess, free_port, start_server
+from tests.container import prom_helpers as ph
+from tests.serverproc import ServerProcess, free_port, start_server
 
 pytestmark = pytest.mark.timeout(120)
 

@@ -10,12 +10,11 @@ from typing import Any
 
 import matplotlib.image
 import pytest
-
-from loadtest.plots import FIGURES, make_plots
-from loadtest.report import write_reports
-from loadtest.results import atomic_write_json, point_latest
-from loadtest.scenarios import SCENARIOS, waiter_verdict
-from server.telemetry import LOOP_ERROR_KINDS
+from stampede.loadtest.plots import FIGURES, make_plots
+from stampede.loadtest.report import write_reports
+from stampede.loadtest.results import atomic_write_json, point_latest
+from stampede.loadtest.scenarios import SCENARIOS, waiter_verdict
+from stampede.server.telemetry import LOOP_ERROR_KINDS
 
 PNG_SIGNATURE = b"\x89PNG\r\n\x1a\n"
 
@@ -187,7 +186,7 @@ def test_atomic_writes_and_latest_link(tmp_path: Path) -> None:
 def test_progress_degrades_to_plain_lines(monkeypatch: Any) -> None:
     import io
 
-    from loadtest import progress
+    from stampede.loadtest import progress
 
     stream = io.StringIO()  # not a terminal: plain lines, at most one per variant per interval
     clock = iter([0.0, 0.5, 2.5])

@@ -21,9 +21,9 @@ from typing import Any
 import httpx
 import pytest
 from prometheus_client.parser import text_string_to_metric_families
+from stampede.loadtest.sdk_envs import ensure_env, parse_spec, server_command
 from websockets.asyncio.client import connect
 
-from loadtest.sdk_envs import ensure_env, parse_spec, server_command
 from tests.serverproc import ServerProcess, free_port
 from tests.session_client import INITIALIZE, IO_TIMEOUT_S, call, health_checks, ws_url
 

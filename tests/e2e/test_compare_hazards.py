@@ -28,7 +28,7 @@ SCENARIO_PLOTS = ["plots/loop_errors.png", "plots/live_tasks.png"]
 
 
 def run_all(out: Path) -> dict[str, dict]:
-    argv = [sys.executable, "-m", "loadtest.cli", "compare", "--scenario", "all"]
+    argv = [sys.executable, "-m", "stampede", "compare", "--scenario", "all"]
     argv += ["--duration", str(DURATION_S), "--users", "4", "--out", str(out), "--no-progress"]
     proc = subprocess.run(argv, cwd=ROOT, capture_output=True, text=True, timeout=220)
     assert proc.returncode == 0, proc.stdout[-3000:] + proc.stderr[-3000:]

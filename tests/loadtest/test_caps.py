@@ -11,8 +11,7 @@ import time
 from pathlib import Path
 
 import pytest
-
-from loadtest.caps import (
+from stampede.loadtest.caps import (
     CappedProcess,
     CapsRequest,
     cgroups_available,

@@ -8,9 +8,8 @@ import sys
 from pathlib import Path
 
 import pytest
-
-from loadtest.caps import CapsRequest, cgroups_available, start_capped
-from loadtest.plan import hol_levels, next_probes, pool_sizes, predicted_wedge, threshold
+from stampede.loadtest.caps import CapsRequest, cgroups_available, start_capped
+from stampede.loadtest.plan import hol_levels, next_probes, pool_sizes, predicted_wedge, threshold
 
 
 @pytest.mark.parametrize(
@@ -49,7 +48,7 @@ def test_out_that_is_a_file_is_refused(tmp_path: Path) -> None:
 
 def _plan_cli(*args: str) -> subprocess.CompletedProcess[str]:
     # A real process: the exit code and stderr a user sees, not a re-raised exception.
-    argv = [sys.executable, "-m", "loadtest.cli", "plan", *args]
+    argv = [sys.executable, "-m", "stampede", "plan", *args]
     return subprocess.run(argv, capture_output=True, text=True, timeout=60)
 
 

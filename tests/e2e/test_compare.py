@@ -21,11 +21,10 @@ from pathlib import Path
 import matplotlib.image
 import psutil
 import pytest
-
-from loadtest import runner
-from loadtest.caps import CapsRequest, parse_memory
-from loadtest.compare import CompareOptions, budget_s, run_compare
-from loadtest.scenarios import SCENARIOS
+from stampede.loadtest import runner
+from stampede.loadtest.caps import CapsRequest, parse_memory
+from stampede.loadtest.compare import CompareOptions, budget_s, run_compare
+from stampede.loadtest.scenarios import SCENARIOS
 
 pytestmark = pytest.mark.slow
 PNG_SIGNATURE = b"\x89PNG\r\n\x1a\n"
@@ -100,7 +99,7 @@ def test_short_compare(tmp_path: Path) -> None:
 
 def test_interrupted_run_cleans_up(tmp_path: Path) -> None:
     proc = subprocess.Popen(
-        [sys.executable, "-m", "loadtest.cli", "compare", "--duration", "10", "--out",
+        [sys.executable, "-m", "stampede", "compare", "--duration", "10", "--out",
          str(tmp_path), "--no-progress"],
         stdout=subprocess.PIPE,
         stderr=subprocess.STDOUT,

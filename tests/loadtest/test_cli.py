@@ -6,14 +6,14 @@ import subprocess
 import sys
 
 import pytest
+from stampede.loadtest.bench import measure_waiters
 
-from loadtest.bench import measure_waiters
 from tests.serverproc import ROOT, running_server
 
 
 def _stampede(*args: str, env: dict[str, str] | None = None) -> subprocess.CompletedProcess:
     return subprocess.run(
-        [sys.executable, "-m", "loadtest.cli", *args],
+        [sys.executable, "-m", "stampede", *args],
         cwd=ROOT,
         capture_output=True,
         text=True,
@@ -59,7 +59,6 @@ def test_flags_override_env_and_env_sets_pool() -> None:
         assert status["executor"]["max_workers"] == 12  # the seed's "12 workers on 8 cores"
 
 
-@pytest.mark.parametrize("waiter", ["to_thread", "future"])
 def test_bench_counts_parked_threads(waiter: str) -> None:
     row = measure_waiters(waiter, 50, workers=4)
     # One worker runs the primary's call; to_thread parks the other three, future none.

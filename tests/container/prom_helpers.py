@@ -16,7 +16,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-REPO = Path(__file__).resolve().parents[1]
+REPO = Path(__file__).resolve().parents[2]
 DASHBOARD_DIR = REPO / "dashboards" / "grafana"
 PROMETHEUS_CONFIG = REPO / "dashboards" / "prometheus" / "prometheus.yml"
 VARIANTS = ("to_thread", "future")

@@ -13,8 +13,8 @@ import sys
 from pathlib import Path
 
 import pytest
+from stampede.loadtest.sdk_envs import ensure_env, parse_spec
 
-from loadtest.sdk_envs import ensure_env, parse_spec
 from tests.serverproc import ROOT
 
 pytestmark = [pytest.mark.slow, pytest.mark.timeout(300)]
@@ -26,7 +26,7 @@ def test_compare_sdk_flags_the_leaky_release_and_clears_the_fix(tmp_path: Path) 
     for spec in (LEAKY, FIXED):  # build outside the timed run if this machine has not yet
         ensure_env(parse_spec(spec), print)
     out = tmp_path / "results"
-    argv = [sys.executable, "-m", "loadtest.cli", "compare", "--scenario", "session"]
+    argv = [sys.executable, "-m", "stampede", "compare", "--scenario", "session"]
     argv += ["--sdk", f"{LEAKY},{FIXED}", "--duration", "3", "--users", "4"]
     argv += ["--out", str(out), "--no-progress"]
     done = subprocess.run(argv, cwd=ROOT, capture_output=True, text=True, timeout=120)
