@@ -9,7 +9,7 @@ from typing import Literal
 from pydantic import Field, field_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
-WaiterName = Literal["to_thread", "future"]
+WaiterName = Literal["to_thread", "future", "batched"]
 # Hazard implementations (server/hazards/): the buggy pattern first, then the fixes.
 StreamImpl = Literal["anyio_taskgroup", "asyncio_tasks", "owner_task"]
 SessionImpl = Literal["bare", "closing", "acp"]  # acp: the real agent-client-protocol
@@ -36,7 +36,9 @@ class ServerSettings(BaseSettings):
     host: str = Field("127.0.0.1", description="address to bind (loopback by default)")
     port: int = Field(8000, ge=0, le=65535, description="TCP port (0: any free port)")
     waiter: WaiterName = Field(
-        "to_thread", description="how duplicates wait: to_thread (pre-fix) or future (fix)"
+        "to_thread",
+        description="how duplicates wait: to_thread (pre-fix), future (the fix, as the SDK ships "
+        "it) or batched (the fix with one bridge per primary and loop)",
     )
     cpus: int | None = Field(
         None, ge=1, le=1024, description="emulated host CPUs the pool is sized from"
