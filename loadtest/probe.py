@@ -17,7 +17,6 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
-import statistics
 import time
 from collections.abc import AsyncIterator, Callable
 from dataclasses import dataclass, field
@@ -27,6 +26,7 @@ from typing import Any
 import httpx
 from stampede.loadtest.caps import CapsRequest
 from stampede.loadtest.launcher import Handle, LaunchError, launch_async, stampede_target
+from stampede.loadtest.stats import percentile
 from stampede.server.settings import ServerSettings
 
 POLL_S = 0.02
@@ -225,13 +225,6 @@ def _served_duplicates(tasks: list[asyncio.Task[Any]]) -> int:
     )
 
 
-def percentile(values: list[float], q: float) -> float:
-    """Nearest-rank percentile: with few samples p99 is the worst one, never an interpolation."""
-    ordered = sorted(values)
-    rank = max(1, min(len(ordered), int(-(-q * len(ordered) // 100))))
-    return ordered[rank - 1]
-
-
 async def hol_probe(
     spec: ServerSpec,
     levels: list[int],
@@ -274,7 +267,7 @@ async def _hol_level(server: Server, parked: int, unrelated: int) -> dict[str, A
         finally:
             await _cancel(tasks)
     return {
-        "p50": round(statistics.median(latencies), 1),
+        "p50": round(percentile(latencies, 50), 1),
         "p99": round(percentile(latencies, 99), 1),
         "max": round(max(latencies), 1),
         "n": len(latencies),
