@@ -9,6 +9,7 @@ from typing import Literal
 from pydantic import Field, field_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
 from stampede.server.hazards import IDEMPOTENCY, SESSION, STREAM
+from stampede.server.hazards.stream.consume import CONSUME_PATTERNS, parse_patterns
 
 # Hazard implementations, as each hazard's folder registers them (server/hazards/): the buggy
 # pattern first, then the fixes, then those served by a real SDK (e.g. session_impl acp).
@@ -70,6 +71,15 @@ class ServerSettings(BaseSettings):
     stream_interval_ms: float = Field(
         100.0, ge=0, le=60_000, description="pause before each stream event"
     )
+    stream_consume: str = Field(
+        ",".join(CONSUME_PATTERNS),
+        description="claude-agent-sdk impl: how the endpoint consumes query(), one pattern "
+        "per stream in turn: relay (the client may hang up), break (after k), flag "
+        "(background consumer stopped by a flag), cancel (background consumer cancelled)",
+    )
+    stream_break_after: int = Field(
+        3, ge=1, le=10_000, description="k: messages the server-side consume patterns take"
+    )
     session_impl: SessionImpl = Field(
         SESSION.default, description="how the WebSocket session runs its agent connection"
     )
@@ -94,6 +104,11 @@ class ServerSettings(BaseSettings):
         if isinstance(value, str) and value.strip().lower() in {"", "none", "auto"}:
             return None
         return value
+
+    @field_validator("stream_consume")
+    @classmethod
+    def _consume(cls, value: str) -> str:
+        return ",".join(parse_patterns(value))
 
     @field_validator("host")
     @classmethod

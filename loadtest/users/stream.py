@@ -21,7 +21,6 @@ from typing import Any
 from urllib.parse import urlsplit
 
 from locust import events, task
-from stampede.server.hazards.consume import CONSUME_HEADER, SERVER_STOPS
 from stampede.loadtest.users.base import StormUser
 from stampede.loadtest.users.outcomes import (
     ClientTimeoutError,
@@ -29,6 +28,7 @@ from stampede.loadtest.users.outcomes import (
     StormFailure,
     UnexpectedStatusError,
 )
+from stampede.server.hazards.stream.consume import CONSUME_HEADER, SERVER_STOPS
 
 MAX_STREAM_BYTES = 1 << 20
 RECV_BYTES = 16384

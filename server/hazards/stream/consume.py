@@ -41,7 +41,7 @@ SERVER_STOPS = frozenset({"break", "flag", "cancel"})
 CONSUME_HEADER = "X-Stampede-Consume"
 SSE_HEADERS = {"Cache-Control": "no-cache", "X-Accel-Buffering": "no"}
 # The consumer's work after it left query() early: one await, where a leaked scope strikes.
-AFTER_EXIT_S = 0.02
+AFTER_EXIT_S = 0.05
 # Distinct ASGI error texts kept per pattern for the status (the counts are exact regardless).
 ERROR_TEXTS = 4
 _END = object()  # queue marker: the background consumer is done

@@ -24,7 +24,7 @@ from collections.abc import AsyncIterator
 from typing import Any
 
 from claude_agent_sdk import Transport
-from stampede.server.hazards.stream_query import Script
+from stampede.server.hazards.stream.query import Script
 
 MODEL = "stampede-stand-in"
 _PLAY = "play"  # inbox marker: the user turn arrived, play the script

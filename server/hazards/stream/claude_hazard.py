@@ -25,15 +25,16 @@ from typing import Annotated, Any
 from claude_agent_sdk import AssistantMessage, ClaudeAgentOptions, ResultMessage, query
 from fastapi import APIRouter, Path, Query
 from stampede.server.hazards.base import AGENT_ID, hazard_status
-from stampede.server.hazards.claude_transport import StandInTransport
-from stampede.server.hazards.consume import (
+from stampede.server.hazards.stream import STREAM
+from stampede.server.hazards.stream.claude_transport import StandInTransport
+from stampede.server.hazards.stream.consume import (
     CONSUME_PATTERNS,
     PatternResponse,
     Stream,
     parse_patterns,
 )
-from stampede.server.hazards.stream import sse_frame
-from stampede.server.hazards.stream_query import STREAM_IMPLS, Script
+from stampede.server.hazards.stream.hazard import sse_frame
+from stampede.server.hazards.stream.query import Script
 from stampede.server.sdk import CLAUDE, sdk_version
 from stampede.server.settings import ServerSettings
 
@@ -75,7 +76,7 @@ def stream_label(exception: BaseException | None) -> str | None:
 class ClaudeStreamHazard:
     name = "stream"
     setting = "stream_impl"
-    impls = (*STREAM_IMPLS, IMPL)
+    impls = STREAM.choices
     impl = IMPL
 
     def __init__(self, settings: ServerSettings) -> None:
