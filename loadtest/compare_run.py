@@ -28,9 +28,9 @@ from stampede.loadtest.compare import (
     variant_settings,
     variants_of,
 )
+from stampede.loadtest.compare_report import write_reports
 from stampede.loadtest.plots import make_plots
 from stampede.loadtest.progress import ProgressDisplay
-from stampede.loadtest.report import write_reports
 from stampede.loadtest.results import (
     atomic_write_json,
     build_summary,
