@@ -39,7 +39,9 @@ class ServerSettings(BaseSettings):
     host: str = Field("127.0.0.1", description="address to bind (loopback by default)")
     port: int = Field(8000, ge=0, le=65535, description="TCP port (0: any free port)")
     waiter: WaiterName = Field(
-        IDEMPOTENCY.default, description="how duplicates wait: to_thread (pre-fix) or future (fix)"
+        IDEMPOTENCY.default,
+        description="how duplicates wait: to_thread (pre-fix), future (the fix, as the SDK "
+        "ships it) or batched (the fix with one bridge per primary and loop)",
     )
     cpus: int | None = Field(
         None, ge=1, le=1024, description="emulated host CPUs the pool is sized from"
