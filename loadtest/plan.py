@@ -39,7 +39,7 @@ RUN_ID_RE = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._-]{0,63}$")
 @dataclass(frozen=True)
 class PlanOptions:
     cpus: tuple[int, ...] = (1, 2, 4, 8)
-    waiters: tuple[str, ...] = ("to_thread", "future")
+    waiters: tuple[str, ...] = ("to_thread", "future", "batched")
     max_duplicates: int = 64
     model_latency_ms: float = 300.0
     model_cycles: int = 2
@@ -61,7 +61,7 @@ def pool_sizes(total_cpus: int, usable_cpus: int) -> tuple[int, int]:
 def predicted_wedge(waiter: str, pool: int, cycles: int) -> int | None:
     """to_thread: pool-size duplicates take every worker before the primary's second call."""
     if waiter != "to_thread" or cycles < 2:
-        return None  # future parks no worker; one cycle has no second call to starve
+        return None  # future/batched park no worker; one cycle has no second call to starve
     return pool
 
 

@@ -43,9 +43,14 @@ import stampede
 ROOT = Path(__file__).resolve().parents[1]
 FORMAT = 3  # bump to invalidate every cached env
 # Which scenario each SDK is the system under test of, and the server settings that select it.
-SCENARIO_OF = {"agent-client-protocol": "session", "strands-agents": "idempotency"}
+SCENARIO_OF = {
+    "agent-client-protocol": "session",
+    "claude-agent-sdk": "stream",
+    "strands-agents": "idempotency",
+}
 SETTINGS_FOR = {
     "agent-client-protocol": {"session_impl": "acp"},
+    "claude-agent-sdk": {"stream_impl": "claude-agent-sdk"},
     "strands-agents": {"agent": "strands", "waiter": "future"},
 }
 CLIENT_ONLY = frozenset({"locust", "matplotlib", "rich"})  # the server never imports these
@@ -253,6 +258,7 @@ def _link_source(path: Path, site: Path) -> None:
 # Imports what the server will import, so a release the server cannot drive fails here.
 _SMOKE = {
     "agent-client-protocol": "from stampede.server.sdk import acp_module; acp_module()",
+    "claude-agent-sdk": "from stampede.server.sdk import claude_stream_module as m; m()",
     "strands-agents": "from stampede.server.sdk import strands_module; strands_module()",
 }
 

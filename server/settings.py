@@ -16,6 +16,7 @@ from typing import Any, Literal
 from pydantic import Field, field_validator
 from pydantic_settings import BaseSettings, PydanticBaseSettingsSource, SettingsConfigDict
 from stampede.server.hazards import IDEMPOTENCY, SESSION, STREAM
+from stampede.server.hazards.stream.consume import CONSUME_PATTERNS, parse_patterns
 
 # Hazard implementations, as each hazard's folder registers them (server/hazards/): the buggy
 # pattern first, then the fixes, then those served by a real SDK (e.g. session_impl acp).
@@ -45,7 +46,9 @@ class ServerSettings(BaseSettings):
     host: str = Field("127.0.0.1", description="address to bind (loopback by default)")
     port: int = Field(8000, ge=0, le=65535, description="TCP port (0: any free port)")
     waiter: WaiterName = Field(
-        IDEMPOTENCY.default, description="how duplicates wait: to_thread (pre-fix) or future (fix)"
+        IDEMPOTENCY.default,
+        description="how duplicates wait: to_thread (pre-fix), future (the fix, as the SDK "
+        "ships it) or batched (the fix with one bridge per primary and loop)",
     )
     cpus: int | None = Field(
         None, ge=1, le=1024, description="emulated host CPUs the pool is sized from"
@@ -77,6 +80,15 @@ class ServerSettings(BaseSettings):
     stream_interval_ms: float = Field(
         100.0, ge=0, le=60_000, description="pause before each stream event"
     )
+    stream_consume: str = Field(
+        ",".join(CONSUME_PATTERNS),
+        description="claude-agent-sdk impl: how the endpoint consumes query(), one pattern "
+        "per stream in turn: relay (the client may hang up), break (after k), flag "
+        "(background consumer stopped by a flag), cancel (background consumer cancelled)",
+    )
+    stream_break_after: int = Field(
+        3, ge=1, le=10_000, description="k: messages the server-side consume patterns take"
+    )
     session_impl: SessionImpl = Field(
         SESSION.default, description="how the WebSocket session runs its agent connection"
     )
@@ -101,6 +113,11 @@ class ServerSettings(BaseSettings):
         if isinstance(value, str) and value.strip().lower() in {"", "none", "auto"}:
             return None
         return value
+
+    @field_validator("stream_consume")
+    @classmethod
+    def _consume(cls, value: str) -> str:
+        return ",".join(parse_patterns(value))
 
     @field_validator("host")
     @classmethod

@@ -50,16 +50,18 @@ def test_short_compare(tmp_path: Path) -> None:
     assert summary["complete"] is True and summary["scenario"] == "idempotency"
     for key in ("run_id", "started_at", "settings", "variants"):
         assert key in summary
-    to_thread, future = summary["variants"]["to_thread"], summary["variants"]["future"]
-    assert to_thread["executor_max_workers"] == future["executor_max_workers"] == 6
+    variants = summary["variants"]
+    to_thread, future, batched = variants["to_thread"], variants["future"], variants["batched"]
+    assert {v["executor_max_workers"] for v in variants.values()} == {6}
 
     assert to_thread["wedged"] is True and 0 <= to_thread["wedged_at_s"] < 8
     assert to_thread["peak_waiter_threads"] == to_thread["executor_max_workers"]
     assert to_thread["ended"] == "wedged", "a wedged variant ends early after its grace period"
-    assert future["wedged"] is False and future["wedged_at_s"] is None
-    assert future["peak_waiter_threads"] == 0
-    assert future["requests"]["ok"] > 0
-    for v in (to_thread, future):
+    for thread_free in (future, batched):
+        assert thread_free["wedged"] is False and thread_free["wedged_at_s"] is None
+        assert thread_free["peak_waiter_threads"] == 0
+        assert thread_free["requests"]["ok"] > 0
+    for v in (to_thread, future, batched):
         assert set(v["requests"]) >= {"ok", "failed", "conflict", "timeout"}
         assert set(v["latency_ms"]) == {"p50", "p95", "p99"}
         assert v["peak_threads"] > 0 and v["peak_executor_queued"] is not None
@@ -84,7 +86,7 @@ def test_short_compare(tmp_path: Path) -> None:
 
     with (run_dir / "timeseries.csv").open(newline="") as handle:
         rows = list(csv.DictReader(handle))
-    assert {r["variant"] for r in rows} == {"to_thread", "future"}
+    assert {r["variant"] for r in rows} == {"to_thread", "future", "batched"}
     assert any(r["busy_waiter"] == "6" for r in rows if r["variant"] == "to_thread")
 
     plots = sorted((run_dir / "plots").glob("*.png"))
