@@ -111,8 +111,9 @@ class Wrk:
 
     def describe(self) -> str:
         result = subprocess.run([self.path, "-v"], capture_output=True, text=True, timeout=10)
-        version = (result.stdout or result.stderr).strip().splitlines()[:1]
-        return f"wrk ({self.path}{': ' + version[0] if version else ''})"
+        words = (result.stdout or result.stderr).split()
+        version = words[1] if len(words) > 1 and words[0] == "wrk" else "unknown version"
+        return f"wrk {version} ({self.path})"
 
     def run(self, load: Load) -> LoadResult:
         headers = "{}" if not load.body else '{["Content-Type"] = "application/json"}'

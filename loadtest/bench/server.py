@@ -95,7 +95,7 @@ def contenders(options: ServerBenchOptions) -> list[Contender]:
     bare = bare_target(probe=False)
     out = [Contender("bare", bare, INVOKE_PATH)]
     for waiter in options.waiters:
-        settings = ServerSettings(waiter=waiter, model_latency_ms=0, model_cycles=2)
+        settings = ServerSettings.explicit(waiter=waiter, model_latency_ms=0, model_cycles=2)
         target = stampede_target(settings, name=f"server-{waiter}")
         out.append(Contender(f"server[{waiter}]", target, INVOKE_PATH, baseline="bare"))
     if options.probe:

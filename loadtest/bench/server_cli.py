@@ -10,6 +10,7 @@ from pathlib import Path
 from typing import Any
 
 from rich.console import Console
+from rich.markup import escape
 from rich.table import Table
 from stampede.loadtest.bench.loadgen import pick
 from stampede.loadtest.bench.server import ServerBenchOptions, run_server_bench
@@ -47,7 +48,7 @@ def render(result: dict[str, Any]) -> None:
     for row in result["rows"]:
         ratio = row["ratio"]
         table.add_row(
-            row["name"],
+            escape(row["name"]),
             f"{row['rps']:,.0f}",
             row["baseline"] or "-",
             "-" if ratio is None else f"{ratio:.0%}",
