@@ -14,7 +14,8 @@ from collections.abc import Callable
 from typing import Any
 
 from stampede.loadtest.plots import Figure, Series
-from stampede.server.telemetry import LOOP_ERROR_KINDS
+
+from stampede.probe.metrics import LOOP_ERROR_KINDS
 
 # The scenario registry's hook shapes (loadtest/scenarios.py), restated to keep imports one-way.
 SummaryHook = Callable[[Any, dict[str, Any]], dict[str, Any]]

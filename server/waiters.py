@@ -17,8 +17,9 @@ import threading
 from dataclasses import dataclass, field
 from typing import ClassVar, Protocol
 
-from stampede.server.executor import tagged
 from stampede.server.inflight import Inflight, Outcome
+
+from stampede.probe.executor import tagged
 
 
 class Waiter(Protocol):
