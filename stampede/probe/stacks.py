@@ -39,6 +39,7 @@ IDLE_LOOPS: dict[str, frozenset[str]] = {
 
 def _matches(table: dict[str, frozenset[str]], frame: Frame) -> bool:
     filename, function = frame
+    function = function.rsplit(".", 1)[-1]  # py-spy gives qualified names: "Condition.wait"
     path = filename.replace("\\", "/")
     return any(path.endswith(suffix) and function in names for suffix, names in table.items())
 

@@ -48,8 +48,8 @@ def test_idle_pool_worker_is_idle_not_parked() -> None:
 def test_classify_py_spy_shaped_frames() -> None:
     # py-spy's frames reduce to the same (file, function) pairs, innermost first.
     event_wait = [
-        ("/usr/lib/python3.11/threading.py", "wait"),
-        ("/usr/lib/python3.11/threading.py", "wait"),
+        ("/usr/lib/python3.11/threading.py", "Condition.wait"),
+        ("/usr/lib/python3.11/threading.py", "Event.wait"),
         ("/app/cache.py", "_park"),
         ("/usr/lib/python3.11/concurrent/futures/thread.py", "run"),
         ("/usr/lib/python3.11/concurrent/futures/thread.py", "_worker"),
