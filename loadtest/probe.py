@@ -19,7 +19,6 @@ import asyncio
 import contextlib
 import os
 import socket
-import statistics
 import subprocess
 import sys
 import time
@@ -30,6 +29,7 @@ from typing import Any
 
 import httpx
 from stampede.loadtest.caps import CappedProcess, CapsRequest, start_capped
+from stampede.loadtest.stats import percentile
 
 HOST = "127.0.0.1"  # load goes to loopback only
 POLL_S = 0.02
@@ -292,13 +292,6 @@ def _served_duplicates(tasks: list[asyncio.Task[Any]]) -> int:
     )
 
 
-def percentile(values: list[float], q: float) -> float:
-    """Nearest-rank percentile: with few samples p99 is the worst one, never an interpolation."""
-    ordered = sorted(values)
-    rank = max(1, min(len(ordered), int(-(-q * len(ordered) // 100))))
-    return ordered[rank - 1]
-
-
 async def hol_probe(
     spec: ServerSpec,
     levels: list[int],
@@ -341,7 +334,7 @@ async def _hol_level(server: Server, parked: int, unrelated: int) -> dict[str, A
         finally:
             await _cancel(tasks)
     return {
-        "p50": round(statistics.median(latencies), 1),
+        "p50": round(percentile(latencies, 50), 1),
         "p99": round(percentile(latencies, 99), 1),
         "max": round(max(latencies), 1),
         "n": len(latencies),

@@ -15,7 +15,7 @@ import logging
 import time
 from typing import Any
 
-from stampede.server.hazards import build_hazards
+from stampede.server.hazards.build import build_hazards
 from stampede.server.invocations import InvocationService
 from stampede.server.model import StubBedrockModel
 from stampede.server.settings import ServerSettings
