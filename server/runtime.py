@@ -56,6 +56,10 @@ class Runtime:
         self.hazards = build_hazards(settings)
         self.loop_errors = self.probe.loop_errors
         self.detector = self.probe.detector
+        for hazard in self.hazards:  # a hazard may trace reports back to its own requests
+            observer = getattr(hazard, "observe_loop_error", None)
+            if observer is not None:
+                self.detector.observe(observer)
         self.started_at = time.time()
         self.gc_passes = 0
         self.gc_last_at: float | None = None
