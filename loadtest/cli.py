@@ -41,7 +41,7 @@ def _load_extra_commands() -> None:
     if EXTRA_COMMANDS:
         return
     for module in (
-        "stampede.loadtest.bench",
+        "stampede.loadtest.bench.cli",
         "stampede.loadtest.compare",
         "stampede.loadtest.plan_cli",
     ):

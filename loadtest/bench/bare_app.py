@@ -21,6 +21,8 @@ from fastapi import FastAPI, Header, Path
 from fastapi.responses import JSONResponse
 from pydantic import BaseModel, Field
 
+import stampede.probe
+
 PROBE_ENV = "STAMPEDE_BENCH_PROBE"
 AGENT_ID = r"^[A-Za-z0-9][A-Za-z0-9._:-]{0,127}$"
 
@@ -67,7 +69,5 @@ def create_app() -> FastAPI:
         return JSONResponse({"status": "ok"})
 
     if os.environ.get(PROBE_ENV) == "1":
-        import stampede.probe  # TEMP until the probe lands on main
-
         stampede.probe.install(app)
     return app

@@ -35,7 +35,6 @@ from stampede.server.settings import ServerSettings
 
 INVOKE_PATH = "/v1/agents/bench-{n}/invocations"
 INVOKE_BODY = json.dumps({"prompt": "What is the weather in Lisbon?"})
-WARMUP_S = 1.0
 
 
 @dataclass(frozen=True)
@@ -79,6 +78,7 @@ class ServerBenchOptions:
     duration_s: float = 5.0
     rounds: int = 3
     probe: bool = True
+    warmup_s: float = 1.0  # per contender, before the first round; not measured
 
 
 def bare_target(*, probe: bool) -> CommandTarget:
@@ -138,9 +138,9 @@ def run_server_bench(
                 duration_s=seconds,
             )
 
-        for entry in entries:
+        for entry in entries if options.warmup_s > 0 else ():
             progress(f"warming up {entry.name}")
-            generator.run(load_of(entry, WARMUP_S))
+            generator.run(load_of(entry, options.warmup_s))
         figures = {e.name: Figures(e.name, e.baseline) for e in entries}
         for round_no in range(1, options.rounds + 1):
             for entry in entries:

@@ -42,6 +42,8 @@ def options_from(args: argparse.Namespace) -> ServerBenchOptions:
 
 def render(result: dict[str, Any]) -> None:
     console = Console()
+    if not console.is_terminal:
+        console = Console(width=120)  # not 80: keep the contender names whole in a log
     table = Table(title="Invocation path: rps and latency, ratio to the baseline, same run")
     for header in ("contender", "rps", "vs", "ratio", "p50 ms", "p90 ms", "p99 ms", "errors"):
         table.add_column(header, justify="right")
