@@ -11,6 +11,7 @@ IDEMPOTENCY = HazardSpec(
     name="idempotency",
     setting="waiter",
     impls=("to_thread", "future"),
+    help="how duplicates wait: to_thread (pre-fix) or future (fix)",
     user="stampede.loadtest.users.idempotency:IdempotencyStormUser",
     scenario="stampede.loadtest.scenarios.idempotency:IDEMPOTENCY",
 )

@@ -10,6 +10,7 @@ STREAM = HazardSpec(
     name="stream",
     setting="stream_impl",
     impls=("anyio_taskgroup", "asyncio_tasks", "owner_task"),
+    help="Query implementation behind the SSE stream endpoint",
     hazard="stampede.server.hazards.stream.hazard:StreamHazard",
     user="stampede.loadtest.users.stream:StreamUser",
     scenario="stampede.loadtest.scenarios.stream:STREAM",

@@ -17,6 +17,7 @@ def _spec(**changes: object) -> HazardSpec:
         "impls": ("buggy", "fixed"),
         "user": "pkg.users:DemoUser",
         "scenario": "pkg.scenarios:DEMO",
+        "help": "what demo runs",
     }
     return HazardSpec(**(fields | changes))  # type: ignore[arg-type]
 
