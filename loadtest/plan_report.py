@@ -27,6 +27,7 @@ from stampede.loadtest.report import (
 )
 from stampede.loadtest.results import atomic_write_bytes
 
+THREAD_FREE = ("future", "batched")  # the waiters that park no executor worker
 THRESHOLD_PNG = "threshold.png"
 HOL_PNG = "hol_p99.png"
 
@@ -71,14 +72,15 @@ def recommendations(plan: dict[str, Any]) -> list[str]:
                 f"{row['max_tested']} duplicates tested (predicted "
                 f"{row['predicted_wedge_duplicates']})."
             )
-    future = [r for r in _rows(plan, "future") if r["verdict"] != "error"]
-    if future and all(r["measured_wedge_duplicates"] is None for r in future):
-        tested = min(r["max_tested"] for r in future)
-        shapes = ", ".join(str(r["cpus"]) for r in future)
-        out.append(
-            f"The future waiter has no such limit: no wedge up to {tested} concurrent duplicates "
-            f"tested on {shapes}-CPU hosts, and it parks no worker per duplicate."
-        )
+    for waiter in THREAD_FREE:
+        rows = [r for r in _rows(plan, waiter) if r["verdict"] != "error"]
+        if rows and all(r["measured_wedge_duplicates"] is None for r in rows):
+            tested = min(r["max_tested"] for r in rows)
+            shapes = ", ".join(str(r["cpus"]) for r in rows)
+            out.append(
+                f"The {waiter} waiter has no such limit: no wedge up to {tested} concurrent "
+                f"duplicates tested on {shapes}-CPU hosts, and it parks no worker per duplicate."
+            )
     out.extend(_hol_sentence(plan))
     out.append(
         "Size by what Python sees, not by the container limit: CPython <=3.12 sizes the pool "
@@ -123,7 +125,11 @@ def plot_threshold(plan: dict[str, Any], path: Path) -> None:
             color="tab:blue",
             label="predicted (to_thread): min(32, cpus+4)",
         )
-    styles = {"to_thread": ("o", "tab:red"), "future": ("^", "tab:green")}
+    styles = {
+        "to_thread": ("o", "tab:red"),
+        "future": ("^", "tab:green"),
+        "batched": ("v", "tab:purple"),
+    }
     for waiter in plan["settings"]["waiters"]:
         marker, color = styles.get(waiter, ("s", "tab:gray"))
         hit = [r for r in _rows(plan, waiter) if r["measured_wedge_duplicates"] is not None]
@@ -316,10 +322,11 @@ def _method_notes(plan: dict[str, Any]) -> list[str]:
         "Probe order follows the prediction: D=predicted-1 and D=predicted first; bisection only "
         "when that fails. The wedge is monotone in D: with to_thread every extra duplicate "
         "parks one more worker, so if D wedges, D+1 does too.",
-        '"None up to N" for the future waiter covers every smaller D as well: a future waiter '
-        "holds no executor worker (peak parked workers measured: "
-        f"{_peak_parked(plan, 'future')}), so the only executor work is the primaries' model "
-        "calls, which always finish; fewer duplicates only mean fewer futures to resolve.",
+        '"None up to N" for the future and batched waiters covers every smaller D as well: '
+        "they hold no executor worker (peak parked workers measured: "
+        + ", ".join(f"{w} {_peak_parked(plan, w)}" for w in THREAD_FREE)
+        + "), so the only executor work is the primaries' model calls, which always finish; "
+        "fewer duplicates only mean fewer futures to resolve.",
         "Every server's log is kept in servers/ beside this report; a wedged server logs the "
         "stacks of all its threads at the moment the flag was raised.",
     ]
