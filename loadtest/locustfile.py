@@ -15,7 +15,9 @@ from locust import events
 from stampede.loadtest.users import client_metrics  # noqa: F401  (registers the exporter's listeners)
 from stampede.loadtest.users.arguments import add_arguments
 from stampede.loadtest.users.idempotency import IdempotencyStormUser  # noqa: F401
+from stampede.loadtest.users.intents import LOG  # noqa: F401  (writes --intents-file)
 from stampede.loadtest.users.session import HealthCheckUser  # noqa: F401
 from stampede.loadtest.users.stream import StreamUser  # noqa: F401
+from stampede.loadtest.users.triggers import run_triggers  # noqa: F401  (--trigger slow-model)
 
 events.init_command_line_parser.add_listener(add_arguments)

@@ -35,7 +35,37 @@ class Figure:
     reference_label: str = "pool size"
 
 
+# Intent figures first: they tell the designs apart ("intents" rows: 1 s buckets of
+# loadtest/intents.py's timeline). Then the server's internals, then raw attempt figures.
+INTENT_FIGURES = (
+    Figure(
+        "goodput.png",
+        "Goodput: intents answered per second, and intents started",
+        "intents/s",
+        (
+            Series("goodput", "goodput", "intents"),
+            Series("intents started", "intents_per_s", "intents"),
+        ),
+    ),
+    Figure(
+        "amplification.png",
+        "Amplification: attempts per intent, by intended start",
+        "attempts/intent",
+        (Series("attempts per intent", "amplification", "intents"),),
+    ),
+    Figure(
+        "intent_latency.png",
+        "Intent latency, intended start to first answer (by intended start)",
+        "ms",
+        (
+            Series("p50", "intent_p50_ms", "intents"),
+            Series("p99", "intent_p99_ms", "intents"),
+        ),
+    ),
+)
+
 FIGURES = (
+    *INTENT_FIGURES,
     Figure("threads.png", "Server process threads", "threads", (Series("threads", "threads"),)),
     Figure(
         "waiter_threads.png",
@@ -58,7 +88,7 @@ FIGURES = (
     ),
     Figure(
         "latency.png",
-        "Client latency percentiles (Locust, 10 s window)",
+        "Attempt latency percentiles (Locust, 10 s window)",
         "ms",
         (
             Series("p50", "p50", "history"),
@@ -147,7 +177,10 @@ def make_plots(
     """The standard FIGURES, then a scenario's `extra` ones, drawn the same way; returns the
     paths in that order. variants: name -> {"samples", "history", "wedged_at_s", and whatever
     keys the figures' references name, e.g. "executor_max_workers"}."""
-    names = [f.filename for f in (*FIGURES, *extra)]
+    # Scenarios without intents (stream, session) get no empty intent panels.
+    has_intents = any(data.get("intents") for data in variants.values())
+    standard = FIGURES if has_intents else tuple(f for f in FIGURES if f not in INTENT_FIGURES)
+    names = [f.filename for f in (*standard, *extra)]
     if len(set(names)) != len(names):  # one would silently overwrite the other
         raise ValueError(f"figure file names collide: {sorted(names)}")
     # Imported here: the scenario registry imports Figure, and `stampede serve` imports the
@@ -155,7 +188,7 @@ def make_plots(
     from stampede.loadtest.results import atomic_write_bytes
 
     written = []
-    for figure in (*FIGURES, *extra):
+    for figure in (*standard, *extra):
         path = plots_dir / figure.filename
         atomic_write_bytes(path, _draw(figure, variants))
         written.append(path)

@@ -49,15 +49,33 @@ def waiter_verdict(variants: dict[str, dict[str, Any]]) -> list[str]:
         if v.get("wedged"):
             when = v.get("wedged_at_s")
             at = f" at {when:.1f} s" if isinstance(when, int | float) else ""
-            lines.append(f"{name} wedged{at} with {parked} workers parked by waiters")
+            line = f"{name} wedged{at} with {parked} workers parked by waiters"
         elif v.get("stalled"):
-            lines.append(f"{name} stalled (requests in flight, none ending); {parked} parked")
+            line = f"{name} stalled (requests in flight, none ending); {parked} parked"
         else:
-            lines.append(
+            line = (
                 f"{name} did not wedge; peak {v.get('peak_waiter_threads')} worker(s) parked "
                 f"by waiters, peak {v.get('peak_threads')} threads"
             )
+        lines.append(line + intent_clause(v.get("intents")))
     return lines
+
+
+def intent_clause(i: dict[str, Any] | None) -> str:
+    """ "; 100 of 100 intents succeeded (100.0%), goodput 4.98/s, 6.33 attempts per intent,
+    intent p99 2724 ms" (empty without intents)."""
+    if not i:
+        return ""
+    ratio, p99 = i.get("success_ratio"), (i.get("latency_ms") or {}).get("p99")
+    share = f" ({ratio * 100:.1f}%)" if isinstance(ratio, int | float) else ""
+    text = f"; {i.get('succeeded')} of {i.get('counted')} intents succeeded{share}"
+    text += f", goodput {_num(i.get('goodput_per_s'))}/s"
+    text += f", {_num(i.get('attempts_per_intent'))} attempts per intent"
+    return text + (f", intent p99 {p99:.0f} ms" if isinstance(p99, int | float) else "")
+
+
+def _num(value: Any) -> str:
+    return f"{value:.2f}" if isinstance(value, int | float) else "-"
 
 
 IDEMPOTENCY = Scenario(

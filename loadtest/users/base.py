@@ -50,6 +50,12 @@ class StormUser(FastHttpUser):
         seed = f"{self.options.seed}:{self.worker}:{type(self).__name__}:{self.slot}"
         self.rng = random.Random(seed)
 
+    def agent_pool(self) -> list[str]:
+        """--agents N agents; 0 ("one per intent" for the storm) gives each user its own."""
+        if self.options.agents == 0:
+            return [f"agent-u{self.worker}-{self.slot}"]
+        return [f"agent-{i:03d}" for i in range(self.options.agents)]
+
     def context(self) -> dict[str, Any]:
         # Lands in every request event: the client-metrics exporter labels by it.
         return {"variant": self.variant}
