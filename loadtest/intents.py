@@ -149,6 +149,9 @@ def arrival_block(
     lags = [r["started"] - r["intended"] for r in rows if r.get("started") is not None]
     late = sum(1 for lag in lags if lag > LATE_S)
     span = planned_s or max((r["intended"] - t0 for r in rows), default=0.0)
+    stopped = meta.get("stopped_at")
+    if isinstance(stopped, int | float):  # Locust's run time may end a little early
+        span = min(span, stopped - t0)
     inside = [r for r in rows if r.get("started") is not None and r["started"] - t0 < span]
     start, end = float(arrival.get("start", 0)), float(arrival.get("end", 0))
     target = (start + end) / 2  # a linear ramp's mean; == the rate when constant

@@ -62,6 +62,8 @@ def _intent(*keys: str) -> Callable[[dict[str, Any]], Any]:
         value: Any = v.get("intents")
         for key in keys:
             value = value.get(key) if isinstance(value, dict) else None
+        if value is None and keys[0] == "latency_ms" and (v.get("intents") or {}).get("counted"):
+            return "none answered"  # measured: no intent got an answer to time
         return value
 
     return get

@@ -247,6 +247,7 @@ def _on_test_start(environment: Any, **_: Any) -> None:
 
 @events.test_stop.add_listener
 def _on_test_stop(environment: Any, **_: Any) -> None:
+    note_meta(stopped_at=round(time.time(), 4))
     LOG.cut_open()
     _write(environment)
 

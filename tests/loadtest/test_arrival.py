@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import itertools
+
 import pytest
 from stampede.loadtest.users.arrival import (
     Rate,
@@ -23,7 +25,7 @@ def starts(schedule: RateSchedule, until: float) -> list[float]:
 def test_constant_rate_is_exact_and_evenly_spaced() -> None:
     times = starts(RateSchedule(Rate(40, 40), ramp_s=10), 10)
     assert len(times) == 400
-    gaps = {round(b - a, 9) for a, b in zip(times, times[1:], strict=False)}
+    gaps = {round(b - a, 9) for a, b in itertools.pairwise(times)}
     assert gaps == {0.025}
 
 
