@@ -30,7 +30,9 @@ from stampede.loadtest.compare import (
 )
 from stampede.loadtest.gates import evaluate, gate_record, parse_gates
 from stampede.loadtest.intents import read_intents, timeline
+from stampede.loadtest.plots import make_plots
 from stampede.loadtest.progress import ProgressDisplay
+from stampede.loadtest.report import write_reports
 from stampede.loadtest.results import (
     atomic_write_json,
     build_summary,
@@ -197,9 +199,6 @@ def _left(run: _Run) -> float:
 
 
 def _finish(run: _Run) -> None:
-    from stampede.loadtest.plots import make_plots
-    from stampede.loadtest.report import write_reports
-
     variants = run.summaries()
     run.write_timeseries()
     extra = run.scenario.figures

@@ -235,3 +235,20 @@ def variant_intents(record: Any, run_dir: Path, stuck: Any = None) -> dict[str, 
     phases = meta.get("phases") or []
     planned = phases[-1][2] if phases else None
     return summarize(meta, rows, server_invocations=served, model_calls=calls, planned_s=planned)
+
+
+def intent_clause(i: dict[str, Any] | None) -> str:
+    """For a verdict line: "; 100 of 100 intents succeeded (100.0%), goodput 4.98/s, 6.33
+    attempts per intent, intent p99 2724 ms" (empty without intents)."""
+    if not i:
+        return ""
+    ratio, p99 = i.get("success_ratio"), (i.get("latency_ms") or {}).get("p99")
+    share = f" ({ratio * 100:.1f}%)" if isinstance(ratio, int | float) else ""
+    text = f"; {i.get('succeeded')} of {i.get('counted')} intents succeeded{share}"
+    text += f", goodput {_two(i.get('goodput_per_s'))}/s"
+    text += f", {_two(i.get('attempts_per_intent'))} attempts per intent"
+    return text + (f", intent p99 {p99:.0f} ms" if isinstance(p99, int | float) else "")
+
+
+def _two(value: Any) -> str:
+    return f"{value:.2f}" if isinstance(value, int | float) else "-"
