@@ -24,7 +24,7 @@ from collections import Counter
 from pathlib import Path
 from typing import Any
 
-from stampede.loadtest.probe import percentile
+from stampede.loadtest.stats import percentile
 
 LATE_S = 0.1  # an open-model start later than this behind its schedule is late
 COUNTED = ("succeeded", "timed_out", "failed")
