@@ -78,6 +78,16 @@ def _intent(*keys: str) -> Callable[[dict[str, Any]], Any]:
     return get
 
 
+def _digits(get: Callable[[dict[str, Any]], Any], n: int) -> Callable[[dict[str, Any]], Any]:
+    """Ratios need more than the table's one decimal (a retry ratio of 0.05 is not 0.1)."""
+
+    def show(v: dict[str, Any]) -> Any:
+        value = get(v)
+        return f"{value:.{n}f}" if isinstance(value, float) else value
+
+    return show
+
+
 def _succeeded(v: dict[str, Any]) -> str:
     i = v.get("intents") or {}
     if not i:
@@ -91,10 +101,10 @@ def _succeeded(v: dict[str, Any]) -> str:
 HEADLINE_ROWS: list[Row] = [
     ("intents started", _intent("started")),
     ("intents succeeded", _succeeded),
-    ("goodput (intents/s)", _intent("goodput_per_s")),
-    ("amplification (attempts/intent)", _intent("attempts_per_intent")),
-    ("server invocations/intent", _intent("server_invocations_per_intent")),
-    ("retry ratio", _intent("retry_ratio")),
+    ("goodput (intents/s)", _digits(_intent("goodput_per_s"), 2)),
+    ("amplification (attempts/intent)", _digits(_intent("attempts_per_intent"), 2)),
+    ("server invocations/intent", _digits(_intent("server_invocations_per_intent"), 2)),
+    ("retry ratio", _digits(_intent("retry_ratio"), 3)),
     ("intent latency p50 (ms)", _intent("latency_ms", "p50")),
     ("intent latency p95 (ms)", _intent("latency_ms", "p95")),
     ("intent latency p99 (ms)", _intent("latency_ms", "p99")),
