@@ -12,10 +12,11 @@ from fastapi.responses import JSONResponse, Response
 from prometheus_client import CONTENT_TYPE_LATEST, generate_latest
 from pydantic import BaseModel, ConfigDict, Field
 from stampede.server.control import control_router
-from stampede.server.loop_errors import CountAsgiErrors
 from stampede.server.runtime import Runtime
 from stampede.server.settings import ServerSettings
 from starlette.exceptions import HTTPException as StarletteHTTPException
+
+from stampede.probe.loop_errors import CountAsgiErrors
 
 AGENT_ID = r"^[A-Za-z0-9][A-Za-z0-9._:-]{0,127}$"
 MAX_KEY = 255

@@ -16,7 +16,8 @@ from stampede.loadtest.plots import make_plots
 from stampede.loadtest.results import atomic_write_json, point_latest
 from stampede.loadtest.scenarios import SCENARIOS
 from stampede.loadtest.scenarios.idempotency import waiter_verdict
-from stampede.server.telemetry import LOOP_ERROR_KINDS
+
+from stampede.probe.metrics import LOOP_ERROR_KINDS
 
 PNG_SIGNATURE = b"\x89PNG\r\n\x1a\n"
 
