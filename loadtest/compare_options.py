@@ -6,10 +6,10 @@ from __future__ import annotations
 import argparse
 import importlib.util
 import math
-from pathlib import Path
 from typing import Any
 
 from stampede.loadtest.compare import RETRY_POLICIES, CompareOptions, variants_of
+from stampede.loadtest.outdir import check_out_dir
 from stampede.loadtest.scenarios import ALL, SCENARIOS, Scenario, resolve
 
 D = CompareOptions()
@@ -93,7 +93,7 @@ _CONVERT: dict[str, tuple[str, Any]] = {
     "memory": ("memory_bytes", _memory),
     "pids": ("pids", _pids),
     "seed": ("seed", lambda t: _num("--seed", t, int, -(2**63), 2**63 - 1)),
-    "out": ("out", Path),
+    "out": ("out", lambda t: check_out_dir("--out", t)),
     "model_latency_ms": (
         "model_latency_ms",
         lambda t: _num("--model-latency-ms", t, float, 0, 600_000),
@@ -155,8 +155,7 @@ def check_options(options: CompareOptions) -> None:
         raise ValueError(
             f"--retry-policy {options.retry_policy!r}: must be one of {', '.join(RETRY_POLICIES)}"
         )
-    if options.out.exists() and not options.out.is_dir():
-        raise ValueError(f"--out {str(options.out)!r}: exists and is not a directory")
+    check_out_dir("--out", str(options.out))
     for scenario in scenarios:
         _check_server_settings(options, scenario)
     if importlib.util.find_spec("locust") is None:

@@ -2,8 +2,9 @@
 
 Layout of `results/<run-id>/`: summary.json, timeseries.csv, locust/<variant>_*.csv (+ .log),
 server/<variant>.log, plots/*.png, report.html, report.md. `results/latest` points at the
-newest run. Every file we write goes to a temp file first and is renamed into place, so a
-reader never sees half a file, even of a run that was killed.
+newest completed run. Every whole file we write goes to a temp file first and is renamed into
+place, so a reader never sees half a file, even of a run that was killed; timeseries.csv is the
+exception: it grows a flushed row per sample, so a killed run keeps what it sampled.
 """
 
 from __future__ import annotations
@@ -70,6 +71,30 @@ def point_latest(out: Path, run_dir: Path, name: str = "latest") -> None:
     tmp.unlink(missing_ok=True)
     os.symlink(run_dir.name, tmp)
     os.replace(tmp, link)
+
+
+class TimeseriesLog:
+    """timeseries.csv, appended and flushed row by row as samples come in."""
+
+    def __init__(self, path: Path) -> None:
+        path.parent.mkdir(parents=True, exist_ok=True)
+        self.path = path
+        self._handle: io.TextIOWrapper | None = path.open("w", newline="")
+        self._writer = csv.DictWriter(self._handle, fieldnames=COLUMNS, extrasaction="ignore")
+        self._writer.writeheader()
+        self._handle.flush()
+
+    def append(self, row: dict[str, Any]) -> None:
+        if self._handle is not None:
+            self._writer.writerow(row)
+            self._handle.flush()  # in the kernel's hands: a killed harness loses nothing
+
+    def close(self) -> None:
+        if self._handle is not None:
+            handle, self._handle = self._handle, None
+            with handle:
+                handle.flush()
+                os.fsync(handle.fileno())
 
 
 def write_timeseries(path: Path, rows: list[dict[str, Any]]) -> None:

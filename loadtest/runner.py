@@ -22,7 +22,13 @@ from pathlib import Path
 from typing import IO, Any
 
 from stampede.loadtest.caps import CappedProcess, CapsRequest, start_capped
-from stampede.loadtest.processes import child_env, deferred_interrupts, free_port, stop_group
+from stampede.loadtest.processes import (
+    child_env,
+    deferred_interrupts,
+    free_port,
+    spawn,
+    stop_group,
+)
 from stampede.loadtest.sampler import Sampler
 from stampede.loadtest.server_http import (
     GC_WAIT_MARGIN_S,
@@ -229,14 +235,12 @@ class VariantRun:
         log = self._open_log(f"locust/{self.plan.variant}.log", "locust_log")
         self.record.files["locust_csv_prefix"] = f"locust/{self.plan.variant}"
         with deferred_interrupts():
-            self.locust = subprocess.Popen(
+            self.locust = spawn(
                 locust_argv(self.plan, self.url, prefix, metrics_port),
                 cwd=self.plan.run_dir,
-                env=child_env(),
                 stdin=subprocess.DEVNULL,
                 stdout=log,
                 stderr=subprocess.STDOUT,
-                start_new_session=True,  # its own group: Ctrl-C reaches us, we stop it
             )
             t0 = time.monotonic()
             self.record.started_at = time.time()
