@@ -8,7 +8,6 @@ nothing behind.
 
 from __future__ import annotations
 
-import errno
 import os
 from pathlib import Path
 
@@ -28,28 +27,18 @@ def check_out_dir(flag: str, text: str) -> Path:
         raise ValueError(f"{flag} {text!r}: not a usable path")
     path = Path(text)
     full = path.absolute()
-    existing, missing = full, []
-    while True:
-        try:
-            os.stat(existing)
-            break
-        except FileNotFoundError:
-            missing.append(existing.name)
-            existing = existing.parent
-        except OSError as exc:
-            reason = "a name in it is too long" if exc.errno == errno.ENAMETOOLONG else None
-            raise ValueError(f"{flag} {text!r}: {reason or exc.strerror}") from None
-    if not existing.is_dir():
-        what = "exists and is not a directory" if not missing else f"{existing} is not a directory"
-        raise ValueError(f"{flag} {text!r}: {what}")
-    name_max = _limit(existing, "PC_NAME_MAX", 255)
-    if too_long := [n for n in missing if len(os.fsencode(n)) > name_max]:
-        raise ValueError(
-            f"{flag} {text!r}: name {too_long[0][:20]!r}... is longer than {name_max} bytes"
-        )
-    path_max = _limit(existing, "PC_PATH_MAX", 4096)
+    name_max = _limit(Path("/"), "PC_NAME_MAX", 255)
+    if any(len(os.fsencode(part)) > name_max for part in full.parts):
+        raise ValueError(f"{flag} {text!r}: a name in it is longer than {name_max} bytes")
+    path_max = _limit(Path("/"), "PC_PATH_MAX", 4096)
     if len(os.fsencode(str(full))) + RUN_DIR_RESERVE > path_max:
         raise ValueError(f"{flag} {text!r}: path too long (the limit is {path_max} bytes)")
+    existing = full
+    while not os.path.lexists(existing):  # the deepest part that exists (lexists never raises)
+        existing = existing.parent
+    if not existing.is_dir():
+        what = "exists" if existing == full else f"{existing} exists"
+        raise ValueError(f"{flag} {text!r}: {what} and is not a directory")
     if not os.access(existing, os.W_OK | os.X_OK):
         raise ValueError(f"{flag} {text!r}: {existing} is not writable")
     return path
