@@ -9,6 +9,7 @@ handlers are in place before the subcommands' modules load, so even an early Ctr
 from __future__ import annotations
 
 import argparse
+import functools
 import importlib
 import sys
 from collections.abc import Callable, Sequence
@@ -52,12 +53,17 @@ def _commands() -> list[Callable[[Any], None]]:
     return [importlib.import_module(name).register for name in COMMAND_MODULES]
 
 
+@functools.cache
+def _parser() -> argparse.ArgumentParser:
+    return build_parser(_commands())  # built once: main() may run many times in one process
+
+
 def main(argv: Sequence[str] | None = None) -> int:
     prog = "stampede"
     try:
         # INT, TERM and HUP alike: every command tears down and exits with 128 + the signal.
         with interrupts_tear_down():
-            args = build_parser(_commands()).parse_args(argv)
+            args = _parser().parse_args(argv)
             prog = f"stampede {args.command}"
             return int(args.func(args) or 0)
     except UsageError as exc:

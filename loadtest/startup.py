@@ -34,11 +34,11 @@ def wait_from(args: argparse.Namespace) -> float:
     if text is None:
         return 0.0
     try:
-        value = float(text)
+        value = float(text) if text.isascii() else math.nan  # no look-alike digits
     except ValueError:
-        raise UsageError(f"--wait {text!r}: not a number of seconds") from None
+        value = math.nan
     if not (math.isfinite(value) and 0 <= value <= MAX_WAIT_S):
-        raise UsageError(f"--wait {text!r}: must be between 0 and {MAX_WAIT_S:g} seconds")
+        raise UsageError(f"--wait {text!r}: want seconds between 0 and {MAX_WAIT_S:g}")
     return value
 
 
