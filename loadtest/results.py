@@ -9,6 +9,7 @@ exception: it grows a flushed row per sample, so a killed run keeps what it samp
 
 from __future__ import annotations
 
+import contextlib
 import csv
 import io
 import json
@@ -16,6 +17,7 @@ import math
 import os
 import secrets
 import time
+from collections.abc import Iterator
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
@@ -38,15 +40,28 @@ FAILURE_KINDS = {
 TIMEOUT_KINDS = ("client_timeout", "duplicate_timeout")
 
 
+@contextlib.contextmanager
+def naming(path: Path) -> Iterator[None]:
+    """An OSError inside names `path` (a write on an open file, e.g. ENOSPC, names none), so
+    the CLI's one-line error says which file failed."""
+    try:
+        yield
+    except OSError as exc:
+        if exc.filename is not None:
+            raise
+        raise OSError(exc.errno, exc.strerror or str(exc), str(path)) from exc
+
+
 def atomic_write_bytes(path: Path, data: bytes) -> None:
-    path.parent.mkdir(parents=True, exist_ok=True)
     tmp = path.with_name(f".{path.name}.{os.getpid()}.{secrets.token_hex(3)}.tmp")
     try:
-        with tmp.open("wb") as handle:
-            handle.write(data)
-            handle.flush()
-            os.fsync(handle.fileno())
-        os.replace(tmp, path)
+        with naming(path):
+            path.parent.mkdir(parents=True, exist_ok=True)
+            with tmp.open("wb") as handle:
+                handle.write(data)
+                handle.flush()
+                os.fsync(handle.fileno())
+            os.replace(tmp, path)
     finally:
         tmp.unlink(missing_ok=True)
 
@@ -86,13 +101,14 @@ class TimeseriesLog:
 
     def append(self, row: dict[str, Any]) -> None:
         if self._handle is not None:
-            self._writer.writerow(row)
-            self._handle.flush()  # in the kernel's hands: a killed harness loses nothing
+            with naming(self.path):
+                self._writer.writerow(row)
+                self._handle.flush()  # in the kernel's hands: a killed harness loses nothing
 
     def close(self) -> None:
         if self._handle is not None:
             handle, self._handle = self._handle, None
-            with handle:
+            with naming(self.path), handle:
                 handle.flush()
                 os.fsync(handle.fileno())
 
