@@ -11,6 +11,7 @@ from dataclasses import dataclass
 from typing import Any
 
 RETRY_POLICIES = ("none", "fixed", "exponential", "full-jitter")
+ANY_HOST = "*"  # --allow-remote without a value
 
 
 def add_arguments(parser: Any) -> None:
@@ -48,6 +49,15 @@ def add_arguments(parser: Any) -> None:
         help="export stampede_client_* metrics on this port (master or local runner; 0 = off)",
     )
     group.add_argument(
+        "--allow-remote",
+        nargs="?",
+        const=ANY_HOST,
+        default="",
+        metavar="HOSTS",
+        include_in_web_ui=False,  # never set (or widened) from the web UI
+        help="let the storm leave loopback: to any host, or only to the comma-listed HOSTS",
+    )
+    group.add_argument(
         "--prometheus-host",
         default="127.0.0.1",
         help="address the client-metrics exporter binds",
@@ -66,6 +76,7 @@ class StormOptions:
     retry_base: float
     think_time: float
     seed: int
+    allow_remote: str = ""  # see users/loopback.py
 
 
 def parse_targets(text: str) -> tuple[tuple[str, str], ...]:
@@ -101,6 +112,7 @@ def storm_options(parsed: argparse.Namespace | None) -> StormOptions:
         retry_base=float(get("retry_base", 0.25)),
         think_time=float(get("think_time", 0.5)),
         seed=int(get("seed", 0)),
+        allow_remote=str(get("allow_remote", "")),
     )
     _check(options)
     return options
