@@ -15,7 +15,6 @@ import argparse
 import asyncio
 import gc
 import json
-import statistics
 import threading
 import time
 from dataclasses import dataclass
@@ -25,6 +24,7 @@ import psutil
 from stampede.loadtest.errors import UsageError
 from stampede.loadtest.interrupts import run_async
 from stampede.loadtest.startup import add_wait_flag, exclusive_run, wait_from
+from stampede.loadtest.stats import percentile
 from stampede.server.executor import InstrumentedExecutor
 from stampede.server.invocations import InvocationService
 from stampede.server.model import StubBedrockModel
@@ -121,8 +121,8 @@ async def _measure_gated(
         "threads_added": threads - base_threads,
         "rss_added_bytes": rss - base_rss,
         "rss_per_waiter_bytes": (rss - base_rss) / n,
-        "release_p50_ms": statistics.median(gaps),
-        "release_p99_ms": gaps[min(len(gaps) - 1, int(len(gaps) * 0.99))],
+        "release_p50_ms": percentile(gaps, 50),
+        "release_p99_ms": percentile(gaps, 99),
         "release_max_ms": gaps[-1],
     }
 

@@ -30,9 +30,10 @@ from stampede.loadtest.compare import (
     variant_settings,
     variants_of,
 )
+from stampede.loadtest.compare_report import write_reports
+from stampede.loadtest.launcher import stampede_target
 from stampede.loadtest.plots import make_plots
 from stampede.loadtest.progress import ProgressDisplay
-from stampede.loadtest.report import write_reports
 from stampede.loadtest.results import (
     TimeseriesLog,
     atomic_write_json,
@@ -44,7 +45,9 @@ from stampede.loadtest.results import (
 )
 from stampede.loadtest.runner import TEARDOWN_MIN_S, VariantPlan, VariantRecord, run_variant
 from stampede.loadtest.scenarios import Scenario
-from stampede.loadtest.sdk_envs import sdk_server_command
+from stampede.loadtest.sdk_envs import sdk_python
+from stampede.server.cli import settings_flags
+from stampede.server.settings import ServerSettings
 
 
 class _Run:
@@ -72,21 +75,29 @@ class _Run:
         if self.timeseries is not None:
             self.timeseries.close()
 
+    def server(self, variant: str) -> ServerSettings:
+        o, scenario = self.options, self.scenario
+        overrides = variant_settings(o, scenario, variant)
+        return ServerSettings.explicit(**server_common(o), **scenario.server_settings, **overrides)
+
     def plan(self, variant: str) -> VariantPlan:
         o = self.options
+        settings = self.server(variant)
         return VariantPlan(
             variant=variant,
-            server_settings=server_common(o)
-            | self.scenario.server_settings
-            | variant_settings(o, self.scenario, variant),
-            caps=CapsRequest(cpus=o.cpus, memory_bytes=o.memory_bytes, pids=o.pids),
+            target=stampede_target(
+                settings,
+                python=sdk_python(variant) if o.sdk else None,
+                caps=CapsRequest(cpus=o.cpus, memory_bytes=o.memory_bytes, pids=o.pids),
+                name=f"stampede-{variant}",
+            ),
+            server_settings=settings_flags(settings),
             user_classes=list(self.scenario.user_classes),
             locust_args=storm_args(o) | self.scenario.locust_args,
             users=o.users,
             duration_s=o.duration_s,
             grace_s=o.grace_s,
             run_dir=self.run_dir,
-            server_command=sdk_server_command(variant) if o.sdk else None,
         )
 
     def measured(self, key: str, guess: float) -> float:
@@ -108,7 +119,7 @@ class _Run:
 
     def skipped(self, variant: str, left: float) -> VariantRecord:
         """A variant there is no time left for: nothing started, the summary says why."""
-        record = VariantRecord(variant, self.plan(variant).server_settings, ended="skipped")
+        record = VariantRecord(variant, settings_flags(self.server(variant)), ended="skipped")
         record.error = f"skipped: {max(0.0, left):.1f} s left of the run's {self.budget_s:g} s"
         return record
 

@@ -1,5 +1,7 @@
-"""Child processes of a run: free loopback ports, their environment, starting a child that dies
-with its harness, and stopping its process group."""
+"""Child processes of the harness: free loopback ports, their environment, starting a child that
+dies with its harness, and stopping its process group. The launcher (servers), the runner
+(Locust) and the SDK envs (pip) all start their children through `spawn` or caps.start_capped,
+so each gets a parent-death signal and the owner mark (lifeline.py)."""
 
 from __future__ import annotations
 
@@ -8,7 +10,7 @@ import os
 import signal
 import socket
 import subprocess
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from typing import Any
 
 from stampede.loadtest.interrupts import deferred_interrupts
@@ -23,17 +25,19 @@ def free_port() -> int:
         return int(sock.getsockname()[1])
 
 
-def child_env() -> dict[str, str]:
+def child_env(extra: Mapping[str, str] | None = None) -> dict[str, str]:
+    """This process's environment for a child, plus `extra` and the owner mark."""
     # Settings travel as flags only: a stray STAMPEDE_* in the caller's shell must not change
     # one variant behind the report's back.
     env = {k: v for k, v in os.environ.items() if not k.startswith(("STAMPEDE_", "LOCUST_"))}
     env["PYTHONUNBUFFERED"] = "1"
-    return marked_env(env)
+    return marked_env(env | dict(extra or {}))
 
 
 def spawn(argv: Sequence[str], **popen: Any) -> subprocess.Popen[bytes]:
     """Start argv in its own session (Ctrl-C reaches the harness, which stops it), with a
-    parent-death signal and the owner mark (child_env() unless `env` is given)."""
+    parent-death signal and the owner mark (child_env() unless `env` is given). Call it from
+    a thread that lives as long as the child: the signal fires when the forking thread exits."""
     popen["env"] = marked_env(popen["env"]) if popen.get("env") is not None else child_env()
     return subprocess.Popen(
         list(argv), preexec_fn=die_with_parent(), start_new_session=True, **popen

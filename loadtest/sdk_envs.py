@@ -37,16 +37,23 @@ from pathlib import Path
 import stampede.server
 from stampede.loadtest.errors import HarnessError, UsageError
 from stampede.loadtest.processes import spawn, stop_group
+from stampede.server.cli import server_argv
 from stampede.server.sdk import MINIMUM, release
+from stampede.server.settings import ServerSettings
 
 import stampede
 
 ROOT = Path(__file__).resolve().parents[1]
 FORMAT = 3  # bump to invalidate every cached env
 # Which scenario each SDK is the system under test of, and the server settings that select it.
-SCENARIO_OF = {"agent-client-protocol": "session", "strands-agents": "idempotency"}
+SCENARIO_OF = {
+    "agent-client-protocol": "session",
+    "claude-agent-sdk": "stream",
+    "strands-agents": "idempotency",
+}
 SETTINGS_FOR = {
     "agent-client-protocol": {"session_impl": "acp"},
+    "claude-agent-sdk": {"stream_impl": "claude-agent-sdk"},
     "strands-agents": {"agent": "strands", "waiter": "future"},
 }
 CLIENT_ONLY = frozenset({"locust", "matplotlib", "rich"})  # the server never imports these
@@ -159,7 +166,7 @@ def is_ready(path: Path) -> bool:
 
 def server_command(python: Path) -> list[str]:
     """argv prefix that runs `stampede serve` with the env's interpreter (flags follow)."""
-    return [str(python), "-P", "-m", "stampede.server"]  # -P: never the cwd's copy
+    return server_argv(ServerSettings.explicit(), str(python))
 
 
 def prepare_for_compare(specs: tuple[str, ...]) -> dict[str, Path]:
@@ -171,12 +178,12 @@ def prepare_for_compare(specs: tuple[str, ...]) -> dict[str, Path]:
     return prepare(tuple(parse_spec(spec) for spec in specs), say)
 
 
-def sdk_server_command(spec: str) -> list[str]:
-    """The server command of a prepared release's env (see prepare_for_compare)."""
+def sdk_python(spec: str) -> str:
+    """The interpreter of a prepared release's env (see prepare_for_compare)."""
     path = env_dir(parse_spec(spec))
     if not is_ready(path):
         raise UsageError(f"--sdk {spec}: its environment is not prepared")
-    return server_command(env_python(path))
+    return str(env_python(path))
 
 
 def prepare(specs: tuple[SdkSpec, ...], say: Say) -> dict[str, Path]:
@@ -275,6 +282,7 @@ def _link_source(path: Path, site: Path) -> None:
 # Imports what the server will import, so a release the server cannot drive fails here.
 _SMOKE = {
     "agent-client-protocol": "from stampede.server.sdk import acp_module; acp_module()",
+    "claude-agent-sdk": "from stampede.server.sdk import claude_stream_module as m; m()",
     "strands-agents": "from stampede.server.sdk import strands_module; strands_module()",
 }
 

@@ -21,6 +21,8 @@ from starlette.types import ASGIApp, Receive, Scope, Send
 CANCEL_SCOPE_TEXT = "cancel scope in a different task"
 # Exceptions already counted, by identity; holding them keeps their ids from being reused.
 REMEMBERED = 1024
+# Told each counted report: (kind, exception).
+Observer = Callable[[str, BaseException | None], None]
 
 
 def classify(message: str, exception: BaseException | None) -> str:
@@ -50,6 +52,11 @@ class Detector:
     def __init__(self, count: Callable[[str], None]) -> None:
         self._count = count
         self._seen: OrderedDict[int, BaseException] = OrderedDict()
+        self._observers: list[Observer] = []
+
+    def observe(self, observer: Observer) -> None:
+        """Also tell `observer` each counted report (a hazard tracing reports to its streams)."""
+        self._observers.append(observer)
 
     def report(self, message: str, exception: BaseException | None) -> str | None:
         """Count one report; returns its kind, or None if this exception was counted already."""
@@ -57,6 +64,8 @@ class Detector:
             return None
         kind = classify(message, exception)
         self._count(kind)
+        for observer in self._observers:
+            observer(kind, exception)
         return kind
 
     def asgi_error(self, exception: BaseException) -> None:

@@ -55,6 +55,10 @@ class Runtime:
         self.hazards = build_hazards(settings)
         self.loop_errors: Counter[str] = Counter()
         self.detector = loop_errors.Detector(self.count_loop_error)
+        for hazard in self.hazards:  # a hazard may trace reports back to its own requests
+            observer = getattr(hazard, "observe_loop_error", None)
+            if observer is not None:
+                self.detector.observe(observer)
         self.loop: asyncio.AbstractEventLoop | None = None
         self._monitor: asyncio.Task[None] | None = None
         self.started_at = time.time()

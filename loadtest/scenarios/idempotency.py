@@ -1,4 +1,4 @@
-"""The idempotency storm (seed 001): duplicates sharing keys, to_thread waiter against future."""
+"""The idempotency storm (seed 001): duplicates sharing keys, to_thread against future, batched."""
 
 from __future__ import annotations
 
@@ -33,6 +33,7 @@ def waiter_verdict(variants: dict[str, dict[str, Any]]) -> list[str]:
 IDEMPOTENCY = for_hazard(
     SPEC,
     "Retry storm of duplicate invocations sharing idempotency keys: the to_thread waiter "
-    "parks one executor worker per waiting duplicate, the future waiter parks none.",
+    "parks one executor worker per waiting duplicate, the future waiter (the fix as the SDK "
+    "ships it) and the batched waiter (the fix at its cheapest) park none.",
     verdict=waiter_verdict,
 )

@@ -25,7 +25,11 @@ COMPOSE_SCHEMA = REPO.parent / "shared" / "schemas" / "compose-spec.json"
 GRAFANA_PROVISIONING = ph.DASHBOARD_DIR / "provisioning"
 IMAGE = "stampede:local"
 LOOPBACK = "127.0.0.1"
-SERVERS = {"server-to-thread": "to_thread", "server-future": "future"}
+SERVERS = {
+    "server-to-thread": "to_thread",
+    "server-future": "future",
+    "server-batched": "batched",
+}
 LOCUST_SERVICES = ("locust-master", "locust-worker", "headless")
 
 
@@ -159,7 +163,7 @@ def test_servers_are_capped_and_pick_their_waiter(services: dict[str, dict[str, 
         assert "--host" in service["command"] and "0.0.0.0" in service["command"]
 
 
-def test_locust_drives_both_servers(services: dict[str, dict[str, Any]]) -> None:
+def test_locust_drives_every_server(services: dict[str, dict[str, Any]]) -> None:
     for name in ("locust-master", "headless"):
         command = " ".join(services[name]["command"])
         for server, waiter in SERVERS.items():

@@ -10,8 +10,8 @@ from typing import Any
 
 import matplotlib.image
 import pytest
+from stampede.loadtest.compare_report import write_reports
 from stampede.loadtest.plots import FIGURES, make_plots
-from stampede.loadtest.report import write_reports
 from stampede.loadtest.results import atomic_write_json, point_latest
 from stampede.loadtest.scenarios import SCENARIOS
 from stampede.loadtest.scenarios.idempotency import waiter_verdict

@@ -8,7 +8,7 @@ import time
 from concurrent.futures import ThreadPoolExecutor
 
 import httpx
-from stampede.loadtest.runner import free_port
+from stampede.loadtest.processes import free_port
 from stampede.loadtest.sampler import COLUMNS, Sampler, parse_server_metrics
 from stampede.server.telemetry import LOOP_ERROR_KINDS
 

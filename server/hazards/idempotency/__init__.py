@@ -10,7 +10,7 @@ from stampede.server.hazards.spec import HazardSpec
 IDEMPOTENCY = HazardSpec(
     name="idempotency",
     setting="waiter",
-    impls=("to_thread", "future"),
+    impls=("to_thread", "future", "batched"),
     user="stampede.loadtest.users.idempotency:IdempotencyStormUser",
     scenario="stampede.loadtest.scenarios.idempotency:IDEMPOTENCY",
 )

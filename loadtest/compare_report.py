@@ -1,18 +1,27 @@
-"""report.md and report.html from summary.json and the plots.
+"""Compare's report: what report.md and report.html say about one run's summary and plots.
 
-The HTML is self-contained: CSS inline, images embedded as base64 data URIs, and no external
-URL anywhere, so it can be mailed, archived or opened offline as one file.
+Built as one Document (loadtest/report/): the verdict first, with the scenario's own figures as
+its evidence, then the per-variant summary, the caps requested and enforced, the settings, the
+standard plots and notes on how to read them.
 """
 
 from __future__ import annotations
 
-import base64
-import html
 from collections.abc import Callable, Sequence
 from pathlib import Path
 from typing import Any
 
-from stampede.loadtest.results import atomic_write_text
+from stampede.loadtest.report import (
+    Block,
+    BulletList,
+    Callout,
+    Document,
+    Heading,
+    Image,
+    Paragraph,
+    Table,
+    write_document,
+)
 
 Row = tuple[str, Callable[[dict[str, Any]], Any]]
 
@@ -130,100 +139,43 @@ def settings_rows(summary: dict[str, Any]) -> list[list[str]]:
     return [[str(k), _fmt(v)] for k, v in summary.get("settings", {}).items()]
 
 
-def _md_table(header: list[str], rows: list[list[str]]) -> str:
-    def line(cells: list[str]) -> str:
-        return "| " + " | ".join(c.replace("|", "\\|") for c in cells) + " |"
+def compare_document(
+    summary: dict[str, Any],
+    plots: Sequence[Path],
+    run_dir: Path,
+    scenario_plots: Sequence[Path] = (),
+) -> Document:
+    """`plots` go under "Plots"; `scenario_plots` (the scenario's own figures) with the verdict."""
 
-    return "\n".join([line(header), line(["---"] * len(header)), *map(line, rows)])
+    def images(paths: Sequence[Path]) -> list[Block]:
+        return [Image(p.relative_to(run_dir).as_posix(), p.stem) for p in paths]
 
-
-def render_markdown(
-    summary: dict[str, Any], plots: list[Path], run_dir: Path, scenario_plots: Sequence[Path] = ()
-) -> str:
-    parts = [
-        f"# Stampede compare: {summary['scenario']} ({summary['run_id']})",
-        "",
-        summary.get("description", ""),
-        "",
-        "## Verdict",
-        "",
-        *(f"- {line}" for line in summary.get("verdict", [])),
-        "",
-        # The scenario's own figures are the evidence for the verdict: right under it.
-        *(f"![{p.stem}]({p.relative_to(run_dir)})\n" for p in scenario_plots),
-        "## Summary",
-        "",
-        _md_table(*summary_table(summary)),
-        "",
-        "## Caps",
-        "",
-        _md_table(*caps_table(summary)),
-        "",
-        "## Settings",
-        "",
-        _md_table(["setting", "value"], settings_rows(summary)),
-        "",
-        "## Plots",
-        "",
-        *(f"![{p.stem}]({p.relative_to(run_dir)})\n" for p in plots),
-        "## Notes",
-        "",
-        *(f"- {note}" for note in NOTES),
-        "",
-    ]
-    return "\n".join(parts)
-
-
-def _html_table(header: list[str], rows: list[list[str]]) -> str:
-    head = "".join(f"<th>{html.escape(c)}</th>" for c in header)
-    body = "".join(
-        "<tr>" + "".join(f"<td>{html.escape(c)}</td>" for c in row) + "</tr>" for row in rows
-    )
-    return f"<table><thead><tr>{head}</tr></thead><tbody>{body}</tbody></table>"
-
-
-STYLE = """
-body{font-family:system-ui,sans-serif;margin:2em auto;max-width:1200px;color:#222}
-table{border-collapse:collapse;margin:1em 0}td,th{border:1px solid #ccc;padding:4px 8px}
-th{background:#f3f3f3;text-align:left}td{text-align:right}td:first-child{text-align:left}
-.verdict{font-size:1.15em;background:#fff4e5;border-left:4px solid #d62728;padding:.6em 1em}
-img{max-width:100%;border:1px solid #eee;margin:.5em 0}
-"""
-
-
-def _html_images(plots: Sequence[Path]) -> str:
-    return "".join(
-        f'<h3>{html.escape(p.stem)}</h3><img alt="{html.escape(p.stem)}" '
-        f'src="data:image/png;base64,{base64.b64encode(p.read_bytes()).decode()}">'
-        for p in plots
-    )
-
-
-def render_html(
-    summary: dict[str, Any], plots: list[Path], scenario_plots: Sequence[Path] = ()
-) -> str:
-    title = html.escape(f"Stampede compare: {summary['scenario']} ({summary['run_id']})")
-    verdict = "".join(f"<li>{html.escape(line)}</li>" for line in summary.get("verdict", []))
-    evidence = _html_images(scenario_plots)
-    images = _html_images(plots)
-    notes = "".join(f"<li>{html.escape(n)}</li>" for n in NOTES)
-    return (
-        f'<!DOCTYPE html><html lang="en"><head><meta charset="utf-8"><title>{title}</title>'
-        f"<style>{STYLE}</style></head><body><h1>{title}</h1>"
-        f"<p>{html.escape(summary.get('description', ''))}</p>"
-        f'<h2>Verdict</h2><ul class="verdict">{verdict}</ul>{evidence}'
-        f"<h2>Summary</h2>{_html_table(*summary_table(summary))}"
-        f"<h2>Caps</h2>{_html_table(*caps_table(summary))}"
-        f"<h2>Settings</h2>{_html_table(['setting', 'value'], settings_rows(summary))}"
-        f"<h2>Plots</h2>{images}<h2>Notes</h2><ul>{notes}</ul></body></html>\n"
+    return Document(
+        f"Stampede compare: {summary['scenario']} ({summary['run_id']})",
+        [
+            Paragraph(summary.get("description", "")),
+            Heading("Verdict"),
+            Callout(summary.get("verdict", [])),
+            # The scenario's own figures are the evidence for the verdict: right under it.
+            *images(scenario_plots),
+            Heading("Summary"),
+            Table(*summary_table(summary)),
+            Heading("Caps"),
+            Table(*caps_table(summary)),
+            Heading("Settings"),
+            Table(["setting", "value"], settings_rows(summary)),
+            Heading("Plots"),
+            *images(plots),
+            Heading("Notes"),
+            BulletList(NOTES),
+        ],
     )
 
 
 def write_reports(
     run_dir: Path, summary: dict[str, Any], plots: list[Path], scenario_plots: Sequence[Path] = ()
 ) -> list[Path]:
-    """`plots` go under "Plots"; `scenario_plots` (the scenario's own figures) with the verdict."""
-    md, page = run_dir / "report.md", run_dir / "report.html"
-    atomic_write_text(md, render_markdown(summary, plots, run_dir, scenario_plots))
-    atomic_write_text(page, render_html(summary, plots, scenario_plots))
-    return [md, page]
+    """report.md and the self-contained report.html in `run_dir`; returns both paths."""
+    return write_document(
+        compare_document(summary, plots, run_dir, scenario_plots), run_dir, "report"
+    )
