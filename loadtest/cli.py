@@ -26,6 +26,7 @@ COMMAND_MODULES = (
     "stampede.loadtest.serve_command",
     "stampede.loadtest.bench",
     "stampede.loadtest.compare",
+    "stampede.loadtest.diff",
     "stampede.loadtest.plan_cli",
 )
 

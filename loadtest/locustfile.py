@@ -20,6 +20,8 @@ from stampede.loadtest.users import (
     loopback,  # noqa: F401  (refuses non-loopback hosts)
 )
 from stampede.loadtest.users.arguments import add_arguments
+from stampede.loadtest.users.intents import LOG  # noqa: F401  (writes --intents-file)
+from stampede.loadtest.users.triggers import run_triggers  # noqa: F401  (--trigger slow-model)
 from stampede.server.hazards import HAZARDS
 from stampede.server.hazards.spec import load
 
