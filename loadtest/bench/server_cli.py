@@ -16,6 +16,7 @@ from stampede.loadtest.bench.loadgen import pick
 from stampede.loadtest.bench.server import ServerBenchOptions, run_server_bench
 from stampede.loadtest.bench.waiters_cli import parse_waiters
 from stampede.loadtest.errors import UsageError
+from stampede.loadtest.startup import add_wait_flag, exclusive_run, wait_from
 
 GENERATORS = ("auto", "wrk", "python")
 
@@ -76,10 +77,12 @@ def cmd_server(args: argparse.Namespace) -> int:
         generator = pick(args.generator)
     except FileNotFoundError as exc:
         raise UsageError(f"--generator {args.generator!r}: {exc}") from None
+    wait_s = wait_from(args)
     logs = Path(args.logs) if args.logs else Path(tempfile.mkdtemp(prefix="stampede-bench-"))
     logs.mkdir(parents=True, exist_ok=True)
     progress = (lambda line: None) if args.json else (lambda line: print(line, file=sys.stderr))
-    result = run_server_bench(options, generator, logs, progress)
+    with exclusive_run("bench", wait_s):  # a second run on the same cores skews the figures
+        result = run_server_bench(options, generator, logs, progress)
     result["logs"] = str(logs)
     if args.json:
         print(json.dumps(result, indent=2))
@@ -100,4 +103,5 @@ def register(which: Any) -> None:
     p.add_argument("--no-probe", action="store_true", help="skip the probe's overhead")
     p.add_argument("--logs", default=None, help="directory for the servers' logs")
     p.add_argument("--json", action="store_true", help="print the figures as JSON")
+    add_wait_flag(p)
     p.set_defaults(func=cmd_server)

@@ -4,7 +4,9 @@ In-process and exact: a primary's model call holds one worker behind a gate whil
 register through the real invocation service and waiter; with everyone waiting we read the
 process's threads and RSS, then open the gate and time, for every duplicate, the gap from the
 primary settling to that duplicate resuming. One model cycle, so the to_thread waiter queues
-the duplicates it cannot park instead of wedging.
+the duplicates it cannot park instead of wedging. However the measurement ends (an error, a
+signal), it opens the gate and settles the primary first, so no worker thread stays parked and
+the process exits at once instead of waiting out the gate's deadline.
 
 The floor is what no waiter can beat on one event loop: N tasks awaiting one plain asyncio
 future, timed from `set_result` to each task resuming (one wake-up per task). It is measured in
@@ -23,6 +25,7 @@ from dataclasses import dataclass
 from typing import Any
 
 import psutil
+from stampede.loadtest.interrupts import run_async
 from stampede.loadtest.stats import percentile
 from stampede.server.invocations import InvocationService
 from stampede.server.model import StubBedrockModel
@@ -65,9 +68,27 @@ async def _measure(waiter: str, n: int, workers: int) -> dict[str, float]:
     service = InvocationService(
         model=model, waiter=make_waiter(waiter), telemetry=Telemetry(waiter)
     )
+
+    try:
+        return await _measure_gated(waiter, n, workers, executor, gate, service)
+    finally:
+        # Release every thread the measurement may hold (the gated model call, parked
+        # waiters), so neither an interrupt nor an error leaves the executor to be joined.
+        gate.set()
+        service.abort_all()
+        executor.shutdown(wait=False, cancel_futures=True)
+
+
+async def _measure_gated(
+    waiter: str,
+    n: int,
+    workers: int,
+    executor: InstrumentedExecutor,
+    gate: threading.Event,
+    service: InvocationService,
+) -> dict[str, float]:
     deadline = time.monotonic() + SETTLE_DEADLINE_S
     process = psutil.Process()
-
     primary = asyncio.create_task(service.invoke("bench", "key", "go"))
     await _until(lambda: executor.snapshot().busy_by_kind()["model"] == 1, deadline, "primary")
     gc.collect()
@@ -93,7 +114,6 @@ async def _measure(waiter: str, n: int, workers: int) -> dict[str, float]:
 
     gate.set()
     await asyncio.wait_for(asyncio.gather(primary, *dups), SETTLE_DEADLINE_S)
-    executor.shutdown(wait=True)
     return {
         "waiter": waiter,
         "duplicates": n,
@@ -139,14 +159,14 @@ def measure_waiters(waiter: str, n: int, *, workers: int | None = None) -> dict[
     size = workers or default_pool_size(usable_cpu_count())
     if size < 2:
         raise ValueError("the bench needs at least 2 executor workers (one for the primary)")
-    return asyncio.run(_measure(waiter, n, size))
+    return run_async(_measure(waiter, n, size))
 
 
 def measure_floor(n: int) -> dict[str, float]:
     """Release latency of n tasks awaiting one plain asyncio future, on a fresh event loop."""
     if n < 1:
         raise ValueError(f"duplicates must be >= 1, got {n}")
-    return {"duplicates": n, **_release(asyncio.run(_floor(n)))}
+    return {"duplicates": n, **_release(run_async(_floor(n)))}
 
 
 def run_bench(
