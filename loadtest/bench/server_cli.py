@@ -78,10 +78,11 @@ def cmd_server(args: argparse.Namespace) -> int:
     except FileNotFoundError as exc:
         raise UsageError(f"--generator {args.generator!r}: {exc}") from None
     wait_s = wait_from(args)
-    logs = Path(args.logs) if args.logs else Path(tempfile.mkdtemp(prefix="stampede-bench-"))
-    logs.mkdir(parents=True, exist_ok=True)
     progress = (lambda line: None) if args.json else (lambda line: print(line, file=sys.stderr))
     with exclusive_run("bench", wait_s):  # a second run on the same cores skews the figures
+        # Created under the lock: a refused run leaves nothing behind.
+        logs = Path(args.logs) if args.logs else Path(tempfile.mkdtemp(prefix="stampede-bench-"))
+        logs.mkdir(parents=True, exist_ok=True)
         result = run_server_bench(options, generator, logs, progress)
     result["logs"] = str(logs)
     if args.json:
