@@ -127,7 +127,12 @@ class InvocationService(Dispatch):
     async def _duplicate(self, inflight: Inflight, prompt: str) -> Outcome:
         self.waiting += 1
         try:
-            shared = await asyncio.wait_for(self.waiter.wait(inflight), self.duplicate_timeout_s)
+            if self.duplicate_timeout_s is None:  # no timer, no extra coroutine per duplicate
+                shared = await self.waiter.wait(inflight)
+            else:
+                shared = await asyncio.wait_for(
+                    self.waiter.wait(inflight), self.duplicate_timeout_s
+                )
         except TimeoutError:
             return error(
                 504,

@@ -20,6 +20,7 @@ LATENCY_BUCKETS = (
     0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 0.75, 1.0, 1.5, 2.0, 3.0, 5.0, 7.5, 10.0,
     15.0, 30.0, 60.0,
 )  # fmt: skip
+ROLES = ("primary", "duplicate")
 OUTCOMES = ("ok", "conflict", "timeout", "throttled", "error", "aborted", "bad_request")
 
 
@@ -59,14 +60,24 @@ class Telemetry:
             buckets=LATENCY_BUCKETS,
             registry=self.registry,
         )
-        for role in ("primary", "duplicate"):
-            self.invocation_seconds.labels(role)
-            for outcome in OUTCOMES:
-                self.invocations.labels(role, outcome)
+        # Every child made once, up front: a labels() lookup per request costs more than the
+        # increment it leads to. invocation_done takes any other outcome too, made on first use.
+        self._durations = {role: self.invocation_seconds.labels(role) for role in ROLES}
+        self._outcomes = {
+            (role, outcome): self.invocations.labels(role, outcome)
+            for role in ROLES
+            for outcome in OUTCOMES
+        }
 
     def invocation_done(self, role: str, outcome: str, seconds: float) -> None:
-        self.invocations.labels(role, outcome).inc()
-        self.invocation_seconds.labels(role).observe(seconds)
+        counter = self._outcomes.get((role, outcome))
+        if counter is None:
+            counter = self._outcomes[role, outcome] = self.invocations.labels(role, outcome)
+        counter.inc()
+        duration = self._durations.get(role)
+        if duration is None:
+            duration = self._durations[role] = self.invocation_seconds.labels(role)
+        duration.observe(seconds)
 
     def model_call(self, seconds: float, ok: bool) -> None:
         # Runs on a worker thread; prometheus_client's metrics are thread-safe.
