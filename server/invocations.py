@@ -11,7 +11,6 @@ from __future__ import annotations
 import asyncio
 import time
 from dataclasses import dataclass, field
-from datetime import UTC, datetime
 from typing import Any
 
 from stampede.server.agent import run_agent
@@ -20,9 +19,23 @@ from stampede.server.model import ModelThrottledError, StubBedrockModel
 from stampede.server.telemetry import Telemetry
 from stampede.server.waiters import Waiter
 
+_second: tuple[int, str] = (-1, "")  # the last whole second formatted, and its text
+
 
 def iso(ts: float) -> str:
-    return datetime.fromtimestamp(ts, UTC).isoformat(timespec="milliseconds")
+    """UTC ISO 8601 to the millisecond, e.g. "2026-06-24T09:30:00.123+00:00".
+
+    Two per answer: the whole second is formatted once and reused (one tuple, swapped whole,
+    so threads may share it), leaving only the milliseconds to format per call.
+    """
+    global _second
+    ms = int(ts * 1000)
+    second, text = _second
+    if second != ms // 1000:
+        second = ms // 1000
+        text = time.strftime("%Y-%m-%dT%H:%M:%S", time.gmtime(second))
+        _second = (second, text)
+    return f"{text}.{ms % 1000:03d}+00:00"
 
 
 def error(status: int, code: str, message: str, **extra: object) -> Outcome:
@@ -122,7 +135,8 @@ class InvocationService(Dispatch):
             if self.inflight.get(agent_id) is inflight:
                 del self.inflight[agent_id]
             inflight.settle(outcome or aborted_outcome(agent_id))
-        return inflight.future.result()
+        assert inflight.outcome is not None  # settled just now, or aborted before
+        return inflight.outcome
 
     async def _duplicate(self, inflight: Inflight, prompt: str) -> Outcome:
         self.waiting += 1
