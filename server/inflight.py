@@ -13,6 +13,7 @@ thread hands the GIL to a worker and waits to get it back, on every primary.
 
 from __future__ import annotations
 
+import functools
 import itertools
 import threading
 import time
@@ -31,6 +32,14 @@ class Outcome:
     @property
     def ok(self) -> bool:
         return self.status < 400
+
+    @functools.cached_property
+    def as_duplicate(self) -> Outcome:
+        """What a duplicate answers: this body with role "duplicate" (an error as it is).
+
+        Made once per primary and shared by all its duplicates: bodies are never mutated,
+        only rendered."""
+        return Outcome(self.status, {**self.body, "role": "duplicate"}) if self.ok else self
 
 
 _ids = itertools.count(1)

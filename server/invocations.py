@@ -157,9 +157,7 @@ class InvocationService(Dispatch):
             )
         finally:
             self.waiting -= 1
-        if shared.ok:
-            return Outcome(shared.status, {**shared.body, "role": "duplicate"})
-        return shared
+        return shared.as_duplicate
 
     async def _conflict(self, agent_id: str, key: str | None, prompt: str) -> Outcome:
         which = "without an idempotency key" if key is None else "with a different key"
