@@ -85,8 +85,9 @@ def dump(pid: int, run_dir: Path, stem: str) -> StackEvidence:
     except OSError as exc:
         return StackEvidence(error=f"py-spy could not run: {exc}")
     if done.returncode != 0:
-        why = done.stderr.decode(errors="replace").strip().splitlines()
-        return StackEvidence(error=f"py-spy could not attach: {why[-1] if why else done.returncode}")
+        lines = done.stderr.decode(errors="replace").strip().splitlines()
+        why = lines[-1] if lines else f"exit code {done.returncode}"
+        return StackEvidence(error=f"py-spy could not attach: {why}")
     try:
         raw = json.loads(done.stdout)
     except ValueError:

@@ -77,14 +77,19 @@ class IdempotencyStormUser(StormUser):
             gevent.sleep(backoff_s(o.retry_policy, attempt + 1, o.retry_base, rng))
 
     def attempt(self, request: LogicalRequest, label: str) -> StormFailure | None:
-        with self.client.post(
-            f"/v1/agents/{request.agent}/invocations",
-            json={"prompt": f"storm {request.key}"},
-            headers={"Idempotency-Key": request.key},
-            name=f"{self.name_prefix}invoke [{label}]",
-            catch_response=True,
-        ) as response:
-            failure = classify(response)
+        invoke = self.workload.invoke
+        with (
+            self.in_flight(),
+            self.client.request(
+                invoke.method,
+                self.workload.invoke_path(request.agent),
+                json=self.workload.invoke_body(f"storm {request.key}"),
+                headers={invoke.idempotency_header: request.key},
+                name=f"{self.name_prefix}invoke [{label}]",
+                catch_response=True,
+            ) as response,
+        ):
+            failure = classify(response, self.workload)
             if failure is None:
                 response.success()
             else:
