@@ -29,6 +29,8 @@ from stampede.loadtest.compare import (
     variants_of,
 )
 from stampede.loadtest.compare_report import write_reports
+from stampede.loadtest.gates import evaluate, gate_record, parse_gates
+from stampede.loadtest.intents import read_intents, timeline
 from stampede.loadtest.launcher import stampede_target
 from stampede.loadtest.plots import make_plots
 from stampede.loadtest.progress import ProgressDisplay
@@ -141,9 +143,12 @@ class _Run:
             for row in history:
                 if row["timestamp"] is not None and record.started_at is not None:
                     row["t_s"] = row["timestamp"] - record.started_at
+            intents_file = self.run_dir / record.files.get("intents", "-")
+            started = record.started_at
             inputs[name] = {
                 "samples": record.samples,
                 "history": history,
+                "intents": timeline(read_intents(intents_file)[1], started) if started else [],
                 "wedged_at_s": variants[name].get("wedged_at_s"),
                 "executor_max_workers": variants[name].get("executor_max_workers"),
                 "baseline_tasks": record.baseline.get("event_loop_tasks"),
@@ -212,6 +217,9 @@ def _finish(run: _Run) -> None:
     # make_plots returns the standard figures first, then the scenario's own.
     standard, scenario_plots = plots[: len(plots) - len(extra)], plots[len(plots) - len(extra) :]
     summary = run.write_summary(variants, complete=True)
+    results = evaluate(parse_gates(run.options.fail_on), variants)
+    summary["gates"] = gate_record(results)
+    summary["verdict"] += [r.line() for r in results if r.failed]
     summary["plots"] = [str(p.relative_to(run.run_dir)) for p in plots]
     summary["scenario_plots"] = [str(p.relative_to(run.run_dir)) for p in scenario_plots]
     atomic_write_json(run.run_dir / "summary.json", summary)

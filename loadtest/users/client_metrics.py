@@ -18,7 +18,7 @@ import bisect
 import logging
 import threading
 from collections import Counter
-from collections.abc import Iterable
+from collections.abc import Callable, Iterable
 from typing import Any
 
 from locust import events
@@ -125,6 +125,10 @@ class ClientMetrics:
         )
 
 
+# More families to export next to these (intents register theirs): called at every scrape.
+EXTRA_FAMILIES: list[Callable[[], Iterable[Any]]] = []
+
+
 class _Collector(Collector):
     def __init__(self, store: ClientMetrics, environment: Any) -> None:
         self.store = store
@@ -132,7 +136,9 @@ class _Collector(Collector):
 
     def collect(self) -> Iterable[Any]:
         runner = self.environment.runner
-        return self.store.families(int(getattr(runner, "user_count", 0) or 0))
+        yield from self.store.families(int(getattr(runner, "user_count", 0) or 0))
+        for extra in EXTRA_FAMILIES:
+            yield from extra()
 
 
 STORE = ClientMetrics()
