@@ -17,6 +17,7 @@ from stampede.loadtest.compare import (
     pool_size,
     variants_of,
 )
+from stampede.loadtest.compare_targets import add_target_flags, check_targets, target_options
 from stampede.loadtest.gates import parse_gates
 from stampede.loadtest.scenarios import ALL, SCENARIOS, Scenario, resolve
 from stampede.loadtest.users.arrival import parse_phases, parse_rate, parse_trigger, total_s
@@ -65,11 +66,15 @@ def add_flags(parser: argparse.ArgumentParser) -> None:
             "comma list of gates, e.g. 'wedged,goodput_ratio<0.9'; exit 1 if one fails",
         ),
     ]
+    flags.append(
+        ("--locust-workers", "run the storm as a Locust master and N local workers (default 0)")
+    )
     for flag, help_text in flags:
         parser.add_argument(flag, metavar="VALUE", default=None, help=help_text)
     parser.add_argument(
         "--no-progress", action="store_true", help="plain progress lines even on a terminal"
     )
+    add_target_flags(parser)
 
 
 def _num(flag: str, text: str, kind: type, low: float, high: float, *, open_low: bool = False):
@@ -133,6 +138,7 @@ _CONVERT: dict[str, tuple[str, Any]] = {
     "retry_base": ("retry_base_s", lambda t: _num("--retry-base", t, float, 0, 60)),
     "think_time": ("think_time_s", lambda t: _num("--think-time", t, float, 0, 60)),
     "grace": ("grace_s", lambda t: _num("--grace", t, float, 0, 60)),
+    "locust_workers": ("locust_workers", lambda t: _num("--locust-workers", t, int, 0, 64)),
     "retry_budget": (
         "retry_budget",
         lambda t: _num("--retry-budget", t, float, 0, 1, open_low=True),
@@ -161,6 +167,9 @@ def options_from_args(args: argparse.Namespace) -> CompareOptions:
                 values[name] = convert(text)
         if getattr(args, "no_progress", False):
             values["progress"] = False
+        targets = target_options(args)
+        if targets is not None:
+            values["targets"] = targets
         if values.get("sdk") and "scenario" not in values:  # the SDK's own scenario
             values["scenario"] = _sdk_specs(values["sdk"][0])[0].scenario
         if values.get("phases") and "duration_s" in values:
@@ -187,6 +196,8 @@ def check_options(options: CompareOptions) -> None:
                     )
     if options.sdk:
         _check_sdk(options, scenarios)
+    if options.targets is not None:
+        check_targets(options.targets, options.variants, options.sdk)
     if options.retry_policy not in RETRY_POLICIES:
         raise ValueError(
             f"--retry-policy {options.retry_policy!r}: must be one of {', '.join(RETRY_POLICIES)}"
@@ -195,7 +206,7 @@ def check_options(options: CompareOptions) -> None:
     _check_phases(options)
     if options.out.exists() and not options.out.is_dir():
         raise ValueError(f"--out {str(options.out)!r}: exists and is not a directory")
-    for scenario in scenarios:
+    for scenario in scenarios if options.targets is None else ():
         _check_server_settings(options, scenario)
     if importlib.util.find_spec("locust") is None:
         raise ValueError("locust is not installed in this environment")

@@ -19,6 +19,7 @@ from datetime import UTC, datetime
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
+from stampede.loadtest.blackbox import evidence_fields
 from stampede.loadtest.intents import variant_intents
 from stampede.loadtest.sampler import COLUMNS
 from stampede.loadtest.scenarios.scenario import Scenario
@@ -219,6 +220,7 @@ def variant_summary(record: VariantRecord, run_dir: Path, scenario: Scenario) ->
         "error": record.error,
     }
     summary["intents"] = variant_intents(record, run_dir, summary["stuck_inflight"])
+    summary.update(evidence_fields(record, summary))
     for hook in scenario.summary_hooks:
         summary.update(hook(record, summary))
     return summary

@@ -101,7 +101,7 @@ class Sampler:
     """Takes rows for one variant; t_s counts from `t0` (monotonic), the Locust start."""
 
     def __init__(
-        self, variant: str, pid: int, server_url: str, client_url: str | None, t0: float
+        self, variant: str, pid: int | None, server_url: str, client_url: str | None, t0: float
     ) -> None:
         self.variant = variant
         self.server_url = server_url
@@ -113,8 +113,10 @@ class Sampler:
         self.loop_errors_by_kind: dict[str, int] = {}
         self._children: dict[int, psutil.Process] = {}
         try:
-            self._process: psutil.Process | None = psutil.Process(pid)
-            self._process.cpu_percent(None)  # first call only primes the counter
+            # None: a server someone else started (a URL target); no process to read.
+            self._process: psutil.Process | None = None if pid is None else psutil.Process(pid)
+            if self._process is not None:
+                self._process.cpu_percent(None)  # first call only primes the counter
         except psutil.Error:
             self._process = None
 
