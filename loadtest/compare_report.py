@@ -22,6 +22,7 @@ from stampede.loadtest.report import (
     Table,
     write_document,
 )
+from stampede.loadtest.target_verdict import stack_blocks
 
 Row = tuple[str, Callable[[dict[str, Any]], Any]]
 
@@ -207,6 +208,7 @@ def compare_document(
             Paragraph(summary.get("description", "")),
             Heading("Verdict"),
             Callout(summary.get("verdict", [])),
+            *stack_blocks(summary.get("variants", {})),
             # The scenario's own figures are the evidence for the verdict: right under it.
             *images(scenario_plots),
             Heading("Summary"),

@@ -227,7 +227,12 @@ def launch(
     log = log_path or Path(tempfile.mkstemp(prefix=f"stampede-{target.name}-", suffix=".log")[1])
     log.parent.mkdir(parents=True, exist_ok=True)
     for attempt in range(1, PORT_ATTEMPTS + 1):
-        handle = _spawn(target, free_port(), log)
+        try:
+            handle = _spawn(target, free_port(), log)
+        except OSError as exc:  # no such program, not executable, a bad cwd: one clear line
+            raise LaunchError(
+                f"{target.name} could not start {target.argv[0]!r}: {exc.strerror or exc}"
+            ) from None
         try:
             wait_healthy(handle, _bound(deadline, health_timeout_s), cancel)
             return handle

@@ -23,6 +23,7 @@ from stampede.loadtest.blackbox import evidence_fields
 from stampede.loadtest.intents import variant_intents
 from stampede.loadtest.sampler import COLUMNS
 from stampede.loadtest.scenarios.scenario import Scenario
+from stampede.loadtest.target_verdict import is_target, target_verdict
 
 if TYPE_CHECKING:
     from stampede.loadtest.runner import VariantRecord
@@ -249,6 +250,8 @@ def build_summary(
     deadline_s: float,
 ) -> dict[str, Any]:
     verdict = scenario.verdict(variants) if scenario.verdict and variants else []
+    if any(is_target(v) for v in variants.values()):
+        verdict = target_verdict(variants)
     return {
         "run_id": run_id,
         "scenario": scenario.name,

@@ -24,7 +24,7 @@ from typing import Any
 from stampede.probe.stacks import ThreadState, classify_stack
 
 PY_SPY_TIMEOUT_S = 10.0
-DEFAULT_EXECUTOR = re.compile(r"^asyncio_\d+$")
+DEFAULT_EXECUTOR = re.compile(r"^(asyncio|uvloop)_\d+$")  # uvloop names its pool so
 OTHER_POOLS = re.compile(r"^(ThreadPoolExecutor-\d+_\d+|AnyIO worker thread)$")
 
 

@@ -13,8 +13,11 @@ as the server accepts a connection and answers. The specs become the launcher's 
 from __future__ import annotations
 
 import ipaddress
+import os
 import re
 import shlex
+import shutil
+import sys
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Literal
@@ -47,8 +50,9 @@ class TargetSpec:
             assert self.url is not None
             return UrlTarget(self.url, self.name, health_path, tcp_fallback=True)
         assert self.command is not None
+        argv = shlex.split(self.command)
         return CommandTarget(
-            tuple(shlex.split(self.command)),
+            (_resolve(argv[0]), *argv[1:]),
             name=self.name,
             health_path=health_path,
             caps=caps,
@@ -102,6 +106,14 @@ def _check_url(text: str, url: str, allow_remote: bool) -> str:
             "pass --allow-remote to storm another host"
         )
     return url.rstrip("/")
+
+
+def _resolve(program: str) -> str:
+    """A program on PATH, else beside this interpreter (`uvicorn` in Stampede's own venv)."""
+    if os.sep in program or shutil.which(program):
+        return program
+    beside = Path(sys.executable).with_name(program)
+    return str(beside) if beside.exists() else program
 
 
 def is_loopback(host: str) -> bool:
