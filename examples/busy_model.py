@@ -21,19 +21,23 @@ class Prompt(BaseModel):
     prompt: str
 
 
-app = FastAPI()
-
-
 def call_model(prompt: str) -> str:
     time.sleep(MODEL_SECONDS)
     return f"echo: {prompt}"
 
 
-@app.get("/healthz")
-async def healthz() -> dict[str, str]:
-    return {"status": "ok"}
+def create_app() -> FastAPI:
+    app = FastAPI()
+
+    @app.get("/healthz")
+    async def healthz() -> dict[str, str]:
+        return {"status": "ok"}
+
+    @app.post("/v1/agents/{agent}/invocations")
+    async def invoke(agent: str, body: Prompt) -> dict[str, str]:
+        return {"agent": agent, "text": await asyncio.to_thread(call_model, body.prompt)}
+
+    return app
 
 
-@app.post("/v1/agents/{agent}/invocations")
-async def invoke(agent: str, body: Prompt) -> dict[str, str]:
-    return {"agent": agent, "text": await asyncio.to_thread(call_model, body.prompt)}
+app = create_app()

@@ -22,11 +22,16 @@ class Prompt(BaseModel):
     prompt: str
 
 
-app = FastAPI()
+def create_app() -> FastAPI:
+    app = FastAPI()
+
+    @app.post("/v1/agents/{agent}/invocations")
+    async def invoke(agent: str, body: Prompt) -> dict[str, str]:
+        log.info("Task was destroyed: job for %s cleaned up after its run", agent)
+        log.warning("Task exception was never retrieved by the old runner; now it always is")
+        return {"agent": agent, "text": body.prompt}
+
+    return app
 
 
-@app.post("/v1/agents/{agent}/invocations")
-async def invoke(agent: str, body: Prompt) -> dict[str, str]:
-    log.info("Task was destroyed: job for %s cleaned up after its run", agent)
-    log.warning("Task exception was never retrieved by the old runner; now it always is")
-    return {"agent": agent, "text": body.prompt}
+app = create_app()

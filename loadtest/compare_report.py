@@ -22,7 +22,7 @@ from stampede.loadtest.report import (
     Table,
     write_document,
 )
-from stampede.loadtest.target_verdict import stack_blocks
+from stampede.loadtest.target_verdict import parked_stacks
 
 Row = tuple[str, Callable[[dict[str, Any]], Any]]
 
@@ -189,6 +189,14 @@ def _caps(values: dict[str, Any] | None) -> str:
 
 def settings_rows(summary: dict[str, Any]) -> list[list[str]]:
     return [[str(k), _fmt(v)] for k, v in summary.get("settings", {}).items()]
+
+
+def stack_blocks(variants: dict[str, Any]) -> list[Block]:
+    """ "Parked threads": each wedged target's parked workers, the first one's stack."""
+    blocks: list[Block] = []
+    for name, count, stack in parked_stacks(variants):
+        blocks += [Paragraph(f"{name}: {count} parked thread(s); the first:"), BulletList([stack])]
+    return [Heading("Parked threads"), *blocks] if blocks else []
 
 
 def compare_document(

@@ -14,14 +14,24 @@ from __future__ import annotations
 
 from typing import Any
 
-from stampede.loadtest.report.document import Block, Heading, Paragraph
-from stampede.loadtest.report.document import BulletList as Bullets
-
 TARGET_KINDS = ("command", "url")
 
 
 def is_target(variant: dict[str, Any]) -> bool:
     return (variant.get("target") or {}).get("kind") in TARGET_KINDS
+
+
+def parked_stacks(variants: dict[str, dict[str, Any]]) -> list[tuple[str, int, str]]:
+    """For each wedged target with stacks: (name, parked threads, the first one's stack)."""
+    out = []
+    for name, v in variants.items():
+        threads = v.get("parked_threads") or []
+        if v.get("wedged") and threads:
+            first = threads[0]
+            out.append(
+                (name, len(threads), f"{first['name']}: " + " <- ".join(first["frames"][:6]))
+            )
+    return out
 
 
 def target_verdict(variants: dict[str, dict[str, Any]]) -> list[str]:
@@ -41,8 +51,12 @@ def _lines(name: str, v: dict[str, Any]) -> list[str]:
     elif v.get("ended") != "not started":
         lines.append(f"{name}: no loop errors ({source})")
     leaked = v.get("leaked_tasks")
-    if evidence == "exact" and isinstance(leaked, int):
+    if evidence == "exact" and isinstance(leaked, int) and v.get("wedged"):
+        lines.append(f"{name}: {leaked} more live task(s) at the end: requests stuck behind it")
+    elif evidence == "exact" and isinstance(leaked, int):
         lines.append(f"{name}: {leaked} task(s) leaked (live tasks at the end minus at the start)")
+    elif errors.get("task_destroyed_pending"):
+        lines.append(f"{name}: leaked tasks unknown without the probe (stderr: tasks destroyed)")
     return lines
 
 
@@ -81,16 +95,3 @@ def _wedge(v: dict[str, Any], evidence: str | None) -> str:
             f"requests in flight{when}; no stacks: {why})"
         )
     return "unknown (the storm never got going)"
-
-
-def stack_blocks(variants: dict[str, dict[str, Any]]) -> list[Block]:
-    """The report's "Parked threads" section: each wedged target's parked workers' stacks."""
-    blocks: list[Block] = []
-    for name, v in variants.items():
-        threads = v.get("parked_threads") or []
-        if not (v.get("wedged") and threads):
-            continue
-        blocks.append(Paragraph(f"{name}: {len(threads)} parked thread(s); the first:"))
-        first = threads[0]
-        blocks.append(Bullets([f"{first['name']}: " + " <- ".join(first["frames"][:6])]))
-    return [Heading("Parked threads"), *blocks] if blocks else []
