@@ -12,6 +12,7 @@ import argparse
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
+from urllib.parse import urlsplit
 
 from stampede.loadtest.blackbox import DEFAULT_STALL_S
 from stampede.loadtest.caps import CapsRequest
@@ -19,6 +20,7 @@ from stampede.loadtest.targets import (
     DEFAULT_HEALTH_PATH,
     TargetSpec,
     check_health_path,
+    is_loopback,
     parse_targets,
 )
 from stampede.loadtest.users.workload import Workload, WorkloadError, load_workload
@@ -121,11 +123,15 @@ def target_plan_fields(
 ) -> dict[str, Any]:
     """A target variant's VariantPlan fields, from those every variant shares (`common`)."""
     spec = targets.spec(name)
+    locust_args = {**common["locust_args"], "workload": targets.workload.to_json()}
+    host = urlsplit(spec.url).hostname if spec.url else None
+    if host and not is_loopback(host):  # --allow-remote let it through: tell Locust so too
+        locust_args["allow_remote"] = host
     return {
         **common,
         "target": spec.launcher_target(caps, targets.health_path),
         "server_settings": {},
-        "locust_args": {**common["locust_args"], "workload": targets.workload.to_json()},
+        "locust_args": locust_args,
         "target_info": spec.describe(),
         "stall_s": targets.stall_s,
     }
