@@ -93,8 +93,11 @@ class BlackBox:
         if self.stderr_path is not None:
             self.stderr.read_new(self.stderr_path, final=True)
 
-    def summary(self, exact_wedged: bool | None, peak_parked: int | None) -> dict[str, Any]:
-        """The variant's wedge fields, each claim with the evidence it rests on."""
+    def summary(
+        self, exact_wedged: bool | None, peak_parked: int | None, ok_requests: int = 0
+    ) -> dict[str, Any]:
+        """The variant's wedge fields, each claim with the evidence it rests on. `ok_requests`
+        (Locust's final count) stands in for the progress watch when its scrapes all failed."""
         out: dict[str, Any] = {"stall_s": self.stall_s, "stacks_file": None}
         out["stacks_error"] = self.stacks.error if self.stacks else None
         if self.stacks is not None and not self.stacks.error:
@@ -111,7 +114,7 @@ class BlackBox:
             out["parked_executor_threads"] = len(self.stacks.parked_default)
         elif self.stalled_at_s is not None:
             out.update(wedged=True, wedge_evidence="stall", parked_executor_threads=None)
-        elif self._progress_at is not None:
+        elif self._progress_at is not None or ok_requests > 0:
             out.update(wedged=False, wedge_evidence="stall", parked_executor_threads=None)
         else:  # the storm never got going: nothing to say either way
             out.update(wedged=None, wedge_evidence=None, parked_executor_threads=None)
@@ -135,7 +138,9 @@ def evidence_fields(record: Any, summary: dict[str, Any]) -> dict[str, Any]:
             "parked_executor_threads": peak_parked,
             "stacks_file": None,
         }
-    fields = blackbox.summary(bool(summary.get("wedged")), peak_parked)
+    ok = (summary.get("requests") or {}).get("ok")
+    ok = ok if isinstance(ok, int) else 0
+    fields = blackbox.summary(bool(summary.get("wedged")), peak_parked, ok)
     if summary.get("error") and not record.samples:
         fields.update(wedged=None, wedge_evidence=None)
     out = {"target": target, **fields}

@@ -22,7 +22,7 @@ from stampede.loadtest.stack_evidence import py_spy
 from tests.serverproc import ROOT
 
 pytestmark = [pytest.mark.slow, pytest.mark.timeout(180)]
-STORM = ["--duration", "3", "--users", "4", "--stall-seconds", "2", "--grace", "1"]
+STORM = ["--duration", "4", "--users", "4", "--stall-seconds", "2", "--grace", "1"]
 
 
 def compare(out: Path, targets: dict[str, str]) -> tuple[dict[str, Any], str]:
@@ -39,17 +39,23 @@ def compare(out: Path, targets: dict[str, str]) -> tuple[dict[str, Any], str]:
 @pytest.mark.skipif(py_spy() is None, reason="py-spy is a dependency but not installed here")
 def test_black_box_targets_are_classified_with_their_evidence(tmp_path: Path) -> None:
     summary, stdout = compare(
-        tmp_path,
+        tmp_path / "caches",
         {
             "to_thread": "uvicorn examples.idempotency_cache:app --port {port}",
             "future": "uvicorn examples.idempotency_cache:fixed_app --port {port}",
-            "busy": "uvicorn examples.busy_model:app --port {port}",
-            "chatty": "uvicorn examples.chatty_logs:app --port {port}",
             "broken": "uvicorn examples.no_such_module:app --port {port}",
         },
     )
-    variants = summary["variants"]
-    run_dir = tmp_path / "latest"
+    # Two runs, so that each stays well inside its budget on a loaded machine.
+    healthy, _ = compare(
+        tmp_path / "healthy",
+        {
+            "busy": "uvicorn examples.busy_model:app --port {port}",
+            "chatty": "uvicorn examples.chatty_logs:app --port {port}",
+        },
+    )
+    variants = {**summary["variants"], **healthy["variants"]}
+    run_dir = tmp_path / "caches" / "latest"
 
     wedged = variants["to_thread"]
     assert wedged["target"]["kind"] == "command"
@@ -62,7 +68,7 @@ def test_black_box_targets_are_classified_with_their_evidence(tmp_path: Path) ->
 
     for name in ("future", "busy", "chatty"):
         clean = variants[name]
-        assert clean["wedged"] is False, (name, summary["verdict"])
+        assert clean["wedged"] is False, (name, summary["verdict"], healthy["verdict"])
         assert clean["wedge_evidence"] in ("stall", "stacks"), name
         assert not any(clean["loop_errors"].values()), (name, clean["loop_errors"])
         assert clean["requests"]["ok"] > 0, name
