@@ -20,6 +20,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from stampede.loadtest.intents import variant_intents
+from stampede.loadtest.phases import variant_phases
 from stampede.loadtest.sampler import COLUMNS
 from stampede.loadtest.scenarios.scenario import Scenario
 
@@ -221,6 +222,7 @@ def variant_summary(record: VariantRecord, run_dir: Path, scenario: Scenario) ->
         "error": record.error,
     }
     summary["intents"] = variant_intents(record, run_dir, summary["stuck_inflight"])
+    summary["phases"] = variant_phases(record, run_dir)
     for hook in scenario.summary_hooks:
         summary.update(hook(record, summary))
     return summary
