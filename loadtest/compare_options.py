@@ -7,7 +7,6 @@ import argparse
 import importlib.util
 import math
 from dataclasses import replace
-from pathlib import Path
 from typing import Any
 
 from stampede.loadtest.compare import (
@@ -18,6 +17,7 @@ from stampede.loadtest.compare import (
     variants_of,
 )
 from stampede.loadtest.gates import parse_gates
+from stampede.loadtest.outdir import check_out_dir
 from stampede.loadtest.scenarios import ALL, SCENARIOS, Scenario, resolve
 from stampede.loadtest.users.arrival import parse_phases, parse_rate, parse_trigger, total_s
 
@@ -116,7 +116,7 @@ _CONVERT: dict[str, tuple[str, Any]] = {
     "memory": ("memory_bytes", _memory),
     "pids": ("pids", _pids),
     "seed": ("seed", lambda t: _num("--seed", t, int, -(2**63), 2**63 - 1)),
-    "out": ("out", Path),
+    "out": ("out", lambda t: check_out_dir("--out", t)),
     "model_latency_ms": (
         "model_latency_ms",
         lambda t: _num("--model-latency-ms", t, float, 0, 600_000),
@@ -200,8 +200,7 @@ def check_options(options: CompareOptions) -> None:
         )
     parse_gates(options.fail_on)
     _check_phases(options)
-    if options.out.exists() and not options.out.is_dir():
-        raise ValueError(f"--out {str(options.out)!r}: exists and is not a directory")
+    check_out_dir("--out", str(options.out))
     for scenario in scenarios:
         _check_server_settings(options, scenario)
     if importlib.util.find_spec("locust") is None:

@@ -2,12 +2,14 @@
 
 Layout of `results/<run-id>/`: summary.json, timeseries.csv, locust/<variant>_*.csv (+ .log),
 server/<variant>.log, plots/*.png, report.html, report.md. `results/latest` points at the
-newest run. Every file we write goes to a temp file first and is renamed into place, so a
-reader never sees half a file, even of a run that was killed.
+newest completed run. Every whole file we write goes to a temp file first and is renamed into
+place, so a reader never sees half a file, even of a run that was killed; timeseries.csv is the
+exception: it grows a flushed row per sample, so a killed run keeps what it sampled.
 """
 
 from __future__ import annotations
 
+import contextlib
 import csv
 import io
 import json
@@ -15,6 +17,7 @@ import math
 import os
 import secrets
 import time
+from collections.abc import Iterator
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
@@ -39,15 +42,28 @@ FAILURE_KINDS = {
 TIMEOUT_KINDS = ("client_timeout", "duplicate_timeout")
 
 
+@contextlib.contextmanager
+def naming(path: Path) -> Iterator[None]:
+    """An OSError inside names `path` (a write on an open file, e.g. ENOSPC, names none), so
+    the CLI's one-line error says which file failed."""
+    try:
+        yield
+    except OSError as exc:
+        if exc.filename is not None:
+            raise
+        raise OSError(exc.errno, exc.strerror or str(exc), str(path)) from exc
+
+
 def atomic_write_bytes(path: Path, data: bytes) -> None:
-    path.parent.mkdir(parents=True, exist_ok=True)
     tmp = path.with_name(f".{path.name}.{os.getpid()}.{secrets.token_hex(3)}.tmp")
     try:
-        with tmp.open("wb") as handle:
-            handle.write(data)
-            handle.flush()
-            os.fsync(handle.fileno())
-        os.replace(tmp, path)
+        with naming(path):
+            path.parent.mkdir(parents=True, exist_ok=True)
+            with tmp.open("wb") as handle:
+                handle.write(data)
+                handle.flush()
+                os.fsync(handle.fileno())
+            os.replace(tmp, path)
     finally:
         tmp.unlink(missing_ok=True)
 
@@ -72,6 +88,31 @@ def point_latest(out: Path, run_dir: Path, name: str = "latest") -> None:
     tmp.unlink(missing_ok=True)
     os.symlink(run_dir.name, tmp)
     os.replace(tmp, link)
+
+
+class TimeseriesLog:
+    """timeseries.csv, appended and flushed row by row as samples come in."""
+
+    def __init__(self, path: Path) -> None:
+        path.parent.mkdir(parents=True, exist_ok=True)
+        self.path = path
+        self._handle: io.TextIOWrapper | None = path.open("w", newline="")
+        self._writer = csv.DictWriter(self._handle, fieldnames=COLUMNS, extrasaction="ignore")
+        self._writer.writeheader()
+        self._handle.flush()
+
+    def append(self, row: dict[str, Any]) -> None:
+        if self._handle is not None:
+            with naming(self.path):
+                self._writer.writerow(row)
+                self._handle.flush()  # in the kernel's hands: a killed harness loses nothing
+
+    def close(self) -> None:
+        if self._handle is not None:
+            handle, self._handle = self._handle, None
+            with naming(self.path), handle:
+                handle.flush()
+                os.fsync(handle.fileno())
 
 
 def write_timeseries(path: Path, rows: list[dict[str, Any]]) -> None:
