@@ -68,6 +68,8 @@ class CompareOptions:
     fail_on: tuple[str, ...] = ()  # gates: the run exits 1 when one fails
     targets: TargetOptions | None = None  # --target: the user's servers are the variants
     locust_workers: int = 0  # 0: one local Locust process; N: a master and N workers
+    idempotency_mode: str = "throw"  # throw | replay (the server keeps answers per key)
+    replay_ttl_s: float = 300.0
     progress: bool | None = None  # None: a live table on a terminal, plain lines otherwise
 
 
@@ -88,6 +90,9 @@ def server_common(options: CompareOptions) -> dict[str, str]:
     }
     if options.executor_workers is not None:
         settings["executor_workers"] = str(options.executor_workers)
+    if options.idempotency_mode != "throw":  # the default; SDK releases may not know the flag
+        settings["idempotency_mode"] = options.idempotency_mode
+        settings["replay_ttl_s"] = f"{options.replay_ttl_s:g}"
     return settings
 
 
