@@ -58,6 +58,7 @@ class CompareOptions:
     retry_base_s: float = 0.25
     think_time_s: float = 0.5
     grace_s: float = 3.0
+    stream_consume: str | None = None  # claude-agent-sdk's consumption patterns; None: all
     progress: bool | None = None  # None: a live table on a terminal, plain lines otherwise
 
 
@@ -78,6 +79,8 @@ def server_common(options: CompareOptions) -> dict[str, str]:
     }
     if options.executor_workers is not None:
         settings["executor_workers"] = str(options.executor_workers)
+    if options.stream_consume is not None:
+        settings["stream_consume"] = options.stream_consume
     return settings
 
 

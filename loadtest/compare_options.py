@@ -43,6 +43,11 @@ def add_flags(parser: argparse.ArgumentParser) -> None:
         ("--retry-base", f"backoff base, seconds (default {D.retry_base_s:g})"),
         ("--think-time", f"max seconds between a user's requests (default {D.think_time_s:g})"),
         ("--grace", f"seconds to keep sampling after a wedge (default {D.grace_s:g})"),
+        (
+            "--stream-consume",
+            "with --sdk claude-agent-sdk==...: the consumption patterns to run, a comma list of "
+            "relay, break, flag, cancel (default: all four, one per stream in turn)",
+        ),
     ]
     for flag, help_text in flags:
         parser.add_argument(flag, metavar="VALUE", default=None, help=help_text)
@@ -80,6 +85,15 @@ def _pids(text: str) -> int | None:
     return int(_num("--pids", text, int, 1, 4_194_304))
 
 
+def _consume(text: str) -> str:
+    from stampede.server.hazards.stream.consume import parse_patterns
+
+    try:
+        return ",".join(parse_patterns(text))
+    except ValueError as exc:
+        raise ValueError(f"--stream-consume {text!r}: {exc}") from None
+
+
 # flag attribute -> (CompareOptions field, converter)
 _CONVERT: dict[str, tuple[str, Any]] = {
     "scenario": ("scenario", str),
@@ -112,6 +126,7 @@ _CONVERT: dict[str, tuple[str, Any]] = {
     "retry_base": ("retry_base_s", lambda t: _num("--retry-base", t, float, 0, 60)),
     "think_time": ("think_time_s", lambda t: _num("--think-time", t, float, 0, 60)),
     "grace": ("grace_s", lambda t: _num("--grace", t, float, 0, 60)),
+    "stream_consume": ("stream_consume", _consume),
 }
 
 
@@ -151,6 +166,11 @@ def check_options(options: CompareOptions) -> None:
                     )
     if options.sdk:
         _check_sdk(options, scenarios)
+    if options.stream_consume is not None and not _serves_consume(options):
+        raise ValueError(
+            f"--stream-consume {options.stream_consume!r}: the patterns are claude-agent-sdk's; "
+            "use it with --sdk claude-agent-sdk==A,claude-agent-sdk==B"
+        )
     if options.retry_policy not in RETRY_POLICIES:
         raise ValueError(
             f"--retry-policy {options.retry_policy!r}: must be one of {', '.join(RETRY_POLICIES)}"
@@ -177,6 +197,10 @@ def _check_sdk(options: CompareOptions, scenarios: list[Scenario]) -> None:
     if len(scenarios) != 1:
         raise ValueError(f"--sdk needs one --scenario, not {options.scenario!r}")
     check_scenario(_sdk_specs(",".join(options.sdk)), scenarios[0].name)
+
+
+def _serves_consume(options: CompareOptions) -> bool:
+    return all(spec.startswith("claude-agent-sdk==") for spec in options.sdk) and bool(options.sdk)
 
 
 def _check_server_settings(options: CompareOptions, scenario: Scenario) -> None:

@@ -36,6 +36,19 @@ from starlette.responses import StreamingResponse
 from starlette.types import Receive, Scope, Send
 
 CONSUME_PATTERNS: tuple[str, ...] = ("relay", "break", "flag", "cancel")
+# What each pattern does and whether it can leave query() to the finalizer (for reports).
+DESCRIPTIONS = {
+    "relay": "relay every message; the client hangs up after k. Starlette runs the response "
+    "body in a task of its own and cancels that task on disconnect, so the CancelledError lands "
+    "inside query() and the SDK closes it in the task that started it: no release can report "
+    "the error this way.",
+    "break": "`break` out of `async for` after k messages: the generator is left at its yield "
+    "and the event loop's async-generator finalizer closes it in a new task.",
+    "flag": "a background consumer task that breaks once the endpoint sets a stop flag (after "
+    "k messages): the same abandoned generator, closed by the finalizer in a new task.",
+    "cancel": "a background consumer the endpoint cancels after k messages: the "
+    "CancelledError lands inside query(), which closes in its own task.",
+}
 # The patterns in which the server's own code stops consuming; the client reads to the end.
 SERVER_STOPS = frozenset({"break", "flag", "cancel"})
 CONSUME_HEADER = "X-Stampede-Consume"
