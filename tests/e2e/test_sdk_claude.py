@@ -35,7 +35,7 @@ BUGGY, FIXED, CURRENT = (
 )
 PATTERNS = ("relay", "break", "flag", "cancel")
 K = 3
-CONCURRENCY = 8
+CONCURRENCY = 16
 IO_TIMEOUT_S = 10.0
 # Short streams, fast: a dropped stream takes a few milliseconds.
 STREAM_SETTINGS = {"stream_impl": "claude-agent-sdk", "stream_events": 8, "stream_interval_ms": 2}
