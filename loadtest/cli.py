@@ -43,6 +43,7 @@ def _load_extra_commands() -> None:
     for module in (
         "stampede.loadtest.bench",
         "stampede.loadtest.compare",
+        "stampede.loadtest.diff",
         "stampede.loadtest.plan_cli",
     ):
         try:

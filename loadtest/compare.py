@@ -22,6 +22,9 @@ from pathlib import Path
 from typing import Any
 
 from stampede.loadtest.scenarios import Scenario, resolve
+from stampede.loadtest.users.arguments import RETRY_POLICIES
+
+__all__ = ["RETRY_POLICIES", "CompareOptions", "run_compare"]
 
 SLACK_S = 30.0  # the run's budget is duration x variants + SLACK_S
 REPORT_RESERVE_S = 4.0  # plots and reports after the last variant (about 1.5 s for 3 variants)
@@ -32,7 +35,6 @@ OVERHEAD_GUESS_S = 6.0
 TEARDOWN_GUESS_S = 3.0
 MEASURED_MARGIN_S = 1.0
 MIN_VARIANT_S = 2.0  # less time than this left: skip the variant rather than start a server
-RETRY_POLICIES = ("none", "fixed", "exponential", "full-jitter")
 
 
 @dataclass(frozen=True)
@@ -43,7 +45,9 @@ class CompareOptions:
     duration_s: float = 20.0
     users: int = 8
     duplicates: int | None = None  # None: the pool size, so to_thread's waiters can fill it
-    agents: int = 8  # one per user: Zipf-hot agents still collide, with fewer 409s than 4
+    # 0: an agent per intent, so intents never collide (409s would be the storm's own doing,
+    # not the server's design); N: a Zipf pool of N agents that hot intents share.
+    agents: int = 0
     cpus: float = 2.0
     memory_bytes: int | None = 512 << 20
     pids: int | None = 512
@@ -58,6 +62,11 @@ class CompareOptions:
     retry_base_s: float = 0.25
     think_time_s: float = 0.5
     grace_s: float = 3.0
+    retry_budget: float = 0.2  # --retry-policy budget: retries <= this share of attempts
+    arrival_rate: str = ""  # open model: "R" or "R1:R2" intents/s; "": closed model
+    phases: str = ""  # "baseline=S,trigger=S,recovery=S": the load lasts their sum
+    trigger: str = ""  # spike:Nx | slow-model:Nx | cpu:SHARE, during the trigger phase
+    fail_on: tuple[str, ...] = ()  # gates: the run exits 1 when one fails
     stream_consume: str | None = None  # claude-agent-sdk's consumption patterns; None: all
     progress: bool | None = None  # None: a live table on a terminal, plain lines otherwise
 
@@ -97,7 +106,7 @@ def pool_size(options: CompareOptions) -> int:
 
 def storm_args(options: CompareOptions) -> dict[str, str]:
     duplicates = options.duplicates if options.duplicates is not None else pool_size(options)
-    return {
+    args = {
         "agents": str(options.agents),
         "duplicates": str(duplicates),
         "client_timeout": f"{options.client_timeout_s:g}",
@@ -106,7 +115,12 @@ def storm_args(options: CompareOptions) -> dict[str, str]:
         "retry_base": f"{options.retry_base_s:g}",
         "think_time": f"{options.think_time_s:g}",
         "seed": str(options.seed),
+        "retry_budget": f"{options.retry_budget:g}",
+        "arrival_rate": options.arrival_rate,
+        "phases": options.phases,
+        "trigger": options.trigger,
     }
+    return {name: value for name, value in args.items() if value != ""}
 
 
 def variants_of(options: CompareOptions, scenario: Scenario) -> list[str]:
@@ -206,6 +220,7 @@ def cmd_compare(args: argparse.Namespace) -> int:
             print(line)
         print(f"report: {run_dir / 'report.html'}")
         failed |= any(v.get("error") for v in summary.get("variants", {}).values())
+        failed |= any(g.get("result") != "passed" for g in summary.get("gates", []))
     return 1 if failed else 0
 
 

@@ -29,6 +29,9 @@ from stampede.loadtest.compare import (
     variants_of,
 )
 from stampede.loadtest.compare_report import write_reports
+from stampede.loadtest.gates import evaluate, gate_record, parse_gates
+from stampede.loadtest.intents import read_intents, timeline
+from stampede.loadtest.launcher import stampede_target
 from stampede.loadtest.plots import make_plots
 from stampede.loadtest.progress import ProgressDisplay
 from stampede.loadtest.results import (
@@ -42,7 +45,9 @@ from stampede.loadtest.results import (
 )
 from stampede.loadtest.runner import TEARDOWN_MIN_S, VariantPlan, VariantRecord, run_variant
 from stampede.loadtest.scenarios import Scenario
-from stampede.loadtest.sdk_envs import sdk_server_command
+from stampede.loadtest.sdk_envs import sdk_python
+from stampede.server.cli import settings_flags
+from stampede.server.settings import ServerSettings
 
 
 class _Run:
@@ -59,21 +64,29 @@ class _Run:
         self.settings = recorded_settings(options, scenario)
         self.records: dict[str, VariantRecord] = {}
 
+    def server(self, variant: str) -> ServerSettings:
+        o, scenario = self.options, self.scenario
+        overrides = variant_settings(o, scenario, variant)
+        return ServerSettings.explicit(**server_common(o), **scenario.server_settings, **overrides)
+
     def plan(self, variant: str) -> VariantPlan:
         o = self.options
+        settings = self.server(variant)
         return VariantPlan(
             variant=variant,
-            server_settings=server_common(o)
-            | self.scenario.server_settings
-            | variant_settings(o, self.scenario, variant),
-            caps=CapsRequest(cpus=o.cpus, memory_bytes=o.memory_bytes, pids=o.pids),
+            target=stampede_target(
+                settings,
+                python=sdk_python(variant) if o.sdk else None,
+                caps=CapsRequest(cpus=o.cpus, memory_bytes=o.memory_bytes, pids=o.pids),
+                name=f"stampede-{variant}",
+            ),
+            server_settings=settings_flags(settings),
             user_classes=list(self.scenario.user_classes),
             locust_args=storm_args(o) | self.scenario.locust_args,
             users=o.users,
             duration_s=o.duration_s,
             grace_s=o.grace_s,
             run_dir=self.run_dir,
-            server_command=sdk_server_command(variant) if o.sdk else None,
         )
 
     def measured(self, key: str, guess: float) -> float:
@@ -95,7 +108,7 @@ class _Run:
 
     def skipped(self, variant: str, left: float) -> VariantRecord:
         """A variant there is no time left for: nothing started, the summary says why."""
-        record = VariantRecord(variant, self.plan(variant).server_settings, ended="skipped")
+        record = VariantRecord(variant, settings_flags(self.server(variant)), ended="skipped")
         record.error = f"skipped: {max(0.0, left):.1f} s left of the run's {self.budget_s:g} s"
         return record
 
@@ -130,9 +143,12 @@ class _Run:
             for row in history:
                 if row["timestamp"] is not None and record.started_at is not None:
                     row["t_s"] = row["timestamp"] - record.started_at
+            intents_file = self.run_dir / record.files.get("intents", "-")
+            started = record.started_at
             inputs[name] = {
                 "samples": record.samples,
                 "history": history,
+                "intents": timeline(read_intents(intents_file)[1], started) if started else [],
                 "wedged_at_s": variants[name].get("wedged_at_s"),
                 "executor_max_workers": variants[name].get("executor_max_workers"),
                 "baseline_tasks": record.baseline.get("event_loop_tasks"),
@@ -201,6 +217,9 @@ def _finish(run: _Run) -> None:
     # make_plots returns the standard figures first, then the scenario's own.
     standard, scenario_plots = plots[: len(plots) - len(extra)], plots[len(plots) - len(extra) :]
     summary = run.write_summary(variants, complete=True)
+    results = evaluate(parse_gates(run.options.fail_on), variants)
+    summary["gates"] = gate_record(results)
+    summary["verdict"] += [r.line() for r in results if r.failed]
     summary["plots"] = [str(p.relative_to(run.run_dir)) for p in plots]
     summary["scenario_plots"] = [str(p.relative_to(run.run_dir)) for p in scenario_plots]
     atomic_write_json(run.run_dir / "summary.json", summary)

@@ -16,6 +16,8 @@ names; Locust finds them as this module's globals.
 from locust import events
 from stampede.loadtest.users import client_metrics  # noqa: F401  (registers the exporter's listeners)
 from stampede.loadtest.users.arguments import add_arguments
+from stampede.loadtest.users.intents import LOG  # noqa: F401  (writes --intents-file)
+from stampede.loadtest.users.triggers import run_triggers  # noqa: F401  (--trigger slow-model)
 from stampede.server.hazards import HAZARDS
 from stampede.server.hazards.spec import load
 

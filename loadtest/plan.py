@@ -29,7 +29,7 @@ from typing import Any
 
 from stampede.loadtest.probe import ServerSpec, hol_probe, wedge_probe
 from stampede.loadtest.results import atomic_write_json
-from stampede.server.settings import default_pool_size, usable_cpu_count
+from stampede.server.settings import ServerSettings, default_pool_size, usable_cpu_count
 
 SCHEMA_VERSION = 1
 RETRIES_LATE = 2  # a probe whose duplicates arrived late is repeated with doubled latency
@@ -208,14 +208,14 @@ def waiter_costs(waiters: tuple[str, ...], n: int) -> dict[str, Any]:
 
 
 def _spec(row: dict[str, Any], options: PlanOptions, log_dir: Path, latency: float) -> ServerSpec:
-    return ServerSpec(
+    settings = ServerSettings.explicit(
         cpus=row["cpus"],
         waiter=row["waiter"],
         model_latency_ms=latency,
         model_cycles=options.model_cycles,
-        cpu_cap=row["cpu_cap"]["requested"],
-        log_dir=log_dir,
+        log_level="warning",
     )
+    return ServerSpec(settings, cpu_cap=row["cpu_cap"]["requested"], log_dir=log_dir)
 
 
 async def _probe(row: dict, options: PlanOptions, log_dir: Path, d: int, gate: Any) -> bool:

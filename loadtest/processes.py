@@ -1,5 +1,6 @@
-"""Child processes of a compare run: free loopback ports, their environment, stopping a
-process group, and holding Ctrl-C while a process is started or stopped."""
+"""Child processes of the harness: free loopback ports, their environment, stopping a process
+group, and holding Ctrl-C while a process is started or stopped. The launcher (servers) and
+the runner (Locust) both use these; there is one of each."""
 
 from __future__ import annotations
 
@@ -9,7 +10,7 @@ import signal
 import socket
 import subprocess
 import threading
-from collections.abc import Iterator
+from collections.abc import Iterator, Mapping
 
 
 def free_port() -> int:
@@ -38,12 +39,13 @@ def deferred_interrupts() -> Iterator[None]:
             raise KeyboardInterrupt
 
 
-def child_env() -> dict[str, str]:
+def child_env(extra: Mapping[str, str] | None = None) -> dict[str, str]:
+    """This process's environment for a child, plus `extra`."""
     # Settings travel as flags only: a stray STAMPEDE_* in the caller's shell must not change
     # one variant behind the report's back.
     env = {k: v for k, v in os.environ.items() if not k.startswith(("STAMPEDE_", "LOCUST_"))}
     env["PYTHONUNBUFFERED"] = "1"
-    return env
+    return env | dict(extra or {})
 
 
 def stop_group(proc: subprocess.Popen[bytes] | None, timeout: float) -> int | None:

@@ -19,6 +19,7 @@ from datetime import UTC, datetime
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
+from stampede.loadtest.intents import variant_intents
 from stampede.loadtest.sampler import COLUMNS
 from stampede.loadtest.scenarios.scenario import Scenario
 
@@ -174,6 +175,7 @@ def variant_summary(record: VariantRecord, run_dir: Path, scenario: Scenario) ->
     max_workers = record.final.get("executor_max_workers") or _peak(samples, "executor_max_workers")
     tasks_end = record.final.get("event_loop_tasks")
     tasks_start = record.baseline.get("event_loop_tasks")
+    stuck = record.status.get("active_requests")
     summary: dict[str, Any] = {
         "wedged": record.wedged_at_s is not None or status_wedged,
         "wedged_at_s": record.wedged_at_s,
@@ -198,9 +200,10 @@ def variant_summary(record: VariantRecord, run_dir: Path, scenario: Scenario) ->
         "latency_ms": latency,
         "loop_errors": record.loop_errors_by_kind,
         "tasks_at_end_by_name": record.final.get("tasks_by_name"),
-        "leaked_tasks": (
-            tasks_end - tasks_start if tasks_end is not None and tasks_start is not None else None
-        ),
+        # Requests still in flight at the end (stuck behind a wedge) hold a task each: they
+        # are counted apart, so leaked_tasks means tasks nothing is waiting for.
+        "stuck_inflight": stuck,
+        "leaked_tasks": _leaked(tasks_start, tasks_end, stuck),
         # Both readings of leaked_tasks taken after a server gc pass (else it may count
         # orphans that the next pass would have destroyed, and reported, as leaked).
         "leaked_tasks_after_gc": bool(
@@ -215,9 +218,16 @@ def variant_summary(record: VariantRecord, run_dir: Path, scenario: Scenario) ->
         "files": record.files,
         "error": record.error,
     }
+    summary["intents"] = variant_intents(record, run_dir, summary["stuck_inflight"])
     for hook in scenario.summary_hooks:
         summary.update(hook(record, summary))
     return summary
+
+
+def _leaked(start: Any, end: Any, stuck: Any) -> int | None:
+    if not isinstance(start, int) or not isinstance(end, int):
+        return None
+    return max(0, end - start - (stuck if isinstance(stuck, int) else 0))
 
 
 def _iso(ts: float | None) -> str | None:

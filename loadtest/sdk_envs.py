@@ -34,7 +34,9 @@ from pathlib import Path
 
 import stampede.server
 from stampede.loadtest.errors import UsageError
+from stampede.server.cli import server_argv
 from stampede.server.sdk import MINIMUM, release
+from stampede.server.settings import ServerSettings
 
 import stampede
 
@@ -160,7 +162,7 @@ def is_ready(path: Path) -> bool:
 
 def server_command(python: Path) -> list[str]:
     """argv prefix that runs `stampede serve` with the env's interpreter (flags follow)."""
-    return [str(python), "-P", "-m", "stampede.server"]  # -P: never the cwd's copy
+    return server_argv(ServerSettings.explicit(), str(python))
 
 
 def prepare_for_compare(specs: tuple[str, ...]) -> dict[str, Path]:
@@ -172,12 +174,12 @@ def prepare_for_compare(specs: tuple[str, ...]) -> dict[str, Path]:
     return prepare(tuple(parse_spec(spec) for spec in specs), say)
 
 
-def sdk_server_command(spec: str) -> list[str]:
-    """The server command of a prepared release's env (see prepare_for_compare)."""
+def sdk_python(spec: str) -> str:
+    """The interpreter of a prepared release's env (see prepare_for_compare)."""
     path = env_dir(parse_spec(spec))
     if not is_ready(path):
         raise UsageError(f"--sdk {spec}: its environment is not prepared")
-    return server_command(env_python(path))
+    return str(env_python(path))
 
 
 def prepare(specs: tuple[SdkSpec, ...], say: Say) -> dict[str, Path]:

@@ -1,13 +1,20 @@
-"""The server's settings: one pydantic-settings class, every field a `STAMPEDE_*` env var."""
+"""The server's settings: one pydantic-settings class, every field a `STAMPEDE_*` env var.
+
+This class is the one carrier of a server's settings, from a flag to the child process: each
+field holds the one default and the one validation that `serve`, `compare`, `plan` and the SDK
+environments share. `server/cli.py` turns it into flags (`add_settings_flags`) and back into a
+child's argv (`server_argv`). A harness builds it with `ServerSettings.explicit(...)`, which
+ignores the caller's STAMPEDE_* variables, so what it launches is what its report records.
+"""
 
 from __future__ import annotations
 
 import ipaddress
 import os
-from typing import Literal
+from typing import Any, Literal
 
 from pydantic import Field, field_validator
-from pydantic_settings import BaseSettings, SettingsConfigDict
+from pydantic_settings import BaseSettings, PydanticBaseSettingsSource, SettingsConfigDict
 from stampede.server.hazards import IDEMPOTENCY, SESSION, STREAM
 from stampede.server.hazards.stream.consume import CONSUME_PATTERNS, parse_patterns
 
@@ -123,6 +130,20 @@ class ServerSettings(BaseSettings):
             raise ValueError(f"not an IP address: {value!r}") from None
         return value
 
+    @classmethod
+    def explicit(cls, **values: Any) -> ServerSettings:
+        """These values over the defaults, validated as flags are; STAMPEDE_* variables are
+        ignored. Raises pydantic's ValidationError naming the field."""
+        return _ExplicitSettings(**values)
+
+    def given(self) -> dict[str, Any]:
+        """The fields set explicitly (by a flag, a variable or a caller), as Python values."""
+        return self.model_dump(include=self.model_fields_set)
+
+    def merged(self, **overrides: Any) -> ServerSettings:
+        """A validated copy with `overrides` on top (model_copy would skip validation)."""
+        return ServerSettings.explicit(**(self.given() | overrides))
+
     @property
     def effective_cpus(self) -> int:
         return self.cpus if self.cpus is not None else usable_cpu_count()
@@ -132,3 +153,14 @@ class ServerSettings(BaseSettings):
         if self.executor_workers is not None:
             return self.executor_workers
         return default_pool_size(self.effective_cpus)
+
+
+class _ExplicitSettings(ServerSettings):
+    """ServerSettings whose only source is the constructor's arguments."""
+
+    @classmethod
+    def settings_customise_sources(
+        cls, settings_cls: type[BaseSettings], init_settings: PydanticBaseSettingsSource,
+        **others: PydanticBaseSettingsSource,
+    ) -> tuple[PydanticBaseSettingsSource, ...]:  # fmt: skip
+        return (init_settings,)

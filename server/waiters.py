@@ -20,8 +20,9 @@ from dataclasses import dataclass, field
 from typing import ClassVar, Protocol
 
 from stampede.server.batched_waiter import BatchedWaiter
-from stampede.server.executor import tagged
 from stampede.server.inflight import Inflight, Outcome
+
+from stampede.probe.executor import tagged
 
 
 class Waiter(Protocol):

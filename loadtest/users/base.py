@@ -44,11 +44,21 @@ class StormUser(FastHttpUser):
         # Instance attributes read by FastHttpUser.__init__ when it builds the client.
         self.network_timeout = self.options.client_timeout
         self.connection_timeout = self.options.client_timeout
-        self.concurrency = self.options.duplicates + 2
+        # Connections per user: one per sender of every intent it may have in flight, so no
+        # attempt ever queues for a connection inside the client (a hidden coordinated
+        # omission). The pool opens them lazily; this is only its bound.
+        in_flight = self.options.max_inflight_intents if self.options.arrival else 1
+        self.concurrency = self.options.duplicates * in_flight + 2
         super().__init__(environment)
         self.worker = int(getattr(environment.runner, "worker_index", 0) or 0)
         seed = f"{self.options.seed}:{self.worker}:{type(self).__name__}:{self.slot}"
         self.rng = random.Random(seed)
+
+    def agent_pool(self) -> list[str]:
+        """--agents N agents; 0 ("one per intent" for the storm) gives each user its own."""
+        if self.options.agents == 0:
+            return [f"agent-u{self.worker}-{self.slot}"]
+        return [f"agent-{i:03d}" for i in range(self.options.agents)]
 
     def context(self) -> dict[str, Any]:
         # Lands in every request event: the client-metrics exporter labels by it.

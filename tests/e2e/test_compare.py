@@ -21,10 +21,12 @@ from pathlib import Path
 import matplotlib.image
 import psutil
 import pytest
-from stampede.loadtest import runner
+from stampede.loadtest import launcher, runner
 from stampede.loadtest.caps import CapsRequest, parse_memory
 from stampede.loadtest.compare import CompareOptions, budget_s, run_compare
 from stampede.loadtest.scenarios import SCENARIOS
+from stampede.server.cli import settings_flags
+from stampede.server.settings import ServerSettings
 
 pytestmark = pytest.mark.slow
 PNG_SIGNATURE = b"\x89PNG\r\n\x1a\n"
@@ -162,12 +164,13 @@ def test_variant_survives_losing_its_port_race(
     taken.bind(("127.0.0.1", 0))
     taken.listen()
     ports = iter([taken.getsockname()[1]])
-    real_free_port = runner.free_port
-    monkeypatch.setattr(runner, "free_port", lambda: next(ports, None) or real_free_port())
+    real_free_port = launcher.free_port
+    monkeypatch.setattr(launcher, "free_port", lambda: next(ports, None) or real_free_port())
+    settings = ServerSettings.explicit(waiter="future", cpus=2, model_latency_ms=100)
     plan = runner.VariantPlan(
         variant="future",
-        server_settings={"waiter": "future", "cpus": "2", "model_latency_ms": "100"},
-        caps=CapsRequest(cpus=2, memory_bytes=None, pids=None),
+        target=launcher.stampede_target(settings, caps=CapsRequest(cpus=2)),
+        server_settings=settings_flags(settings),
         user_classes=["IdempotencyStormUser"],
         locust_args={"duplicates": "2", "agents": "2"},
         users=2,
