@@ -10,18 +10,16 @@ reserve after that.
 from __future__ import annotations
 
 import argparse
-import contextlib
 import math
 import os
 import platform
-import signal
 import sys
-from collections.abc import Iterator
 from dataclasses import asdict, dataclass
 from pathlib import Path
 from typing import Any
 
 from stampede.loadtest.scenarios import Scenario, resolve
+from stampede.loadtest.startup import add_wait_flag, exclusive_run, wait_from
 from stampede.loadtest.users.arguments import RETRY_POLICIES
 
 __all__ = ["RETRY_POLICIES", "CompareOptions", "run_compare"]
@@ -67,6 +65,8 @@ class CompareOptions:
     phases: str = ""  # "baseline=S,trigger=S,recovery=S": the load lasts their sum
     trigger: str = ""  # spike:Nx | slow-model:Nx | cpu:SHARE, during the trigger phase
     fail_on: tuple[str, ...] = ()  # gates: the run exits 1 when one fails
+    idempotency_mode: str = "throw"  # throw | replay (the server keeps answers per key)
+    replay_ttl_s: float = 300.0
     stream_consume: str | None = None  # claude-agent-sdk's consumption patterns; None: all
     progress: bool | None = None  # None: a live table on a terminal, plain lines otherwise
 
@@ -88,6 +88,9 @@ def server_common(options: CompareOptions) -> dict[str, str]:
     }
     if options.executor_workers is not None:
         settings["executor_workers"] = str(options.executor_workers)
+    if options.idempotency_mode != "throw":  # the default; SDK releases may not know the flag
+        settings["idempotency_mode"] = options.idempotency_mode
+        settings["replay_ttl_s"] = f"{options.replay_ttl_s:g}"
     if options.stream_consume is not None:
         settings["stream_consume"] = options.stream_consume
     return settings
@@ -190,28 +193,12 @@ def run_compare(options: CompareOptions) -> list[Path]:
     return [run_scenario(options, scenario) for scenario in resolve(options.scenario)]
 
 
-@contextlib.contextmanager
-def interrupts_tear_down() -> Iterator[None]:
-    """SIGINT and SIGTERM (Ctrl-C, `timeout`, a CI cancel) both raise KeyboardInterrupt, which
-    the run turns into a teardown. SIGINT explicitly too: a shell starts background jobs with
-    SIGINT ignored, and `kill -INT` should still stop the run cleanly."""
-
-    def handler(signum: int, frame: Any) -> None:
-        raise KeyboardInterrupt
-
-    previous = {sig: signal.signal(sig, handler) for sig in (signal.SIGINT, signal.SIGTERM)}
-    try:
-        yield
-    finally:
-        for sig, old in previous.items():
-            signal.signal(sig, old)
-
-
 def cmd_compare(args: argparse.Namespace) -> int:
     from stampede.loadtest.compare_options import options_from_args
 
     options = options_from_args(args)
-    with interrupts_tear_down():
+    wait_s = wait_from(args)
+    with exclusive_run("compare", wait_s):
         run_dirs = run_compare(options)
     failed = False
     for run_dir in run_dirs:
@@ -242,6 +229,7 @@ def register(subparsers: Any) -> None:
         description=__doc__,
     )
     add_flags(parser)
+    add_wait_flag(parser)
     parser.set_defaults(func=cmd_compare)
 
 

@@ -7,7 +7,6 @@ import argparse
 import importlib.util
 import math
 from dataclasses import replace
-from pathlib import Path
 from typing import Any
 
 from stampede.loadtest.compare import (
@@ -18,6 +17,7 @@ from stampede.loadtest.compare import (
     variants_of,
 )
 from stampede.loadtest.gates import parse_gates
+from stampede.loadtest.outdir import check_out_dir
 from stampede.loadtest.scenarios import ALL, SCENARIOS, Scenario, resolve
 from stampede.loadtest.users.arrival import parse_phases, parse_rate, parse_trigger, total_s
 
@@ -60,6 +60,8 @@ def add_flags(parser: argparse.ArgumentParser) -> None:
             "default arrival rate half the predicted capacity)",
         ),
         ("--trigger", "spike:Nx | slow-model:Nx | cpu:SHARE, during the trigger phase"),
+        ("--idempotency-mode", "throw|replay: forget keys when done, or replay answers"),
+        ("--replay-ttl-s", f"replay mode: seconds an answer is kept (default {D.replay_ttl_s:g})"),
         (
             "--fail-on",
             "comma list of gates, e.g. 'wedged,goodput_ratio<0.9'; exit 1 if one fails",
@@ -128,7 +130,7 @@ _CONVERT: dict[str, tuple[str, Any]] = {
     "memory": ("memory_bytes", _memory),
     "pids": ("pids", _pids),
     "seed": ("seed", lambda t: _num("--seed", t, int, -(2**63), 2**63 - 1)),
-    "out": ("out", Path),
+    "out": ("out", lambda t: check_out_dir("--out", t)),
     "model_latency_ms": (
         "model_latency_ms",
         lambda t: _num("--model-latency-ms", t, float, 0, 600_000),
@@ -152,6 +154,11 @@ _CONVERT: dict[str, tuple[str, Any]] = {
         lambda t: _num("--retry-budget", t, float, 0, 1, open_low=True),
     ),
     "arrival_rate": ("arrival_rate", lambda t: _checked(parse_rate, t)),
+    "idempotency_mode": ("idempotency_mode", str),
+    "replay_ttl_s": (
+        "replay_ttl_s",
+        lambda t: _num("--replay-ttl-s", t, float, 0, 604_800, open_low=True),
+    ),
     "phases": ("phases", lambda t: _checked(parse_phases, t)),
     "trigger": ("trigger", lambda t: _checked(parse_trigger, t)),
     "fail_on": ("fail_on", lambda t: tuple(g.strip() for g in t.split(",") if g.strip())),
@@ -213,8 +220,7 @@ def check_options(options: CompareOptions) -> None:
         )
     parse_gates(options.fail_on)
     _check_phases(options)
-    if options.out.exists() and not options.out.is_dir():
-        raise ValueError(f"--out {str(options.out)!r}: exists and is not a directory")
+    check_out_dir("--out", str(options.out))
     for scenario in scenarios:
         _check_server_settings(options, scenario)
     if importlib.util.find_spec("locust") is None:

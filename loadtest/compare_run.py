@@ -1,14 +1,16 @@
 """One scenario's compare run: its variants in turn, then the results contract on disk.
 
-summary.json is rewritten (atomically) after every variant with "complete": false, so a run
-that is killed outright still leaves what it measured; only a finished run says true. An
-interrupted run (Ctrl-C, SIGTERM) stops its processes, removes its cgroups, writes its
-incomplete summary and timeseries, then re-raises KeyboardInterrupt.
+summary.json is rewritten (atomically) after every variant with "complete": false, and
+timeseries.csv grows a flushed row per sample, so a run that is killed outright still leaves
+what it measured; only a finished run says true, and only then does `latest` move to it. An
+interrupted run (SIGINT, SIGTERM, SIGHUP) stops its processes, removes its cgroups, writes its
+incomplete summary, then re-raises KeyboardInterrupt.
 """
 
 from __future__ import annotations
 
 import time
+from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
@@ -35,13 +37,13 @@ from stampede.loadtest.launcher import stampede_target
 from stampede.loadtest.plots import make_plots
 from stampede.loadtest.progress import ProgressDisplay
 from stampede.loadtest.results import (
+    TimeseriesLog,
     atomic_write_json,
     build_summary,
     locust_history,
     new_run_id,
     point_latest,
     variant_summary,
-    write_timeseries,
 )
 from stampede.loadtest.runner import TEARDOWN_MIN_S, VariantPlan, VariantRecord, run_variant
 from stampede.loadtest.scenarios import Scenario
@@ -63,6 +65,17 @@ class _Run:
         self.hard_end = self.deadline - REPORT_RESERVE_S  # every teardown ends by then
         self.settings = recorded_settings(options, scenario)
         self.records: dict[str, VariantRecord] = {}
+        self.timeseries: TimeseriesLog | None = None
+
+    def open(self) -> None:
+        """The run directory, with an incomplete summary and an empty timeseries."""
+        self.run_dir.mkdir(parents=True, exist_ok=False)
+        self.write_summary({}, complete=False)
+        self.timeseries = TimeseriesLog(self.run_dir / "timeseries.csv")
+
+    def close_timeseries(self) -> None:
+        if self.timeseries is not None:
+            self.timeseries.close()
 
     def server(self, variant: str) -> ServerSettings:
         o, scenario = self.options, self.scenario
@@ -131,9 +144,15 @@ class _Run:
         atomic_write_json(self.run_dir / "summary.json", summary)
         return summary
 
-    def write_timeseries(self) -> None:
-        rows = [row for record in self.records.values() for row in record.samples]
-        write_timeseries(self.run_dir / "timeseries.csv", rows)
+    def sink(self, progress: ProgressDisplay) -> Callable[[dict[str, Any]], None]:
+        """Each sample goes to timeseries.csv at once, then to the progress display."""
+
+        def take(row: dict[str, Any]) -> None:
+            if self.timeseries is not None:
+                self.timeseries.append(row)
+            progress.update(row)
+
+        return take
 
     def plot_inputs(self, variants: dict[str, dict[str, Any]]) -> dict[str, dict[str, Any]]:
         inputs = {}
@@ -171,10 +190,7 @@ def _describe_end(name: str, v: dict[str, Any]) -> str:
 
 def run_scenario(options: CompareOptions, scenario: Scenario) -> Path:
     run = _Run(options, scenario)
-    run.run_dir.mkdir(parents=True, exist_ok=False)
-    run.write_summary({}, complete=False)
-    point_latest(options.out, run.run_dir)
-    point_latest(options.out, run.run_dir, f"latest-{scenario.name}")  # for --scenario all
+    run.open()
     title = f"stampede compare {scenario.name} -> {run.run_dir}"
     with ProgressDisplay(title, live=options.progress) as progress:
         try:
@@ -189,7 +205,7 @@ def run_scenario(options: CompareOptions, scenario: Scenario) -> Path:
                         f"budget left {_left(run):.0f} s)"
                     )
                     plan = run.plan(variant)
-                    record = run_variant(plan, cap, progress.update, run.hard_end)
+                    record = run_variant(plan, cap, run.sink(progress), run.hard_end)
                 run.records[variant] = record
                 variants = run.summaries()
                 progress.line(_describe_end(variant, variants[variant]))
@@ -197,7 +213,7 @@ def run_scenario(options: CompareOptions, scenario: Scenario) -> Path:
                 if record.ended == "interrupted":
                     raise KeyboardInterrupt
         except KeyboardInterrupt:
-            run.write_timeseries()
+            run.close_timeseries()
             run.write_summary(run.summaries(), complete=False)
             progress.line(f"interrupted: incomplete results in {run.run_dir}")
             raise
@@ -211,7 +227,7 @@ def _left(run: _Run) -> float:
 
 def _finish(run: _Run) -> None:
     variants = run.summaries()
-    run.write_timeseries()
+    run.close_timeseries()
     extra = run.scenario.figures
     plots = make_plots(run.plot_inputs(variants), run.run_dir / "plots", extra)
     # make_plots returns the standard figures first, then the scenario's own.
@@ -225,3 +241,6 @@ def _finish(run: _Run) -> None:
     atomic_write_json(run.run_dir / "summary.json", summary)
     sections = run.scenario.sections(summary) if run.scenario.sections else []
     write_reports(run.run_dir, summary, standard, scenario_plots, sections)
+    # Only now: `latest` never points at an aborted or half-written run.
+    point_latest(run.options.out, run.run_dir)
+    point_latest(run.options.out, run.run_dir, f"latest-{run.scenario.name}")  # --scenario all

@@ -27,6 +27,7 @@ from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
+from stampede.loadtest.interrupts import run_async
 from stampede.loadtest.probe import ServerSpec, hol_probe, wedge_probe
 from stampede.loadtest.results import atomic_write_json
 from stampede.server.settings import ServerSettings, default_pool_size, usable_cpu_count
@@ -197,7 +198,7 @@ def _now() -> str:
 
 def waiter_costs(waiters: tuple[str, ...], n: int) -> dict[str, Any]:
     """Threads and RSS per waiting duplicate, measured in-process by the waiter benchmark."""
-    from stampede.loadtest.bench import measure_waiters
+    from stampede.loadtest.bench.waiters import measure_waiters
 
     costs = {}
     for waiter in waiters:
@@ -304,7 +305,7 @@ def run_plan(options: PlanOptions) -> Path:
                 row["threads_per_waiter"] = cost["threads_per_waiter"]
                 row["rss_per_waiter_bytes"] = cost["rss_per_waiter_bytes"]
             tick("waiter cost")
-            asyncio.run(sweep(plan, options, run_dir, tick))
+            run_async(sweep(plan, options, run_dir, tick))
             plan["complete"] = not any(row["errors"] for row in plan["rows"])
         except KeyboardInterrupt:
             plan["interrupted"] = True  # servers were stopped by the cancelled probes

@@ -30,6 +30,8 @@ def _points(rows: list[dict[str, Any]], column: str, scale: float) -> tuple[list
 
 
 def _draw(figure: Figure, variants: dict[str, dict[str, Any]]) -> bytes:
+    # matplotlib on first draw, not at import: every `stampede compare` imports this module,
+    # and --help or a usage error should not pay for pyplot.
     import matplotlib
 
     matplotlib.use("Agg")

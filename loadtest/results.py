@@ -2,12 +2,14 @@
 
 Layout of `results/<run-id>/`: summary.json, timeseries.csv, locust/<variant>_*.csv (+ .log),
 server/<variant>.log, plots/*.png, report.html, report.md. `results/latest` points at the
-newest run. Every file we write goes to a temp file first and is renamed into place, so a
-reader never sees half a file, even of a run that was killed.
+newest completed run. Every whole file we write goes to a temp file first and is renamed into
+place, so a reader never sees half a file, even of a run that was killed; timeseries.csv is the
+exception: it grows a flushed row per sample, so a killed run keeps what it sampled.
 """
 
 from __future__ import annotations
 
+import contextlib
 import csv
 import io
 import json
@@ -15,11 +17,13 @@ import math
 import os
 import secrets
 import time
+from collections.abc import Iterator
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from stampede.loadtest.intents import variant_intents
+from stampede.loadtest.phases import variant_phases
 from stampede.loadtest.sampler import COLUMNS
 from stampede.loadtest.scenarios.scenario import Scenario
 
@@ -38,15 +42,28 @@ FAILURE_KINDS = {
 TIMEOUT_KINDS = ("client_timeout", "duplicate_timeout")
 
 
+@contextlib.contextmanager
+def naming(path: Path) -> Iterator[None]:
+    """An OSError inside names `path` (a write on an open file, e.g. ENOSPC, names none), so
+    the CLI's one-line error says which file failed."""
+    try:
+        yield
+    except OSError as exc:
+        if exc.filename is not None:
+            raise
+        raise OSError(exc.errno, exc.strerror or str(exc), str(path)) from exc
+
+
 def atomic_write_bytes(path: Path, data: bytes) -> None:
-    path.parent.mkdir(parents=True, exist_ok=True)
     tmp = path.with_name(f".{path.name}.{os.getpid()}.{secrets.token_hex(3)}.tmp")
     try:
-        with tmp.open("wb") as handle:
-            handle.write(data)
-            handle.flush()
-            os.fsync(handle.fileno())
-        os.replace(tmp, path)
+        with naming(path):
+            path.parent.mkdir(parents=True, exist_ok=True)
+            with tmp.open("wb") as handle:
+                handle.write(data)
+                handle.flush()
+                os.fsync(handle.fileno())
+            os.replace(tmp, path)
     finally:
         tmp.unlink(missing_ok=True)
 
@@ -71,6 +88,31 @@ def point_latest(out: Path, run_dir: Path, name: str = "latest") -> None:
     tmp.unlink(missing_ok=True)
     os.symlink(run_dir.name, tmp)
     os.replace(tmp, link)
+
+
+class TimeseriesLog:
+    """timeseries.csv, appended and flushed row by row as samples come in."""
+
+    def __init__(self, path: Path) -> None:
+        path.parent.mkdir(parents=True, exist_ok=True)
+        self.path = path
+        self._handle: io.TextIOWrapper | None = path.open("w", newline="")
+        self._writer = csv.DictWriter(self._handle, fieldnames=COLUMNS, extrasaction="ignore")
+        self._writer.writeheader()
+        self._handle.flush()
+
+    def append(self, row: dict[str, Any]) -> None:
+        if self._handle is not None:
+            with naming(self.path):
+                self._writer.writerow(row)
+                self._handle.flush()  # in the kernel's hands: a killed harness loses nothing
+
+    def close(self) -> None:
+        if self._handle is not None:
+            handle, self._handle = self._handle, None
+            with naming(self.path), handle:
+                handle.flush()
+                os.fsync(handle.fileno())
 
 
 def write_timeseries(path: Path, rows: list[dict[str, Any]]) -> None:
@@ -203,6 +245,8 @@ def variant_summary(record: VariantRecord, run_dir: Path, scenario: Scenario) ->
         # Requests still in flight at the end (stuck behind a wedge) hold a task each: they
         # are counted apart, so leaked_tasks means tasks nothing is waiting for.
         "stuck_inflight": stuck,
+        # Model runs for a key whose model had already completed (the server's own count).
+        "duplicate_side_effects": _grew(record, "duplicate_side_effects"),
         "leaked_tasks": _leaked(tasks_start, tasks_end, stuck),
         # Both readings of leaked_tasks taken after a server gc pass (else it may count
         # orphans that the next pass would have destroyed, and reported, as leaked).
@@ -219,9 +263,15 @@ def variant_summary(record: VariantRecord, run_dir: Path, scenario: Scenario) ->
         "error": record.error,
     }
     summary["intents"] = variant_intents(record, run_dir, summary["stuck_inflight"])
+    summary["phases"] = variant_phases(record, run_dir)
     for hook in scenario.summary_hooks:
         summary.update(hook(record, summary))
     return summary
+
+
+def _grew(record: VariantRecord, column: str) -> int | None:
+    end, start = record.final.get(column), record.baseline.get(column)
+    return end - (start or 0) if isinstance(end, int) else None
 
 
 def _leaked(start: Any, end: Any, stuck: Any) -> int | None:

@@ -20,6 +20,7 @@ from stampede.loadtest.users.arrival import (
 )
 
 RETRY_POLICIES = ("none", "fixed", "exponential", "full-jitter", "budget", "adaptive")
+ANY_HOST = "*"  # --allow-remote without a value
 
 
 def add_arguments(parser: Any) -> None:
@@ -97,6 +98,15 @@ def add_arguments(parser: Any) -> None:
         help="export stampede_client_* metrics on this port (master or local runner; 0 = off)",
     )
     group.add_argument(
+        "--allow-remote",
+        nargs="?",
+        const=ANY_HOST,
+        default="",
+        metavar="HOSTS",
+        include_in_web_ui=False,  # never set (or widened) from the web UI
+        help="let the storm leave loopback: to any host, or only to the comma-listed HOSTS",
+    )
+    group.add_argument(
         "--prometheus-host",
         default="127.0.0.1",
         help="address the client-metrics exporter binds",
@@ -120,6 +130,7 @@ class StormOptions:
     phases: tuple[Phase, ...] = ()
     trigger: Trigger | None = None
     max_inflight_intents: int = 200
+    allow_remote: str = ""  # see users/loopback.py
 
 
 def parse_targets(text: str) -> tuple[tuple[str, str], ...]:
@@ -155,6 +166,7 @@ def storm_options(parsed: argparse.Namespace | None) -> StormOptions:
         retry_base=float(get("retry_base", 0.25)),
         think_time=float(get("think_time", 0.5)),
         seed=int(get("seed", 0)),
+        allow_remote=str(get("allow_remote", "")),
         retry_budget=float(get("retry_budget", 0.2)),
         arrival=parse_rate(str(get("arrival_rate", ""))),
         phases=parse_phases(str(get("phases", ""))),

@@ -2,19 +2,40 @@
 
 Users are numbered per class as they are created; with N targets, user i hits target i % N
 and seeds its RNG from (seed, worker, class, i // N), so every target sees the same schedule.
+Targets must be loopback unless --allow-remote names them (users/loopback.py): checked at
+start-up and again for each user, as the web UI can change the host after start-up.
 """
 
 from __future__ import annotations
 
 import itertools
 import random
+import sys
 from typing import Any, ClassVar
 
 from locust import events
 from locust.contrib.fasthttp import FastHttpUser
+from locust.exception import StopTest
 from stampede.loadtest.users.arguments import StormOptions, storm_options
+from stampede.loadtest.users.loopback import refused_urls, storm_urls
 
+EXIT_USAGE = 2
 _counters: dict[type, itertools.count] = {}
+
+
+@events.init.add_listener
+def _refuse_non_loopback(environment: Any, **_: Any) -> None:
+    """At start-up: --host and --targets on loopback unless --allow-remote (users/loopback.py)."""
+    parsed = environment.parsed_options
+    if parsed is None:
+        return
+    try:
+        problem = refused_urls(storm_urls(parsed, environment.host), parsed.allow_remote)
+    except ValueError as exc:  # a malformed --targets: its own one-line message
+        problem = str(exc)
+    if problem:
+        print(f"locust: error: {problem}", file=sys.stderr, flush=True)
+        raise SystemExit(EXIT_USAGE)
 
 
 @events.test_start.add_listener
@@ -41,6 +62,9 @@ class StormUser(FastHttpUser):
             self.name_prefix = f"{self.variant}:"
         else:
             self.variant, self.slot, self.name_prefix = self.default_variant, index, ""
+        # Again per user: the web UI may have re-aimed host or targets since start-up.
+        if problem := refused_urls([self.host] if self.host else [], self.options.allow_remote):
+            raise StopTest(problem)  # Locust logs it and stops the whole test
         # Instance attributes read by FastHttpUser.__init__ when it builds the client.
         self.network_timeout = self.options.client_timeout
         self.connection_timeout = self.options.client_timeout

@@ -11,6 +11,8 @@ IDEMPOTENCY = HazardSpec(
     name="idempotency",
     setting="waiter",
     impls=("to_thread", "future", "batched"),
+    help="how duplicates wait: to_thread (pre-fix), future (the fix, as the SDK ships it) or "
+    "batched (the fix with one bridge per primary and loop)",
     user="stampede.loadtest.users.idempotency:IdempotencyStormUser",
     scenario="stampede.loadtest.scenarios.idempotency:IDEMPOTENCY",
 )
