@@ -132,4 +132,7 @@ def variant_phases(record: Any, run_dir: Path) -> dict[str, Any] | None:
     if not relative:
         return None
     meta, rows = read_intents(run_dir / relative)
-    return summarize_phases(meta, rows) if rows else None
+    phases = summarize_phases(meta, rows) if rows else None
+    if phases is not None and record.events:  # the harness's own trigger (cpu)
+        phases.update(record.events)
+    return phases

@@ -89,6 +89,8 @@ def parse_client_metrics(text: str) -> dict[str, Any]:
                 out["client_timeout"] += n if outcome in TIMEOUT_OUTCOMES else 0
             elif s.name == "stampede_client_users":
                 out["client_users"] = int(s.value)
+            elif s.name == "stampede_client_schedule_start_seconds":
+                out["client_schedule_start"] = float(s.value)
     out["client_failures"] = out["client_requests"] - out["client_ok"]
     return out
 
