@@ -70,6 +70,7 @@ class CompareOptions:
     locust_workers: int = 0  # 0: one local Locust process; N: a master and N workers
     idempotency_mode: str = "throw"  # throw | replay (the server keeps answers per key)
     replay_ttl_s: float = 300.0
+    stream_consume: str | None = None  # claude-agent-sdk's consumption patterns; None: all
     progress: bool | None = None  # None: a live table on a terminal, plain lines otherwise
 
 
@@ -93,6 +94,8 @@ def server_common(options: CompareOptions) -> dict[str, str]:
     if options.idempotency_mode != "throw":  # the default; SDK releases may not know the flag
         settings["idempotency_mode"] = options.idempotency_mode
         settings["replay_ttl_s"] = f"{options.replay_ttl_s:g}"
+    if options.stream_consume is not None:
+        settings["stream_consume"] = options.stream_consume
     return settings
 
 

@@ -67,6 +67,11 @@ def add_flags(parser: argparse.ArgumentParser) -> None:
             "--fail-on",
             "comma list of gates, e.g. 'wedged,goodput_ratio<0.9'; exit 1 if one fails",
         ),
+        (
+            "--stream-consume",
+            "with --sdk claude-agent-sdk==...: the consumption patterns to run, a comma list of "
+            "relay, break, flag, cancel (default: all four, one per stream in turn)",
+        ),
     ]
     flags.append(
         ("--locust-workers", "run the storm as a Locust master and N local workers (default 0)")
@@ -106,6 +111,15 @@ def _pids(text: str) -> int | None:
     if text.strip().lower() in ("none", "off", "unlimited"):
         return None
     return int(_num("--pids", text, int, 1, 4_194_304))
+
+
+def _consume(text: str) -> str:
+    from stampede.server.hazards.stream.consume import parse_patterns
+
+    try:
+        return ",".join(parse_patterns(text))
+    except ValueError as exc:
+        raise ValueError(f"--stream-consume {text!r}: {exc}") from None
 
 
 # flag attribute -> (CompareOptions field, converter)
@@ -154,6 +168,7 @@ _CONVERT: dict[str, tuple[str, Any]] = {
     "phases": ("phases", lambda t: _checked(parse_phases, t)),
     "trigger": ("trigger", lambda t: _checked(parse_trigger, t)),
     "fail_on": ("fail_on", lambda t: tuple(g.strip() for g in t.split(",") if g.strip())),
+    "stream_consume": ("stream_consume", _consume),
 }
 
 
@@ -205,6 +220,11 @@ def check_options(options: CompareOptions) -> None:
         _check_sdk(options, scenarios)
     if options.targets is not None:
         check_targets(options.targets, options.variants, options.sdk)
+    if options.stream_consume is not None and not _serves_consume(options):
+        raise ValueError(
+            f"--stream-consume {options.stream_consume!r}: the patterns are claude-agent-sdk's; "
+            "use it with --sdk claude-agent-sdk==A,claude-agent-sdk==B"
+        )
     if options.retry_policy not in RETRY_POLICIES:
         raise ValueError(
             f"--retry-policy {options.retry_policy!r}: must be one of {', '.join(RETRY_POLICIES)}"
@@ -232,6 +252,10 @@ def _check_sdk(options: CompareOptions, scenarios: list[Scenario]) -> None:
     if len(scenarios) != 1:
         raise ValueError(f"--sdk needs one --scenario, not {options.scenario!r}")
     check_scenario(_sdk_specs(",".join(options.sdk)), scenarios[0].name)
+
+
+def _serves_consume(options: CompareOptions) -> bool:
+    return all(spec.startswith("claude-agent-sdk==") for spec in options.sdk) and bool(options.sdk)
 
 
 def _check_server_settings(options: CompareOptions, scenario: Scenario) -> None:

@@ -204,8 +204,10 @@ def compare_document(
     plots: Sequence[Path],
     run_dir: Path,
     scenario_plots: Sequence[Path] = (),
+    sections: Sequence[Block] = (),
 ) -> Document:
-    """`plots` go under "Plots"; `scenario_plots` (the scenario's own figures) with the verdict."""
+    """`plots` go under "Plots"; `scenario_plots` (the scenario's own figures) with the verdict,
+    then the scenario's own `sections`."""
 
     def images(paths: Sequence[Path]) -> list[Block]:
         return [Image(p.relative_to(run_dir).as_posix(), p.stem) for p in paths]
@@ -219,6 +221,7 @@ def compare_document(
             *stack_blocks(summary.get("variants", {})),
             # The scenario's own figures are the evidence for the verdict: right under it.
             *images(scenario_plots),
+            *sections,
             Heading("Summary"),
             Table(*summary_table(summary)),
             Heading("Caps"),
@@ -234,9 +237,12 @@ def compare_document(
 
 
 def write_reports(
-    run_dir: Path, summary: dict[str, Any], plots: list[Path], scenario_plots: Sequence[Path] = ()
+    run_dir: Path,
+    summary: dict[str, Any],
+    plots: list[Path],
+    scenario_plots: Sequence[Path] = (),
+    sections: Sequence[Block] = (),
 ) -> list[Path]:
     """report.md and the self-contained report.html in `run_dir`; returns both paths."""
-    return write_document(
-        compare_document(summary, plots, run_dir, scenario_plots), run_dir, "report"
-    )
+    document = compare_document(summary, plots, run_dir, scenario_plots, sections)
+    return write_document(document, run_dir, "report")

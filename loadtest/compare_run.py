@@ -251,7 +251,8 @@ def _finish(run: _Run) -> None:
     summary["plots"] = [str(p.relative_to(run.run_dir)) for p in plots]
     summary["scenario_plots"] = [str(p.relative_to(run.run_dir)) for p in scenario_plots]
     atomic_write_json(run.run_dir / "summary.json", summary)
-    write_reports(run.run_dir, summary, standard, scenario_plots)
+    sections = run.scenario.sections(summary) if run.scenario.sections else []
+    write_reports(run.run_dir, summary, standard, scenario_plots, sections)
     # Only now: `latest` never points at an aborted or half-written run.
     point_latest(run.options.out, run.run_dir)
     point_latest(run.options.out, run.run_dir, f"latest-{run.scenario.name}")  # --scenario all
