@@ -11,7 +11,7 @@ from __future__ import annotations
 import platform
 from collections.abc import Callable, Iterable
 
-from prometheus_client import CollectorRegistry, Gauge
+from prometheus_client import CollectorRegistry, Counter, Gauge
 from prometheus_client.core import GaugeMetricFamily
 from prometheus_client.registry import Collector
 from stampede.server import __version__
@@ -21,8 +21,8 @@ LATENCY_BUCKETS = (
     0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 0.75, 1.0, 1.5, 2.0, 3.0, 5.0, 7.5, 10.0,
     15.0, 30.0, 60.0,
 )  # fmt: skip
-ROLES = ("primary", "duplicate")
-OUTCOMES = ("ok", "conflict", "timeout", "throttled", "error", "aborted", "bad_request")
+ROLES = ("primary", "duplicate", "replay")
+OUTCOMES = ("ok", "conflict", "mismatch", "timeout", "throttled", "error", "aborted", "bad_request")
 
 
 class Telemetry:
@@ -56,6 +56,12 @@ class Telemetry:
             "Time a model call held its worker.",
             [],
             LATENCY_BUCKETS,
+        )
+        # A rare event, not on the request path: prometheus_client's own counter.
+        self.duplicate_side_effects = Counter(
+            "stampede_duplicate_side_effects",
+            "Model runs for an idempotency key whose model had already completed a run.",
+            registry=self.registry,
         )
         self.model_calls.labels()
         self.model_call_seconds.labels()
