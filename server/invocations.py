@@ -65,7 +65,7 @@ class Dispatch:
         self.active_requests += 1
         started = time.perf_counter()
         role = "primary"
-        fp = fingerprint(prompt)
+        fp = fingerprint(prompt) if key is not None else ""  # only keyed requests compare it
         try:
             current = self.inflight.get(agent_id)
             known = self.ledger.lookup(agent_id, key, fp) if key is not None else None
