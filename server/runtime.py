@@ -54,6 +54,8 @@ class Runtime:
         self.wedge = WedgeState()
         self.hazards = build_hazards(settings)
         self.loop_errors: Counter[str] = Counter()
+        # Requests the limits (server/limits.py) refused, by reason; never a hazard count.
+        self.rejected_requests: Counter[str] = Counter()
         self.detector = loop_errors.Detector(self.count_loop_error)
         self.loop: asyncio.AbstractEventLoop | None = None
         self._monitor: asyncio.Task[None] | None = None
@@ -93,6 +95,9 @@ class Runtime:
         self.executor.cancel_queued()
         if aborted:
             log.warning("shutdown aborted %d in-flight invocation(s)", aborted)
+
+    def rejected(self, reason: str) -> None:
+        self.rejected_requests[reason] += 1
 
     def count_loop_error(self, kind: str) -> None:
         self.loop_errors[kind] += 1
@@ -192,6 +197,13 @@ class Runtime:
             },
             "duplicate_timeout_s": self.settings.duplicate_timeout_s,
             "loop_errors": dict(sorted(self.loop_errors.items())),
+            "limits": {
+                "max_body_bytes": self.settings.max_body_bytes,
+                "max_concurrency": self.settings.max_concurrency,
+                "max_sessions_per_connection": self.settings.max_sessions_per_connection,
+                "stream_max_duration_s": self.settings.stream_max_duration_s,
+                "rejected": dict(sorted(self.rejected_requests.items())),
+            },
             "hazards": {hazard.name: hazard.status() for hazard in self.hazards},
             "gc": {
                 "interval_s": self.settings.gc_interval_s,
