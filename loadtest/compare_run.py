@@ -28,7 +28,9 @@ from stampede.loadtest.compare import (
     variant_settings,
     variants_of,
 )
+from stampede.loadtest.plots import make_plots
 from stampede.loadtest.progress import ProgressDisplay
+from stampede.loadtest.report import write_reports
 from stampede.loadtest.results import (
     atomic_write_json,
     build_summary,
@@ -192,9 +194,6 @@ def _left(run: _Run) -> float:
 
 
 def _finish(run: _Run) -> None:
-    from stampede.loadtest.plots import make_plots
-    from stampede.loadtest.report import write_reports
-
     variants = run.summaries()
     run.write_timeseries()
     extra = run.scenario.figures

@@ -8,14 +8,17 @@ targets, each target gets the same seeded schedule, and stats names are prefixed
 With `--prometheus-port P` the master (or the local runner) serves stampede_client_* metrics;
 workers ship theirs to the master inside their regular reports.
 
-Pick user classes by name on the command line, e.g. `... IdempotencyStormUser`.
+Pick user classes by name on the command line, e.g. `... IdempotencyStormUser`. The users are
+each registered hazard's (server/hazards/__init__.py), loaded from the "module:Class" its spec
+names; Locust finds them as this module's globals.
 """
 
 from locust import events
 from stampede.loadtest.users import client_metrics  # noqa: F401  (registers the exporter's listeners)
 from stampede.loadtest.users.arguments import add_arguments
-from stampede.loadtest.users.idempotency import IdempotencyStormUser  # noqa: F401
-from stampede.loadtest.users.session import HealthCheckUser  # noqa: F401
-from stampede.loadtest.users.stream import StreamUser  # noqa: F401
+from stampede.server.hazards import HAZARDS
+from stampede.server.hazards.spec import load
+
+globals().update({spec.user_class: load(spec.user) for spec in HAZARDS})
 
 events.init_command_line_parser.add_listener(add_arguments)

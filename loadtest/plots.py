@@ -8,77 +8,15 @@ from __future__ import annotations
 
 import io
 from collections.abc import Sequence
-from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
+
+from stampede.loadtest.figures import FIGURES, Figure
+from stampede.loadtest.results import atomic_write_bytes
 
 WEDGE_COLOR = "#d62728"
 # Enough colours that no figure repeats one (the loop-error figure has a line per kind).
 PALETTE = ("#1f77b4", "#ff7f0e", "#2ca02c", "#9467bd", "#8c564b", "#e377c2")
-
-
-@dataclass(frozen=True)
-class Series:
-    label: str
-    column: str
-    source: str = "samples"  # or "history" (Locust's per-second aggregated rows)
-    scale: float = 1.0
-
-
-@dataclass(frozen=True)
-class Figure:
-    filename: str
-    title: str
-    ylabel: str
-    series: tuple[Series, ...]
-    reference: str | None = None  # variant key drawn as a dashed horizontal line
-    reference_label: str = "pool size"
-
-
-FIGURES = (
-    Figure("threads.png", "Server process threads", "threads", (Series("threads", "threads"),)),
-    Figure(
-        "waiter_threads.png",
-        "Executor workers parked by idempotency waiters",
-        "workers",
-        (Series("parked by waiters", "busy_waiter"), Series("running model calls", "busy_model")),
-        reference="executor_max_workers",
-    ),
-    Figure(
-        "executor_queue.png",
-        "Work queued for an executor worker",
-        "items",
-        (Series("queued", "executor_queued"),),
-    ),
-    Figure(
-        "event_loop_tasks.png",
-        "Pending asyncio tasks",
-        "tasks",
-        (Series("tasks not done", "event_loop_tasks"),),
-    ),
-    Figure(
-        "latency.png",
-        "Client latency percentiles (Locust, 10 s window)",
-        "ms",
-        (
-            Series("p50", "p50", "history"),
-            Series("p95", "p95", "history"),
-            Series("p99", "p99", "history"),
-        ),
-    ),
-    Figure(
-        "throughput.png",
-        "Client throughput and failures",
-        "requests/s",
-        (Series("requests/s", "client_rps"), Series("failures/s", "client_failures_per_s")),
-    ),
-    Figure(
-        "memory.png",
-        "Server resident memory",
-        "MiB",
-        (Series("RSS", "rss_bytes", scale=1 / (1 << 20)),),
-    ),
-)
 
 
 def _points(rows: list[dict[str, Any]], column: str, scale: float) -> tuple[list, list]:
@@ -150,10 +88,6 @@ def make_plots(
     names = [f.filename for f in (*FIGURES, *extra)]
     if len(set(names)) != len(names):  # one would silently overwrite the other
         raise ValueError(f"figure file names collide: {sorted(names)}")
-    # Imported here: the scenario registry imports Figure, and `stampede serve` imports the
-    # registry; it should not pay for the results module's imports on every server start.
-    from stampede.loadtest.results import atomic_write_bytes
-
     written = []
     for figure in (*FIGURES, *extra):
         path = plots_dir / figure.filename

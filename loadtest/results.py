@@ -20,10 +20,10 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from stampede.loadtest.sampler import COLUMNS
+from stampede.loadtest.scenarios.scenario import Scenario
 
 if TYPE_CHECKING:
     from stampede.loadtest.runner import VariantRecord
-    from stampede.loadtest.scenarios import Scenario
 
 FAILURE_KINDS = {
     "ConflictError": "conflict",

@@ -17,7 +17,7 @@ from typing import Any
 
 from stampede.server import loop_errors
 from stampede.server.executor import InstrumentedExecutor
-from stampede.server.hazards import build_hazards
+from stampede.server.hazards.build import build_hazards
 from stampede.server.invocations import InvocationService
 from stampede.server.model import StubBedrockModel
 from stampede.server.settings import ServerSettings

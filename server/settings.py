@@ -8,11 +8,13 @@ from typing import Literal
 
 from pydantic import Field, ValidationInfo, field_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
+from stampede.server.hazards import IDEMPOTENCY, SESSION, STREAM
 
-WaiterName = Literal["to_thread", "future"]
-# Hazard implementations (server/hazards/): the buggy pattern first, then the fixes.
-StreamImpl = Literal["anyio_taskgroup", "asyncio_tasks", "owner_task"]
-SessionImpl = Literal["bare", "closing", "acp"]  # acp: the real agent-client-protocol
+# Hazard implementations, as each hazard's folder registers them (server/hazards/): the buggy
+# pattern first, then the fixes, then those served by a real SDK (e.g. session_impl acp).
+WaiterName = Literal[IDEMPOTENCY.choices]  # type: ignore[valid-type]
+StreamImpl = Literal[STREAM.choices]  # type: ignore[valid-type]
+SessionImpl = Literal[SESSION.choices]  # type: ignore[valid-type]
 # Who answers invocations: Stampede's own agent loop, or a real strands.Agent (server/sdk/).
 AgentImpl = Literal["builtin", "strands"]
 
@@ -39,7 +41,7 @@ class ServerSettings(BaseSettings):
     host: str = Field("127.0.0.1", description="address to bind (loopback unless --allow-remote)")
     port: int = Field(8000, ge=0, le=65535, description="TCP port (0: any free port)")
     waiter: WaiterName = Field(
-        "to_thread", description="how duplicates wait: to_thread (pre-fix) or future (fix)"
+        IDEMPOTENCY.default, description="how duplicates wait: to_thread (pre-fix) or future (fix)"
     )
     cpus: int | None = Field(
         None, ge=1, le=1024, description="emulated host CPUs the pool is sized from"
@@ -65,14 +67,14 @@ class ServerSettings(BaseSettings):
         10.0, gt=0, description="requests in flight and none finished this long: stalled"
     )
     stream_impl: StreamImpl = Field(
-        "anyio_taskgroup", description="Query implementation behind the SSE stream endpoint"
+        STREAM.default, description="Query implementation behind the SSE stream endpoint"
     )
     stream_events: int = Field(20, ge=1, le=10_000, description="events per stream")
     stream_interval_ms: float = Field(
         100.0, ge=0, le=60_000, description="pause before each stream event"
     )
     session_impl: SessionImpl = Field(
-        "bare", description="how the WebSocket session runs its agent connection"
+        SESSION.default, description="how the WebSocket session runs its agent connection"
     )
     gc_interval_s: float = Field(
         1.0, gt=0, le=3600, description="seconds between the runtime's gc passes"

@@ -9,10 +9,9 @@ from __future__ import annotations
 
 from collections.abc import Callable, Iterator
 from contextlib import ExitStack
-from typing import get_args
 
 import pytest
-from stampede.server.settings import SessionImpl, StreamImpl, WaiterName
+from stampede.server.hazards import IDEMPOTENCY, SESSION, STREAM
 
 from tests.serverproc import ServerProcess, free_port, start_server
 
@@ -36,19 +35,19 @@ def server_factory() -> Iterator[Callable[..., ServerProcess]]:
         yield start
 
 
-@pytest.fixture(params=get_args(WaiterName))
+@pytest.fixture(params=IDEMPOTENCY.impls)
 def waiter(request: pytest.FixtureRequest) -> str:
     """Each waiter implementation in turn."""
     return str(request.param)
 
 
-@pytest.fixture(params=get_args(StreamImpl))
+@pytest.fixture(params=STREAM.impls)
 def stream_impl(request: pytest.FixtureRequest) -> str:
     """Each stream implementation in turn: the bug first, then the fixes."""
     return str(request.param)
 
 
-@pytest.fixture(params=[i for i in get_args(SessionImpl) if i != "acp"])
+@pytest.fixture(params=SESSION.impls)
 def session_impl(request: pytest.FixtureRequest) -> str:
     """Stampede's own session implementations (acp needs an SDK venv: tests/e2e)."""
     return str(request.param)

@@ -1,31 +1,25 @@
-"""The hazard registry: each seed hazard is one module here plus its Locust user.
+"""The hazard registry: one folder per hazard under server/hazards/, one line per hazard here.
 
-The app mounts every hazard's router and `/v1/status` lists every hazard's implementation and
-counts; adding a hazard means adding its class to HAZARD_TYPES, nothing else.
+A hazard folder holds its implementations and, in its `__init__.py`, one `HazardSpec`
+(server/hazards/spec.py) naming them (the buggy one first), its server class, its Locust user
+and its `stampede compare` scenario. Everything else reads this list: the settings accept each
+spec's implementations for its field, the app mounts each spec's hazard (server/hazards/
+build.py), `/v1/status` lists them, the locustfile exposes each user and the harness's scenario
+registry (loadtest/scenarios/) loads each scenario.
+
+A new hazard is a new folder here (spec + implementations + hazard class), its Locust user in
+loadtest/users/, its scenario in loadtest/scenarios/, and one entry below.
 """
 
 from __future__ import annotations
 
-from stampede.server.hazards.base import Hazard
-from stampede.server.hazards.session import SessionHazard
-from stampede.server.hazards.stream import StreamHazard
-from stampede.server.settings import ServerSettings
+from stampede.server.hazards.idempotency import IDEMPOTENCY
+from stampede.server.hazards.session import SESSION
+from stampede.server.hazards.spec import HazardSpec
+from stampede.server.hazards.stream import STREAM
 
-HAZARD_TYPES: tuple[type, ...] = (StreamHazard, SessionHazard)
+# In the order `stampede compare --scenario all` runs them.
+HAZARDS: tuple[HazardSpec, ...] = (IDEMPOTENCY, STREAM, SESSION)
+BY_NAME: dict[str, HazardSpec] = {spec.name: spec for spec in HAZARDS}
 
-
-def build_hazards(settings: ServerSettings) -> list[Hazard]:
-    return [_session_type(cls, settings)(settings) for cls in HAZARD_TYPES]
-
-
-def _session_type(cls: type, settings: ServerSettings) -> type:
-    # --session-impl acp serves the same endpoint with the real agent-client-protocol SDK, an
-    # optional dependency: imported only when asked for (server/sdk/acp_session.py).
-    if cls is SessionHazard and settings.session_impl == "acp":
-        from stampede.server.sdk import acp_module
-
-        return acp_module().AcpSessionHazard  # type: ignore[no-any-return]
-    return cls
-
-
-__all__ = ["HAZARD_TYPES", "Hazard", "build_hazards"]
+__all__ = ["BY_NAME", "HAZARDS", "IDEMPOTENCY", "SESSION", "STREAM", "HazardSpec"]

@@ -1,8 +1,9 @@
-"""What every hazard module provides to the app and to `/v1/status`.
+"""What every hazard's server class provides to the app and to `/v1/status`.
 
-A hazard is one module: a `Hazard` class built from the server settings, exposing a router
-with its endpoints, the implementation it runs (chosen by one settings field) and its counts.
-The registry in `server/hazards/__init__.py` lists the classes; nothing else needs editing.
+A hazard's class (named by its spec, server/hazards/<name>/__init__.py) is built from the
+server settings and exposes a router with its endpoints, the implementation it runs (chosen by
+the spec's settings field), the implementations that exist, and its event counts. The app
+mounts each router; `/v1/status` shows `hazard_status()` of each.
 """
 
 from __future__ import annotations

@@ -12,6 +12,9 @@ import importlib.metadata
 import re
 from types import ModuleType
 
+from stampede.server.hazards.base import Hazard
+from stampede.server.settings import ServerSettings
+
 STRANDS = "strands-agents"
 ACP = "agent-client-protocol"
 # The first releases with what Stampede drives: strands' idempotency_token (THROW mode);
@@ -56,3 +59,9 @@ def acp_module() -> ModuleType:
     """server.sdk.acp_session, once agent-client-protocol is known to be usable."""
     sdk_version(ACP, "--session-impl acp")
     return importlib.import_module("stampede.server.sdk.acp_session")
+
+
+def acp_session_hazard(settings: ServerSettings) -> Hazard:
+    """The session hazard for `--session-impl acp` (registered in server/hazards/session/)."""
+    hazard: Hazard = acp_module().AcpSessionHazard(settings)
+    return hazard

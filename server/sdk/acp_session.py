@@ -27,6 +27,7 @@ from typing import Annotated
 from acp import run_agent
 from fastapi import APIRouter, Path, WebSocket
 from stampede.server.hazards.base import AGENT_ID, hazard_status
+from stampede.server.hazards.session import SESSION
 from stampede.server.sdk import ACP, sdk_version
 from stampede.server.sdk.acp_agent import MinimalAcpAgent
 from stampede.server.sdk.acp_streams import LINE_LIMIT, StreamPair, stream_pair
@@ -53,9 +54,9 @@ class _AcpLogCounter(logging.Handler):
 
 
 class AcpSessionHazard:
-    name = "session"
-    setting = "session_impl"
-    impls = ("bare", "closing", "acp")
+    name = SESSION.name
+    setting = SESSION.setting
+    impls = SESSION.choices
     impl = "acp"
 
     def __init__(self, settings: ServerSettings) -> None:

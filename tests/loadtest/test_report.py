@@ -13,7 +13,8 @@ import pytest
 from stampede.loadtest.plots import FIGURES, make_plots
 from stampede.loadtest.report import write_reports
 from stampede.loadtest.results import atomic_write_json, point_latest
-from stampede.loadtest.scenarios import SCENARIOS, waiter_verdict
+from stampede.loadtest.scenarios import SCENARIOS
+from stampede.loadtest.scenarios.idempotency import waiter_verdict
 from stampede.server.telemetry import LOOP_ERROR_KINDS
 
 PNG_SIGNATURE = b"\x89PNG\r\n\x1a\n"

@@ -17,7 +17,7 @@ from typing import Any
 
 import anyio
 import pytest
-from stampede.server.hazards.stream_query import Script, make_query, query
+from stampede.server.hazards.stream.query import Script, make_query, query
 
 pytestmark = pytest.mark.timeout(30)
 

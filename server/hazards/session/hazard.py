@@ -1,10 +1,10 @@
 """Cancelled-session hazard (seed 003): `WS /v1/agents/{agent_id}/session`.
 
-Concurrency model: per WebSocket, the bridge runs the agent connection (server/hazards/
-session_conn.py) in an agent task and a peer task that pumps frames from the socket into the
+Concurrency model: per WebSocket, the bridge runs the agent connection (server/hazards/session/
+connection.py) in an agent task and a peer task that pumps frames from the socket into the
 connection's inbound queue, and races them with `asyncio.wait(FIRST_COMPLETED)`. When the peer
 goes away the bridge cancels the agent task — the health-checker pattern: open, `initialize`,
-close. What the agent task does on cancellation is the implementation under test:
+close. What the agent task does on cancellation is the implementation under test (runners.py):
 - `bare`: `await conn.listen()` with no try/finally (ACP's run_agent): the connection's sender
   and dispatcher tasks are orphaned, and gc later destroys them while pending.
 - `closing`: `try: await conn.listen() finally: await asyncio.shield(conn.close())`.
@@ -18,12 +18,13 @@ import logging
 import uuid
 import weakref
 from collections import Counter
-from typing import Annotated, Protocol
+from typing import Annotated
 
 from fastapi import APIRouter, Path, WebSocket
 from stampede.server import __version__
 from stampede.server.hazards.base import AGENT_ID, hazard_status
-from stampede.server.hazards.session_conn import (
+from stampede.server.hazards.session import SESSION
+from stampede.server.hazards.session.connection import (
     INVALID_PARAMS,
     METHOD_NOT_FOUND,
     Connection,
@@ -31,6 +32,7 @@ from stampede.server.hazards.session_conn import (
     Notify,
     RpcError,
 )
+from stampede.server.hazards.session.runners import RUNNERS
 from stampede.server.settings import ServerSettings
 
 log = logging.getLogger("stampede.session")
@@ -83,39 +85,6 @@ class StubAgent:
         return {"stopReason": "end_turn"}
 
 
-class Runner(Protocol):
-    """Runs one agent connection in the agent task, until the bridge cancels it."""
-
-    impl: str
-
-    async def run(self, conn: Connection) -> None: ...
-
-
-class BareRunner:
-    """ACP's run_agent: nothing closes the connection if this task is cancelled."""
-
-    impl = "bare"
-
-    async def run(self, conn: Connection) -> None:
-        await conn.listen()
-
-
-class ClosingRunner:
-    """The fix: close even when cancelled; shield so the close itself is not cut short."""
-
-    impl = "closing"
-
-    async def run(self, conn: Connection) -> None:
-        try:
-            await conn.listen()
-        finally:
-            await asyncio.shield(conn.close())
-
-
-# session_impl -> runner; another implementation is one more class here.
-RUNNERS: dict[str, type[Runner]] = {cls.impl: cls for cls in (BareRunner, ClosingRunner)}
-
-
 async def _pump(websocket: WebSocket, inbound: asyncio.Queue[str | None]) -> None:
     """Peer frames into the connection; returns when the peer goes away (no EOF sentinel)."""
     while True:
@@ -129,9 +98,9 @@ async def _pump(websocket: WebSocket, inbound: asyncio.Queue[str | None]) -> Non
 
 
 class SessionHazard:
-    name = "session"
-    setting = "session_impl"
-    impls = tuple(RUNNERS)
+    name = SESSION.name
+    setting = SESSION.setting
+    impls = SESSION.choices
 
     def __init__(self, settings: ServerSettings) -> None:
         self.impl: str = settings.session_impl

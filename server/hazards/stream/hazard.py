@@ -1,7 +1,7 @@
 """Streaming teardown hazard (seeds 002 and 004): `GET /v1/agents/{agent_id}/stream` (SSE).
 
 Concurrency model: each request runs in uvicorn's request task. The endpoint relays a
-`query()` async generator (server/hazards/stream_query.py) with a plain `async for`, no
+`query()` async generator (server/hazards/stream/query.py) with a plain `async for`, no
 `aclosing`, as the seed's users do. A consumer that stops early — the client disconnects
 after k events, or `?break_after=k` makes the server-side loop `break` — leaves that generator
 suspended at its `yield`; when the last reference goes, the event loop's async-generator
@@ -25,7 +25,8 @@ from typing import Annotated, Literal
 
 from fastapi import APIRouter, Path, Query
 from stampede.server.hazards.base import AGENT_ID, hazard_status
-from stampede.server.hazards.stream_query import STREAM_IMPLS, Message, Script, query
+from stampede.server.hazards.stream import STREAM
+from stampede.server.hazards.stream.query import Message, Script, query
 from stampede.server.settings import ServerSettings
 from starlette.responses import StreamingResponse
 from starlette.types import Receive, Scope, Send
@@ -97,9 +98,9 @@ async def _watch_disconnect(receive: Receive, gone: asyncio.Event) -> None:
 
 
 class StreamHazard:
-    name = "stream"
-    setting = "stream_impl"
-    impls = STREAM_IMPLS
+    name = STREAM.name
+    setting = STREAM.setting
+    impls = STREAM.choices
 
     def __init__(self, settings: ServerSettings) -> None:
         self.settings = settings

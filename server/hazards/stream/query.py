@@ -21,14 +21,11 @@ import asyncio
 import contextlib
 from collections.abc import AsyncIterable, AsyncIterator, Awaitable, Callable
 from dataclasses import dataclass, field
-from typing import Any, Protocol, get_args
+from typing import Any, ClassVar, Protocol
 
 import anyio
 from anyio.abc import TaskGroup
 from anyio.streams.memory import MemoryObjectReceiveStream, MemoryObjectSendStream
-from stampede.server.settings import StreamImpl
-
-STREAM_IMPLS: tuple[str, ...] = get_args(StreamImpl)
 
 Message = dict[str, Any]
 Spawn = Callable[[Callable[[], Awaitable[None]]], None]
@@ -105,7 +102,7 @@ class _Channel:
 class AnyioTaskGroupQuery:
     """The buggy pattern: the task group is entered in start() and exited in close()."""
 
-    impl: StreamImpl = "anyio_taskgroup"
+    impl: ClassVar[str] = "anyio_taskgroup"
 
     def __init__(self, script: Script) -> None:
         self.script = script
@@ -140,7 +137,7 @@ class AnyioTaskGroupQuery:
 class AsyncioTasksQuery:
     """The merged fix (PR #746): plain asyncio tasks, which any task may cancel."""
 
-    impl: StreamImpl = "asyncio_tasks"
+    impl: ClassVar[str] = "asyncio_tasks"
 
     def __init__(self, script: Script) -> None:
         self.script = script
@@ -170,7 +167,7 @@ class AsyncioTasksQuery:
 class OwnerTaskQuery:
     """An anyio fix that keeps trio: a dedicated owner task enters and exits the task group."""
 
-    impl: StreamImpl = "owner_task"
+    impl: ClassVar[str] = "owner_task"
 
     def __init__(self, script: Script) -> None:
         self.script = script
@@ -228,6 +225,7 @@ async def _run(fn: Callable[[], Awaitable[None]]) -> None:
     await fn()
 
 
+# stream_impl -> Query class; the names are registered in server/hazards/stream/__init__.py.
 QUERY_CLASSES: dict[str, type[AnyioTaskGroupQuery | AsyncioTasksQuery | OwnerTaskQuery]] = {
     cls.impl: cls for cls in (AnyioTaskGroupQuery, AsyncioTasksQuery, OwnerTaskQuery)
 }
@@ -237,7 +235,8 @@ def make_query(impl: str, script: Script) -> Query:
     try:
         return QUERY_CLASSES[impl](script)
     except KeyError:
-        raise ValueError(f"unknown stream impl {impl!r}; choose from {STREAM_IMPLS}") from None
+        known = ", ".join(QUERY_CLASSES)
+        raise ValueError(f"unknown stream impl {impl!r}; choose from {known}") from None
 
 
 async def query(impl: str, script: Script) -> AsyncIterator[Message]:

@@ -1,6 +1,6 @@
 """How `stampede compare` reads the stream and session hazards: summary fields and verdicts.
 
-Hooked into the scenario registry (loadtest/scenarios.py): `hazard_summary(kind)` adds a
+Hooked into the stream and session scenarios (loadtest/scenarios/): `hazard_summary(kind)` adds a
 `hazard` block to each variant of summary.json — the triggers sent, the errors of the hazard's
 kind, errors per trigger, live tasks above baseline — and `hazard_verdict(...)` turns those into
 one line per variant: flagged, clean, or inconclusive when no load reached it. A variant is
@@ -10,15 +10,11 @@ should have finished. `figures()` are the scenarios' extra plots (loadtest/plots
 
 from __future__ import annotations
 
-from collections.abc import Callable
 from typing import Any
 
-from stampede.loadtest.plots import Figure, Series
+from stampede.loadtest.figures import Figure, Series
+from stampede.loadtest.scenarios.scenario import SummaryHook, VerdictHook
 from stampede.server.telemetry import LOOP_ERROR_KINDS
-
-# The scenario registry's hook shapes (loadtest/scenarios.py), restated to keep imports one-way.
-SummaryHook = Callable[[Any, dict[str, Any]], dict[str, Any]]
-VerdictHook = Callable[[dict[str, dict[str, Any]]], list[str]]
 
 # Tasks a clean run may legitimately still hold at the final scrape (in-flight requests).
 LEAK_TOLERANCE = 4

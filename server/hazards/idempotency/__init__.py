@@ -1,0 +1,16 @@
+"""Duplicate invocations that park executor workers (seed 001): the invocations endpoint.
+
+The app's core serves it (server/invocations.py, with the waiters of server/waiters.py and the
+wedge detector of server/wedge.py), so the spec names no hazard class; it is the one list of
+the waiter implementations, the Locust user and the scenario.
+"""
+
+from stampede.server.hazards.spec import HazardSpec
+
+IDEMPOTENCY = HazardSpec(
+    name="idempotency",
+    setting="waiter",
+    impls=("to_thread", "future"),
+    user="stampede.loadtest.users.idempotency:IdempotencyStormUser",
+    scenario="stampede.loadtest.scenarios.idempotency:IDEMPOTENCY",
+)
