@@ -56,14 +56,31 @@ ERRORS: dict[int, str] = {
 
 
 def error_responses(*codes: int) -> dict[int | str, dict[str, Any]]:
-    return {code: {"model": ErrorBody, "description": ERRORS[code]} for code in codes}
+    # Inline JSON: a `model` would take the route's media type (text/event-stream on a stream).
+    content = {"application/json": {"schema": ErrorBody.model_json_schema()}}
+    return {code: {"description": ERRORS[code], "content": content} for code in codes}
 
 
-def text_response(media_type: str, description: str, **headers: str) -> dict[str, Any]:
+# One server-sent event, as OpenAPI 3.1 tools read a text/event-stream schema: `data` holds
+# one JSON message of the stream (server/hazards/stream/query.py).
+SSE_EVENT_SCHEMA: dict[str, Any] = {
+    "type": "object",
+    "required": ["id", "event", "data"],
+    "properties": {
+        "id": {"type": "string", "pattern": "^[0-9]+$"},
+        "event": {"enum": ["message", "result"]},
+        "data": {"type": "string", "contentMediaType": "application/json"},
+    },
+}
+
+
+def text_response(
+    media_type: str, description: str, schema: dict[str, Any] | None = None, **headers: str
+) -> dict[str, Any]:
     """A 200 that is not JSON (metrics text, an SSE stream), with its documented headers."""
     response: dict[str, Any] = {
         "description": description,
-        "content": {media_type: {"schema": {"type": "string"}}},
+        "content": {media_type: {"schema": schema or {"type": "string"}}},
     }
     if headers:
         response["headers"] = {
