@@ -1,69 +1,92 @@
-"""`stampede`: a thin command-line shell over plain functions that tests call directly."""
+"""`stampede`: a thin command-line shell over plain functions that tests call directly.
+
+Every failure is one line on stderr: a bad value exits 2 (`stampede X: error: ...`, argparse's
+own errors included), a run that cannot go on (a held lock, an OSError naming its path) exits
+1, and a teardown signal (INT, TERM, HUP) exits 128 + its number after the teardown. The
+handlers are in place before the subcommands' modules load, so even an early Ctrl-C is quiet.
+"""
 
 from __future__ import annotations
 
 import argparse
+import functools
+import importlib
+import sys
 from collections.abc import Callable, Sequence
-from typing import Any
+from typing import Any, NoReturn
 
-from stampede.loadtest.errors import UsageError
-from stampede.server.cli import add_settings_flags, fail, run, settings_from
-from stampede.server.settings import ServerSettings
+from stampede.loadtest.errors import HarnessError, UsageError
+from stampede.loadtest.interrupts import exit_status, interrupts_tear_down
 
-__all__ = ["UsageError", "main"]
+__all__ = ["HarnessError", "UsageError", "main"]
+EXIT_FAILED = 1
+EXIT_USAGE = 2
+# Subcommands living in their own modules, each with a register(subparsers) function.
+COMMAND_MODULES = (
+    "stampede.loadtest.serve_command",
+    "stampede.loadtest.bench",
+    "stampede.loadtest.compare",
+    "stampede.loadtest.diff",
+    "stampede.loadtest.plan_cli",
+)
 
 
-def cmd_serve(args: argparse.Namespace) -> int:
-    return run(settings_from(args, ServerSettings, "stampede serve"))
+class OneLineParser(argparse.ArgumentParser):
+    """argparse, but a usage error is one line naming the value (no usage dump)."""
+
+    def error(self, message: str) -> NoReturn:
+        _one_line(self.prog, message)
+        raise SystemExit(EXIT_USAGE)
 
 
-def build_parser() -> argparse.ArgumentParser:
-    parser = argparse.ArgumentParser(
+def build_parser(commands: Sequence[Callable[[Any], None]]) -> argparse.ArgumentParser:
+    parser = OneLineParser(
         prog="stampede",
         description="Retry-storm load testing for Python agent servers.",
     )
     sub = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
-    serve = sub.add_parser("serve", help="run the agent server under test")
-    add_settings_flags(serve, ServerSettings)
-    serve.set_defaults(func=cmd_serve)
-    for register in EXTRA_COMMANDS:
+    for register in commands:
         register(sub)
     return parser
 
 
-# Subcommands living in their own modules register here (compare, bench, plan, ...).
-EXTRA_COMMANDS: list[Callable[[Any], None]] = []
+def _commands() -> list[Callable[[Any], None]]:
+    return [importlib.import_module(name).register for name in COMMAND_MODULES]
 
 
-def _load_extra_commands() -> None:
-    import importlib
-
-    if EXTRA_COMMANDS:
-        return
-    for module in (
-        "stampede.loadtest.bench",
-        "stampede.loadtest.compare",
-        "stampede.loadtest.plan_cli",
-    ):
-        try:
-            mod = importlib.import_module(module)
-        except ModuleNotFoundError as exc:
-            if exc.name != module:
-                raise
-            continue
-        EXTRA_COMMANDS.append(mod.register)
+@functools.cache
+def _parser() -> argparse.ArgumentParser:
+    return build_parser(_commands())  # built once: main() may run many times in one process
 
 
 def main(argv: Sequence[str] | None = None) -> int:
-    _load_extra_commands()
-    parser = build_parser()
-    args = parser.parse_args(argv)
+    prog = "stampede"
     try:
-        return int(args.func(args) or 0)
+        # INT, TERM and HUP alike: every command tears down and exits with 128 + the signal.
+        with interrupts_tear_down():
+            args = _parser().parse_args(argv)
+            prog = f"stampede {args.command}"
+            return int(args.func(args) or 0)
     except UsageError as exc:
-        fail(f"stampede {args.command}", str(exc))
+        _one_line(prog, str(exc))
+        raise SystemExit(EXIT_USAGE) from None
     except KeyboardInterrupt:
-        return 130
+        return exit_status()
+    except HarnessError as exc:
+        return _one_line(prog, str(exc))
+    except OSError as exc:  # an unwritable --out, a full disk: what failed, and where
+        return _one_line(prog, _describe(exc))
+
+
+def _describe(exc: OSError) -> str:
+    paths = [str(p) for p in (exc.filename, exc.filename2) if p is not None]
+    reason = exc.strerror or str(exc) or type(exc).__name__
+    return f"{reason}: {' -> '.join(paths)}" if paths else reason
+
+
+def _one_line(prog: str, message: str) -> int:
+    print(f"{prog}: error: {' '.join(message.split())}", file=sys.stderr)
+    return EXIT_FAILED
 
 
 if __name__ == "__main__":

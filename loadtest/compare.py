@@ -10,18 +10,19 @@ reserve after that.
 from __future__ import annotations
 
 import argparse
-import contextlib
 import math
 import os
 import platform
-import signal
 import sys
-from collections.abc import Iterator
 from dataclasses import asdict, dataclass
 from pathlib import Path
 from typing import Any
 
 from stampede.loadtest.scenarios import Scenario, resolve
+from stampede.loadtest.startup import add_wait_flag, exclusive_run, wait_from
+from stampede.loadtest.users.arguments import RETRY_POLICIES
+
+__all__ = ["RETRY_POLICIES", "CompareOptions", "run_compare"]
 
 SLACK_S = 30.0  # the run's budget is duration x variants + SLACK_S
 REPORT_RESERVE_S = 4.0  # plots and reports after the last variant (about 1.5 s for 3 variants)
@@ -32,7 +33,6 @@ OVERHEAD_GUESS_S = 6.0
 TEARDOWN_GUESS_S = 3.0
 MEASURED_MARGIN_S = 1.0
 MIN_VARIANT_S = 2.0  # less time than this left: skip the variant rather than start a server
-RETRY_POLICIES = ("none", "fixed", "exponential", "full-jitter")
 
 
 @dataclass(frozen=True)
@@ -43,7 +43,9 @@ class CompareOptions:
     duration_s: float = 20.0
     users: int = 8
     duplicates: int | None = None  # None: the pool size, so to_thread's waiters can fill it
-    agents: int = 8  # one per user: Zipf-hot agents still collide, with fewer 409s than 4
+    # 0: an agent per intent, so intents never collide (409s would be the storm's own doing,
+    # not the server's design); N: a Zipf pool of N agents that hot intents share.
+    agents: int = 0
     cpus: float = 2.0
     memory_bytes: int | None = 512 << 20
     pids: int | None = 512
@@ -58,6 +60,11 @@ class CompareOptions:
     retry_base_s: float = 0.25
     think_time_s: float = 0.5
     grace_s: float = 3.0
+    retry_budget: float = 0.2  # --retry-policy budget: retries <= this share of attempts
+    arrival_rate: str = ""  # open model: "R" or "R1:R2" intents/s; "": closed model
+    phases: str = ""  # "baseline=S,trigger=S,recovery=S": the load lasts their sum
+    trigger: str = ""  # spike:Nx | slow-model:Nx | cpu:SHARE, during the trigger phase
+    fail_on: tuple[str, ...] = ()  # gates: the run exits 1 when one fails
     progress: bool | None = None  # None: a live table on a terminal, plain lines otherwise
 
 
@@ -94,7 +101,7 @@ def pool_size(options: CompareOptions) -> int:
 
 def storm_args(options: CompareOptions) -> dict[str, str]:
     duplicates = options.duplicates if options.duplicates is not None else pool_size(options)
-    return {
+    args = {
         "agents": str(options.agents),
         "duplicates": str(duplicates),
         "client_timeout": f"{options.client_timeout_s:g}",
@@ -103,7 +110,12 @@ def storm_args(options: CompareOptions) -> dict[str, str]:
         "retry_base": f"{options.retry_base_s:g}",
         "think_time": f"{options.think_time_s:g}",
         "seed": str(options.seed),
+        "retry_budget": f"{options.retry_budget:g}",
+        "arrival_rate": options.arrival_rate,
+        "phases": options.phases,
+        "trigger": options.trigger,
     }
+    return {name: value for name, value in args.items() if value != ""}
 
 
 def variants_of(options: CompareOptions, scenario: Scenario) -> list[str]:
@@ -173,28 +185,12 @@ def run_compare(options: CompareOptions) -> list[Path]:
     return [run_scenario(options, scenario) for scenario in resolve(options.scenario)]
 
 
-@contextlib.contextmanager
-def interrupts_tear_down() -> Iterator[None]:
-    """SIGINT and SIGTERM (Ctrl-C, `timeout`, a CI cancel) both raise KeyboardInterrupt, which
-    the run turns into a teardown. SIGINT explicitly too: a shell starts background jobs with
-    SIGINT ignored, and `kill -INT` should still stop the run cleanly."""
-
-    def handler(signum: int, frame: Any) -> None:
-        raise KeyboardInterrupt
-
-    previous = {sig: signal.signal(sig, handler) for sig in (signal.SIGINT, signal.SIGTERM)}
-    try:
-        yield
-    finally:
-        for sig, old in previous.items():
-            signal.signal(sig, old)
-
-
 def cmd_compare(args: argparse.Namespace) -> int:
     from stampede.loadtest.compare_options import options_from_args
 
     options = options_from_args(args)
-    with interrupts_tear_down():
+    wait_s = wait_from(args)
+    with exclusive_run("compare", wait_s):
         run_dirs = run_compare(options)
     failed = False
     for run_dir in run_dirs:
@@ -203,6 +199,7 @@ def cmd_compare(args: argparse.Namespace) -> int:
             print(line)
         print(f"report: {run_dir / 'report.html'}")
         failed |= any(v.get("error") for v in summary.get("variants", {}).values())
+        failed |= any(g.get("result") != "passed" for g in summary.get("gates", []))
     return 1 if failed else 0
 
 
@@ -224,6 +221,7 @@ def register(subparsers: Any) -> None:
         description=__doc__,
     )
     add_flags(parser)
+    add_wait_flag(parser)
     parser.set_defaults(func=cmd_compare)
 
 

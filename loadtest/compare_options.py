@@ -6,11 +6,20 @@ from __future__ import annotations
 import argparse
 import importlib.util
 import math
-from pathlib import Path
+from dataclasses import replace
 from typing import Any
 
-from stampede.loadtest.compare import RETRY_POLICIES, CompareOptions, variants_of
+from stampede.loadtest.compare import (
+    RETRY_POLICIES,
+    CompareOptions,
+    invocation_s,
+    pool_size,
+    variants_of,
+)
+from stampede.loadtest.gates import parse_gates
+from stampede.loadtest.outdir import check_out_dir
 from stampede.loadtest.scenarios import ALL, SCENARIOS, Scenario, resolve
+from stampede.loadtest.users.arrival import parse_phases, parse_rate, parse_trigger, total_s
 
 D = CompareOptions()
 
@@ -43,6 +52,18 @@ def add_flags(parser: argparse.ArgumentParser) -> None:
         ("--retry-base", f"backoff base, seconds (default {D.retry_base_s:g})"),
         ("--think-time", f"max seconds between a user's requests (default {D.think_time_s:g})"),
         ("--grace", f"seconds to keep sampling after a wedge (default {D.grace_s:g})"),
+        ("--retry-budget", f"budget policy: retries' share of attempts (default {D.retry_budget})"),
+        ("--arrival-rate", "open model: intents/s, R or a ramp R1:R2 (default: closed model)"),
+        (
+            "--phases",
+            "baseline=S,trigger=S,recovery=S: one storm in three phases (sets the duration; "
+            "default arrival rate half the predicted capacity)",
+        ),
+        ("--trigger", "spike:Nx | slow-model:Nx | cpu:SHARE, during the trigger phase"),
+        (
+            "--fail-on",
+            "comma list of gates, e.g. 'wedged,goodput_ratio<0.9'; exit 1 if one fails",
+        ),
     ]
     for flag, help_text in flags:
         parser.add_argument(flag, metavar="VALUE", default=None, help=help_text)
@@ -93,7 +114,7 @@ _CONVERT: dict[str, tuple[str, Any]] = {
     "memory": ("memory_bytes", _memory),
     "pids": ("pids", _pids),
     "seed": ("seed", lambda t: _num("--seed", t, int, -(2**63), 2**63 - 1)),
-    "out": ("out", Path),
+    "out": ("out", lambda t: check_out_dir("--out", t)),
     "model_latency_ms": (
         "model_latency_ms",
         lambda t: _num("--model-latency-ms", t, float, 0, 600_000),
@@ -112,7 +133,20 @@ _CONVERT: dict[str, tuple[str, Any]] = {
     "retry_base": ("retry_base_s", lambda t: _num("--retry-base", t, float, 0, 60)),
     "think_time": ("think_time_s", lambda t: _num("--think-time", t, float, 0, 60)),
     "grace": ("grace_s", lambda t: _num("--grace", t, float, 0, 60)),
+    "retry_budget": (
+        "retry_budget",
+        lambda t: _num("--retry-budget", t, float, 0, 1, open_low=True),
+    ),
+    "arrival_rate": ("arrival_rate", lambda t: _checked(parse_rate, t)),
+    "phases": ("phases", lambda t: _checked(parse_phases, t)),
+    "trigger": ("trigger", lambda t: _checked(parse_trigger, t)),
+    "fail_on": ("fail_on", lambda t: tuple(g.strip() for g in t.split(",") if g.strip())),
 }
+
+
+def _checked(parse: Any, text: str) -> str:
+    parse(text)  # ValueError naming flag and value
+    return text.strip()
 
 
 def options_from_args(args: argparse.Namespace) -> CompareOptions:
@@ -129,7 +163,9 @@ def options_from_args(args: argparse.Namespace) -> CompareOptions:
             values["progress"] = False
         if values.get("sdk") and "scenario" not in values:  # the SDK's own scenario
             values["scenario"] = _sdk_specs(values["sdk"][0])[0].scenario
-        options = CompareOptions(**values)
+        if values.get("phases") and "duration_s" in values:
+            raise ValueError("--phases sets the duration (their sum): drop --duration")
+        options = open_model_defaults(CompareOptions(**values))
         check_options(options)
     except ValueError as exc:
         raise UsageError(str(exc)) from None
@@ -155,8 +191,9 @@ def check_options(options: CompareOptions) -> None:
         raise ValueError(
             f"--retry-policy {options.retry_policy!r}: must be one of {', '.join(RETRY_POLICIES)}"
         )
-    if options.out.exists() and not options.out.is_dir():
-        raise ValueError(f"--out {str(options.out)!r}: exists and is not a directory")
+    parse_gates(options.fail_on)
+    _check_phases(options)
+    check_out_dir("--out", str(options.out))
     for scenario in scenarios:
         _check_server_settings(options, scenario)
     if importlib.util.find_spec("locust") is None:
@@ -196,3 +233,26 @@ def _check_server_settings(options: CompareOptions, scenario: Scenario) -> None:
                 f"server setting {field}={merged.get(field)!r} for variant {variant}: "
                 f"{str(problem['msg']).removeprefix('Value error, ')}"
             ) from None
+
+
+def open_model_defaults(options: CompareOptions) -> CompareOptions:
+    """--phases sets the duration (their sum) and, without --arrival-rate, an open-model rate
+    of half the predicted capacity (pool size / one invocation's model time)."""
+    phases = parse_phases(options.phases)
+    if not phases:
+        return options
+    rate = options.arrival_rate
+    if not rate:
+        rate = f"{0.5 * pool_size(options) / max(invocation_s(options), 1e-3):.3g}"
+    return replace(options, duration_s=total_s(phases), arrival_rate=rate)
+
+
+def _check_phases(options: CompareOptions) -> None:
+    phases, trigger = parse_phases(options.phases), parse_trigger(options.trigger)
+    parse_rate(options.arrival_rate)
+    if trigger is not None and not phases:
+        raise ValueError(f"--trigger {options.trigger!r}: needs --phases")
+    if phases and not options.arrival_rate:
+        raise ValueError("--phases needs --arrival-rate (open-model load)")
+    if phases and abs(total_s(phases) - options.duration_s) > 1e-6:
+        raise ValueError(f"--phases {options.phases!r}: the duration must be their sum")

@@ -27,9 +27,10 @@ from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
+from stampede.loadtest.interrupts import run_async
 from stampede.loadtest.probe import ServerSpec, hol_probe, wedge_probe
 from stampede.loadtest.results import atomic_write_json
-from stampede.server.settings import default_pool_size, usable_cpu_count
+from stampede.server.settings import ServerSettings, default_pool_size, usable_cpu_count
 
 SCHEMA_VERSION = 1
 RETRIES_LATE = 2  # a probe whose duplicates arrived late is repeated with doubled latency
@@ -39,7 +40,7 @@ RUN_ID_RE = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._-]{0,63}$")
 @dataclass(frozen=True)
 class PlanOptions:
     cpus: tuple[int, ...] = (1, 2, 4, 8)
-    waiters: tuple[str, ...] = ("to_thread", "future")
+    waiters: tuple[str, ...] = ("to_thread", "future", "batched")
     max_duplicates: int = 64
     model_latency_ms: float = 300.0
     model_cycles: int = 2
@@ -61,7 +62,7 @@ def pool_sizes(total_cpus: int, usable_cpus: int) -> tuple[int, int]:
 def predicted_wedge(waiter: str, pool: int, cycles: int) -> int | None:
     """to_thread: pool-size duplicates take every worker before the primary's second call."""
     if waiter != "to_thread" or cycles < 2:
-        return None  # future parks no worker; one cycle has no second call to starve
+        return None  # future/batched park no worker; one cycle has no second call to starve
     return pool
 
 
@@ -208,14 +209,14 @@ def waiter_costs(waiters: tuple[str, ...], n: int) -> dict[str, Any]:
 
 
 def _spec(row: dict[str, Any], options: PlanOptions, log_dir: Path, latency: float) -> ServerSpec:
-    return ServerSpec(
+    settings = ServerSettings.explicit(
         cpus=row["cpus"],
         waiter=row["waiter"],
         model_latency_ms=latency,
         model_cycles=options.model_cycles,
-        cpu_cap=row["cpu_cap"]["requested"],
-        log_dir=log_dir,
+        log_level="warning",
     )
+    return ServerSpec(settings, cpu_cap=row["cpu_cap"]["requested"], log_dir=log_dir)
 
 
 async def _probe(row: dict, options: PlanOptions, log_dir: Path, d: int, gate: Any) -> bool:
@@ -304,7 +305,7 @@ def run_plan(options: PlanOptions) -> Path:
                 row["threads_per_waiter"] = cost["threads_per_waiter"]
                 row["rss_per_waiter_bytes"] = cost["rss_per_waiter_bytes"]
             tick("waiter cost")
-            asyncio.run(sweep(plan, options, run_dir, tick))
+            run_async(sweep(plan, options, run_dir, tick))
             plan["complete"] = not any(row["errors"] for row in plan["rows"])
         except KeyboardInterrupt:
             plan["interrupted"] = True  # servers were stopped by the cancelled probes

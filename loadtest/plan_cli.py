@@ -5,11 +5,12 @@ from __future__ import annotations
 import argparse
 import json
 import sys
-from pathlib import Path
 from typing import Any
 
 from stampede.loadtest.errors import UsageError
+from stampede.loadtest.outdir import check_out_dir
 from stampede.loadtest.plan import RUN_ID_RE, PlanOptions, run_plan
+from stampede.loadtest.startup import add_wait_flag, exclusive_run, wait_from
 from stampede.server.waiters import WAITERS
 
 
@@ -43,9 +44,10 @@ def options_from(args: argparse.Namespace) -> PlanOptions:
                 f"--waiters {args.waiters!r}: unknown waiter {waiter!r} (choose from "
                 f"{', '.join(WAITERS)})"
             )
-    out = Path(args.out)
-    if out.exists() and not out.is_dir():
-        raise UsageError(f"--out {args.out!r}: exists and is not a directory")
+    try:
+        out = check_out_dir("--out", args.out)
+    except ValueError as exc:
+        raise UsageError(str(exc)) from None
     if args.run_id is not None:
         if not RUN_ID_RE.match(args.run_id):
             raise UsageError(f"--run-id {args.run_id!r}: use letters, digits, '.', '_', '-'")
@@ -66,7 +68,8 @@ def options_from(args: argparse.Namespace) -> PlanOptions:
 
 def cmd_plan(args: argparse.Namespace) -> int:
     options = options_from(args)  # every value checked before a server starts
-    run_dir = run_plan(options)
+    with exclusive_run("plan", wait_from(args)):
+        run_dir = run_plan(options)
     print(f"plan written to {run_dir}/plan.md (plan.json, plan.html, plots beside it)")
     if not json.loads((run_dir / "plan.json").read_text())["complete"]:
         print("plan incomplete: see the rows' errors in plan.json", file=sys.stderr)
@@ -86,4 +89,5 @@ def register(sub: Any) -> None:
     p.add_argument("--run-id", default=None, help="name of the run directory (default: dated)")
     p.add_argument("--parallel", default=str(default.parallel), help="wedge probes at once")
     p.add_argument("--no-progress", action="store_true", help="no progress bar")
+    add_wait_flag(p)
     p.set_defaults(func=cmd_plan)

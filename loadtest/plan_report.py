@@ -1,13 +1,11 @@
 """The plan's report: plots, plan.md and a self-contained plan.html from one plan.json.
 
-Both documents are rendered from one list of blocks, so the Markdown and the HTML never say
-different things; the HTML inlines its plots as base64 PNGs and references nothing outside.
+Both files are one Document (loadtest/report/) rendered twice, so the Markdown and the HTML
+never say different things; the HTML inlines its plots and references nothing outside.
 """
 
 from __future__ import annotations
 
-import base64
-import html
 import io
 from pathlib import Path
 from typing import Any
@@ -16,14 +14,22 @@ import matplotlib
 
 matplotlib.use("Agg")  # files only: no display on CI or over ssh
 import matplotlib.pyplot as plt
-from stampede.loadtest.results import atomic_write_bytes, atomic_write_text
+from stampede.loadtest.report import (
+    Block,
+    BulletList,
+    Callout,
+    Document,
+    Heading,
+    Image,
+    Paragraph,
+    Table,
+    write_document,
+)
+from stampede.loadtest.results import atomic_write_bytes
 
+THREAD_FREE = ("future", "batched")  # the waiters that park no executor worker
 THRESHOLD_PNG = "threshold.png"
 HOL_PNG = "hol_p99.png"
-
-Block = tuple[
-    Any, ...
-]  # ("h", text) | ("p", text) | ("ul", items) | ("table", head, rows) | ("img", file, alt)
 
 
 # ---------------------------------------------------------------- facts from the plan
@@ -66,14 +72,15 @@ def recommendations(plan: dict[str, Any]) -> list[str]:
                 f"{row['max_tested']} duplicates tested (predicted "
                 f"{row['predicted_wedge_duplicates']})."
             )
-    future = [r for r in _rows(plan, "future") if r["verdict"] != "error"]
-    if future and all(r["measured_wedge_duplicates"] is None for r in future):
-        tested = min(r["max_tested"] for r in future)
-        shapes = ", ".join(str(r["cpus"]) for r in future)
-        out.append(
-            f"The future waiter has no such limit: no wedge up to {tested} concurrent duplicates "
-            f"tested on {shapes}-CPU hosts, and it parks no worker per duplicate."
-        )
+    for waiter in THREAD_FREE:
+        rows = [r for r in _rows(plan, waiter) if r["verdict"] != "error"]
+        if rows and all(r["measured_wedge_duplicates"] is None for r in rows):
+            tested = min(r["max_tested"] for r in rows)
+            shapes = ", ".join(str(r["cpus"]) for r in rows)
+            out.append(
+                f"The {waiter} waiter has no such limit: no wedge up to {tested} concurrent "
+                f"duplicates tested on {shapes}-CPU hosts, and it parks no worker per duplicate."
+            )
     out.extend(_hol_sentence(plan))
     out.append(
         "Size by what Python sees, not by the container limit: CPython <=3.12 sizes the pool "
@@ -118,7 +125,11 @@ def plot_threshold(plan: dict[str, Any], path: Path) -> None:
             color="tab:blue",
             label="predicted (to_thread): min(32, cpus+4)",
         )
-    styles = {"to_thread": ("o", "tab:red"), "future": ("^", "tab:green")}
+    styles = {
+        "to_thread": ("o", "tab:red"),
+        "future": ("^", "tab:green"),
+        "batched": ("v", "tab:purple"),
+    }
     for waiter in plan["settings"]["waiters"]:
         marker, color = styles.get(waiter, ("s", "tab:gray"))
         hit = [r for r in _rows(plan, waiter) if r["measured_wedge_duplicates"] is not None]
@@ -191,40 +202,37 @@ def _save(fig: Any, path: Path) -> None:
 # ---------------------------------------------------------------- document
 
 
-def blocks(plan: dict[str, Any]) -> list[Block]:
+def plan_document(plan: dict[str, Any]) -> Document:
     s, machine = plan["settings"], plan["settings"]["machine"]
     state = "complete" if plan["complete"] else "INCOMPLETE (partial results)"
-    out: list[Block] = [
-        ("h", f"Stampede capacity plan — {plan['run_id']}"),
-        (
-            "p",
+    blocks: list[Block] = [
+        Paragraph(
             f"Status: {state}; {plan['elapsed_s']} s on a machine with {machine['os_cpu_count']} "
             f"CPUs, Python {machine['python']}. Model: {s['model_latency_ms']:g} ms x "
             f"{s['model_cycles']} calls per invocation.",
         ),
-        ("h2", "Recommendation"),
-        ("ul", plan["recommendation"] or recommendations(plan)),
-        ("h2", "Wedge threshold per host shape"),
-        ("table", *_threshold_table(plan)),
-        ("img", THRESHOLD_PNG, "wedge threshold vs cpus"),
-        ("h2", "Head-of-line cost below the threshold"),
-        (
-            "p",
+        Heading("Recommendation"),
+        Callout(plan["recommendation"] or recommendations(plan)),
+        Heading("Wedge threshold per host shape"),
+        Table(*_threshold_table(plan)),
+        Image(THRESHOLD_PNG, "wedge threshold vs cpus"),
+        Heading("Head-of-line cost below the threshold"),
+        Paragraph(
             "D duplicates wait on one hot agent while a batch of pool-1 unrelated agents "
             "(each a primary of its own) is invoked; latency is measured by the client, "
             "workers from /v1/status while the batch runs. One server per row, levels in turn, "
             "nothing else probing meanwhile.",
         ),
-        ("table", *_hol_table(plan)),
-        ("img", HOL_PNG, "unrelated-agent p99 vs waiting duplicates"),
-        ("h2", "Cost per waiting duplicate"),
-        ("table", *_cost_table(plan)),
-        ("h2", "Which CPU count sizes the pool"),
-        ("table", *_rules_table(machine)),
-        ("h2", "Method and caveats"),
-        ("ul", _method_notes(plan)),
+        Table(*_hol_table(plan)),
+        Image(HOL_PNG, "unrelated-agent p99 vs waiting duplicates"),
+        Heading("Cost per waiting duplicate"),
+        Table(*_cost_table(plan)),
+        Heading("Which CPU count sizes the pool"),
+        Table(*_rules_table(machine)),
+        Heading("Method and caveats"),
+        BulletList(_method_notes(plan)),
     ]
-    return out
+    return Document(f"Stampede capacity plan — {plan['run_id']}", blocks)
 
 
 def _threshold_table(plan: dict[str, Any]) -> tuple[list[str], list[list[str]]]:
@@ -314,10 +322,11 @@ def _method_notes(plan: dict[str, Any]) -> list[str]:
         "Probe order follows the prediction: D=predicted-1 and D=predicted first; bisection only "
         "when that fails. The wedge is monotone in D: with to_thread every extra duplicate "
         "parks one more worker, so if D wedges, D+1 does too.",
-        '"None up to N" for the future waiter covers every smaller D as well: a future waiter '
-        "holds no executor worker (peak parked workers measured: "
-        f"{_peak_parked(plan, 'future')}), so the only executor work is the primaries' model "
-        "calls, which always finish; fewer duplicates only mean fewer futures to resolve.",
+        '"None up to N" for the future and batched waiters covers every smaller D as well: '
+        "they hold no executor worker (peak parked workers measured: "
+        + ", ".join(f"{w} {_peak_parked(plan, w)}" for w in THREAD_FREE)
+        + "), so the only executor work is the primaries' model calls, which always finish; "
+        "fewer duplicates only mean fewer futures to resolve.",
         "Every server's log is kept in servers/ beside this report; a wedged server logs the "
         "stacks of all its threads at the moment the flag was raised.",
     ]
@@ -338,63 +347,11 @@ def _peak_parked(plan: dict[str, Any], waiter: str) -> int | str:
     return max(peaks) if peaks else "n/a"
 
 
-def render_md(items: list[Block]) -> str:
-    lines: list[str] = []
-    for kind, *rest in items:
-        if kind == "h":
-            lines += [f"# {rest[0]}", ""]
-        elif kind == "h2":
-            lines += [f"## {rest[0]}", ""]
-        elif kind == "p":
-            lines += [rest[0], ""]
-        elif kind == "ul":
-            lines += [f"- {item}" for item in rest[0]] + [""]
-        elif kind == "img":
-            lines += [f"![{rest[1]}]({rest[0]})", ""]
-        elif kind == "table":
-            head, rows = rest
-            lines.append("| " + " | ".join(head) + " |")
-            lines.append("|" + "---|" * len(head))
-            lines += ["| " + " | ".join(row) + " |" for row in rows] + [""]
-    return "\n".join(lines)
-
-
-def render_html(items: list[Block], run_dir: Path) -> str:
-    e = html.escape
-    body: list[str] = []
-    for kind, *rest in items:
-        if kind in ("h", "h2"):
-            tag = "h1" if kind == "h" else "h2"
-            body.append(f"<{tag}>{e(rest[0])}</{tag}>")
-        elif kind == "p":
-            body.append(f"<p>{e(rest[0])}</p>")
-        elif kind == "ul":
-            body.append("<ul>" + "".join(f"<li>{e(i)}</li>" for i in rest[0]) + "</ul>")
-        elif kind == "img":
-            data = base64.b64encode((run_dir / rest[0]).read_bytes()).decode()
-            body.append(f'<img alt="{e(rest[1])}" src="data:image/png;base64,{data}">')
-        elif kind == "table":
-            head, rows = rest
-            cells = "".join(f"<th>{e(h)}</th>" for h in head)
-            trs = "".join("<tr>" + "".join(f"<td>{e(c)}</td>" for c in r) + "</tr>" for r in rows)
-            body.append(f"<table><tr>{cells}</tr>{trs}</table>")
-    style = (
-        "body{font-family:sans-serif;max-width:960px;margin:2em auto;padding:0 1em}"
-        "table{border-collapse:collapse;margin:1em 0}td,th{border:1px solid #ccc;"
-        "padding:3px 8px;text-align:right}th{background:#eee}img{max-width:100%}"
-    )
-    return (
-        '<!doctype html><html lang="en"><head><meta charset="utf-8">'
-        f"<title>Stampede capacity plan</title><style>{style}</style></head><body>"
-        + "\n".join(body)
-        + "</body></html>\n"
-    )
-
-
 def write_report(plan: dict[str, Any], run_dir: Path) -> list[Path]:
     plot_threshold(plan, run_dir / THRESHOLD_PNG)
     plot_hol(plan, run_dir / HOL_PNG)
-    items = blocks(plan)
-    atomic_write_text(run_dir / "plan.md", render_md(items))
-    atomic_write_text(run_dir / "plan.html", render_html(items, run_dir))
-    return [run_dir / name for name in (THRESHOLD_PNG, HOL_PNG, "plan.md", "plan.html")]
+    return [
+        run_dir / THRESHOLD_PNG,
+        run_dir / HOL_PNG,
+        *write_document(plan_document(plan), run_dir, "plan"),
+    ]

@@ -17,11 +17,6 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
-import os
-import socket
-import statistics
-import subprocess
-import sys
 import time
 from collections.abc import AsyncIterator, Callable
 from dataclasses import dataclass, field
@@ -29,14 +24,15 @@ from pathlib import Path
 from typing import Any
 
 import httpx
-from stampede.loadtest.caps import CappedProcess, CapsRequest, start_capped
+from stampede.loadtest.caps import CapsRequest
+from stampede.loadtest.launcher import Handle, LaunchError, launch_async, stampede_target
+from stampede.loadtest.stats import percentile
+from stampede.server.settings import ServerSettings
 
-HOST = "127.0.0.1"  # load goes to loopback only
 POLL_S = 0.02
 READY_DEADLINE_S = 30.0  # generous: servers may start while other probes load both cores
 STOP_TIMEOUT_S = 3.0  # a wedged server aborts its waiters on SIGTERM and exits well inside this
 PIDS_CAP = 1024  # a runaway thread count fails loudly instead of exhausting the machine
-START_ATTEMPTS = 3  # the free port we picked may be taken before the server binds it
 PROBE_SLACK_S = 15.0
 
 
@@ -46,108 +42,45 @@ class ProbeError(RuntimeError):
 
 @dataclass(frozen=True)
 class ServerSpec:
-    cpus: int  # emulated host CPUs: becomes the server's --cpus, hence its pool size
-    waiter: str
-    model_latency_ms: float
-    model_cycles: int
+    settings: ServerSettings  # its --cpus (the emulated host) sets the pool size
     cpu_cap: float  # the real CFS cap; at most what this machine has
     log_dir: Path | None = None
+
+    @property
+    def model_latency_ms(self) -> float:
+        return self.settings.model_latency_ms
+
+    @property
+    def model_cycles(self) -> int:
+        return self.settings.model_cycles
 
 
 @dataclass
 class Server:
     spec: ServerSpec
-    proc: CappedProcess
+    handle: Handle
     base_url: str
     pool_size: int
     caps: dict[str, Any]
 
 
-def free_port() -> int:
-    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as sock:
-        sock.bind((HOST, 0))
-        return int(sock.getsockname()[1])
-
-
-def server_argv(spec: ServerSpec, port: int) -> list[str]:
-    return [
-        sys.executable,
-        "-m",
-        "loadtest.cli",
-        "serve",
-        "--host",
-        HOST,
-        "--port",
-        str(port),
-        "--waiter",
-        spec.waiter,
-        "--cpus",
-        str(spec.cpus),
-        "--model-latency-ms",
-        f"{spec.model_latency_ms:g}",
-        "--model-cycles",
-        str(spec.model_cycles),
-        "--log-level",
-        "warning",
-    ]
-
-
-def child_env() -> dict[str, str]:
-    # The user's STAMPEDE_* settings (e.g. a duplicate timeout) would silently change the probe.
-    return {k: v for k, v in os.environ.items() if not k.startswith("STAMPEDE_")}
-
-
-def _log_tail(path: Path | None, lines: int = 5) -> str:
-    if path is None or not path.exists():
-        return ""
-    text = path.read_text(errors="replace").strip().splitlines()
-    return " | ".join(text[-lines:])
-
-
-async def _wait_ready(proc: CappedProcess, url: str, log: Path | None) -> dict[str, Any]:
-    deadline = time.monotonic() + READY_DEADLINE_S
-    async with httpx.AsyncClient(base_url=url, timeout=2.0) as client:
-        while time.monotonic() < deadline:
-            if proc.popen.poll() is not None:
-                raise ProbeError(f"server exited with {proc.popen.returncode}: {_log_tail(log)}")
-            with contextlib.suppress(httpx.TransportError):
-                if (await client.get("/healthz")).status_code == 200:
-                    return (await client.get("/v1/status")).json()
-            await asyncio.sleep(0.05)
-    raise ProbeError(f"server not ready within {READY_DEADLINE_S:g} s: {_log_tail(log)}")
-
-
 @contextlib.asynccontextmanager
 async def running_server(spec: ServerSpec, name: str) -> AsyncIterator[Server]:
     """A fresh capped server, stopped (and its cgroups removed) however the block ends."""
-    last: Exception | None = None
-    for attempt in range(START_ATTEMPTS):
-        port = free_port()
-        log = spec.log_dir / f"{name}.{attempt}.log" if spec.log_dir else None
-        out = open(log, "wb") if log else subprocess.DEVNULL  # noqa: SIM115 - closed below
-        proc = start_capped(
-            server_argv(spec, port),
-            CapsRequest(cpus=spec.cpu_cap, pids=PIDS_CAP),
-            name=f"plan-{name}",
-            env=child_env(),
-            stdout=out,
-            stderr=subprocess.STDOUT,
-        )
-        try:
-            try:
-                status = await _wait_ready(proc, f"http://{HOST}:{port}", log)
-            except ProbeError as exc:
-                last = exc
-                continue
-            pool = int(status["executor"]["max_workers"])
-            yield Server(spec, proc, f"http://{HOST}:{port}", pool, proc.report())
-            return
-        finally:
-            # Synchronous on purpose: a cancelled task must not skip the cleanup.
-            proc.stop(timeout=STOP_TIMEOUT_S)
-            if log:
-                out.close()  # type: ignore[union-attr]
-    raise ProbeError(f"could not start a server in {START_ATTEMPTS} attempts: {last}")
+    caps = CapsRequest(cpus=spec.cpu_cap, pids=PIDS_CAP)
+    target = stampede_target(spec.settings, caps=caps, name=f"plan-{name}")
+    log = spec.log_dir / f"{name}.log" if spec.log_dir else None
+    try:
+        handle = await launch_async(target, log_path=log, health_timeout_s=READY_DEADLINE_S)
+    except LaunchError as exc:
+        raise ProbeError(str(exc)) from None
+    try:
+        async with httpx.AsyncClient(base_url=handle.base_url, timeout=2.0) as client:
+            pool = int((await _status(client))["executor"]["max_workers"])
+        yield Server(spec, handle, handle.base_url, pool, handle.caps or {})
+    finally:
+        # Synchronous on purpose: a cancelled task must not skip the cleanup.
+        handle.stop(timeout=STOP_TIMEOUT_S)
 
 
 @dataclass
@@ -292,13 +225,6 @@ def _served_duplicates(tasks: list[asyncio.Task[Any]]) -> int:
     )
 
 
-def percentile(values: list[float], q: float) -> float:
-    """Nearest-rank percentile: with few samples p99 is the worst one, never an interpolation."""
-    ordered = sorted(values)
-    rank = max(1, min(len(ordered), int(-(-q * len(ordered) // 100))))
-    return ordered[rank - 1]
-
-
 async def hol_probe(
     spec: ServerSpec,
     levels: list[int],
@@ -341,7 +267,7 @@ async def _hol_level(server: Server, parked: int, unrelated: int) -> dict[str, A
         finally:
             await _cancel(tasks)
     return {
-        "p50": round(statistics.median(latencies), 1),
+        "p50": round(percentile(latencies, 50), 1),
         "p99": round(percentile(latencies, 99), 1),
         "max": round(max(latencies), 1),
         "n": len(latencies),

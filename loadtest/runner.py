@@ -21,8 +21,13 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import IO, Any
 
-from stampede.loadtest.caps import CappedProcess, CapsRequest, start_capped
-from stampede.loadtest.processes import child_env, deferred_interrupts, free_port, stop_group
+from stampede.loadtest.launcher import Handle, LaunchError, Target, launch, tail
+from stampede.loadtest.processes import (
+    deferred_interrupts,
+    free_port,
+    spawn,
+    stop_group,
+)
 from stampede.loadtest.sampler import Sampler
 from stampede.loadtest.server_http import (
     GC_WAIT_MARGIN_S,
@@ -31,8 +36,6 @@ from stampede.loadtest.server_http import (
     gc_state,
     get_json,
     scrape_server,
-    tail,
-    wait_healthy,
 )
 
 SAMPLE_EVERY_S = 0.5
@@ -42,7 +45,6 @@ LOCUST_EXIT_S = 2.0  # from the end of its --run-time to its exit: stop users, w
 LOCUST_STOP_S = 2.0  # Locust writes its CSVs and exits well within this on SIGTERM
 SERVER_STOP_S = 3.0  # a wedged server aborts its waiters and exits in about 1 s; SIGKILL after
 SETTLE_S = 1.5  # let a healthy server finish in-flight work before measuring leftovers
-PORT_ATTEMPTS = 3
 # What a teardown needs even when its waits are cut to nothing: SIGKILL reaps (1 s each for
 # Locust and the server), the cgroup drain (1 s), up to five 0.5 s reads of a hung server.
 TEARDOWN_MIN_S = 6.0
@@ -55,17 +57,14 @@ Progress = Callable[[dict[str, Any]], None]
 @dataclass
 class VariantPlan:
     variant: str
-    server_settings: dict[str, str]  # ServerSettings field -> value, passed as serve flags
-    caps: CapsRequest
+    target: Target  # what to start and storm (launcher.py), with its caps
+    server_settings: dict[str, str]  # what the record shows: field -> flag text
     user_classes: list[str]
     locust_args: dict[str, str]  # custom argument (underscored) -> value
     users: int
     duration_s: float
     grace_s: float
     run_dir: Path
-    # argv that runs `stampede serve` (flags follow); None: this interpreter's. An --sdk
-    # variant's server runs with its own venv's python (loadtest/sdk_envs.py).
-    server_command: list[str] | None = None
 
 
 @dataclass
@@ -95,13 +94,6 @@ class VariantRecord:
     files: dict[str, str] = field(default_factory=dict)
 
 
-def server_argv(settings: dict[str, str], command: list[str] | None = None) -> list[str]:
-    argv = list(command or [sys.executable, "-m", "stampede", "serve"])
-    for name, value in settings.items():
-        argv += [f"--{name.replace('_', '-')}", str(value)]
-    return argv
-
-
 def locust_argv(plan: VariantPlan, url: str, csv_prefix: Path, metrics_port: int) -> list[str]:
     argv = [sys.executable, "-m", "locust", "-f", str(LOCUSTFILE), *plan.user_classes]
     argv += ["--headless", "--only-summary", "--exit-code-on-error", "0", "--stop-timeout", "0"]
@@ -127,7 +119,7 @@ class VariantRun:
         self.begun = time.monotonic()
         self.load_ended: float | None = None
         self.record = VariantRecord(plan.variant, dict(plan.server_settings))
-        self.server: CappedProcess | None = None
+        self.server: Handle | None = None
         self.locust: subprocess.Popen[bytes] | None = None
         self.sampler: Sampler | None = None
         self.logs: list[IO[bytes]] = []
@@ -188,34 +180,19 @@ class VariantRun:
         return handle
 
     def _start_server(self) -> None:
-        log = self._open_log(f"server/{self.plan.variant}.log", "server_log")
-        for attempt in range(PORT_ATTEMPTS):
-            port = free_port()
-            self.url = f"http://127.0.0.1:{port}"
-            settings = {**self.plan.server_settings, "host": "127.0.0.1", "port": str(port)}
-            with deferred_interrupts():
-                self.server = start_capped(
-                    server_argv(settings, self.plan.server_command),
-                    self.plan.caps,
-                    name=f"stampede-{self.plan.variant}",
-                    env=child_env(),
-                    stdout=log,
-                    stderr=subprocess.STDOUT,
-                )
-            self.record.caps = self.server.report()
-            health_deadline = min(time.monotonic() + HEALTH_TIMEOUT_S, self.deadline)
-            try:
-                wait_healthy(self.url, self.server.popen, health_deadline, Path(log.name))
-                break
-            except VariantError:
-                # free_port() cannot reserve the port: another process may bind it first.
-                log_text = Path(log.name).read_text(errors="replace").lower()
-                if attempt + 1 == PORT_ATTEMPTS or "address already in use" not in log_text:
-                    raise
-                with deferred_interrupts():
-                    self.server.stop(timeout=1.0)
-                log.write(f"--- port {port} was taken; retrying on another ---\n".encode())
-                log.flush()
+        relative = f"server/{self.plan.variant}.log"
+        self.record.files["server_log"] = relative
+        try:
+            self.server = launch(
+                self.plan.target,
+                log_path=self.plan.run_dir / relative,
+                deadline=self.deadline,
+                health_timeout_s=HEALTH_TIMEOUT_S,
+            )
+        except LaunchError as exc:
+            raise VariantError(str(exc)) from None
+        self.url = self.server.base_url
+        self.record.caps = self.server.caps or {}
         # No pass yet (it comes one gc interval after start-up): wait for it, so leftovers of
         # the start-up are gone from the baseline as they will be from the final reading.
         self.record.gc["baseline_after_pass"] = after_gc_pass(
@@ -225,22 +202,28 @@ class VariantRun:
 
     def _start_locust(self) -> None:
         metrics_port = free_port()
-        prefix = self.plan.run_dir / "locust" / self.plan.variant
+        # Absolute: Locust runs inside the run folder, so a relative --out would nest its CSVs
+        # there a second time (results/<run>/results/<run>/locust/).
+        prefix = (self.plan.run_dir / "locust" / self.plan.variant).resolve()
         log = self._open_log(f"locust/{self.plan.variant}.log", "locust_log")
         self.record.files["locust_csv_prefix"] = f"locust/{self.plan.variant}"
+        self.record.files["intents"] = f"locust/{self.plan.variant}_intents.jsonl"
+        intents = (self.plan.run_dir / self.record.files["intents"]).resolve()
         with deferred_interrupts():
-            self.locust = subprocess.Popen(
-                locust_argv(self.plan, self.url, prefix, metrics_port),
+            self.locust = spawn(
+                [
+                    *locust_argv(self.plan, self.url, prefix, metrics_port),
+                    "--intents-file",
+                    str(intents),
+                ],
                 cwd=self.plan.run_dir,
-                env=child_env(),
                 stdin=subprocess.DEVNULL,
                 stdout=log,
                 stderr=subprocess.STDOUT,
-                start_new_session=True,  # its own group: Ctrl-C reaches us, we stop it
             )
             t0 = time.monotonic()
             self.record.started_at = time.time()
-        assert self.server is not None
+        assert self.server is not None and self.server.pid is not None
         self.sampler = Sampler(
             self.plan.variant,
             self.server.pid,
@@ -286,8 +269,8 @@ class VariantRun:
             if flagged_at is not None and now - flagged_at >= self.plan.grace_s:
                 self.record.ended = "wedged" if self.record.wedged_at_s is not None else "stalled"
                 return
-            if self.server.popen.poll() is not None:
-                raise VariantError(f"server exited with code {self.server.popen.returncode}")
+            if (code := self.server.exit_code()) is not None:
+                raise VariantError(f"server exited with code {code}")
             end = self._load_end()
             if now >= end:
                 self.record.ended = "deadline"
@@ -317,13 +300,13 @@ class VariantRun:
     def _teardown(self) -> None:
         started = time.monotonic()
         self.record.locust_exit_code = stop_group(self.locust, self._cut(LOCUST_STOP_S))
-        if self.server is not None and self.server.popen.poll() is None and self.url:
+        if self.server is not None and self.server.alive() and self.url:
             self._final_snapshot()
         if self.sampler is not None:
             self.sampler.close()
         if self.server is not None:
             self.record.server_exit_code = self.server.stop(timeout=self._cut(SERVER_STOP_S))
-            self.record.caps = self.server.report()
+            self.record.caps = self.server.caps or {}
         for handle in self.logs:
             handle.close()
         self.record.teardown_s = round(time.monotonic() - started, 3)

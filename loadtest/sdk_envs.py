@@ -8,9 +8,11 @@ packages reach it through a .pth file and symlinks, so the variant runs the curr
 hashes the interpreter, the requirements and the spec, so a change to any builds a new env.
 
 Concurrency model: creation holds an exclusive flock on the env's lock file, so two runs that
-want the same env build it once; an env counts only once its ready marker exists (written
-last), and a half-built one left by a killed run is removed and rebuilt. Every pip call is
-bounded by a timeout and prints a progress line while it runs.
+want the same env build it once; a run waits for that lock at most LOCK_WAIT_S (one build's
+worth) and then fails with one line naming the lock. An env counts only once its ready marker
+exists (written last), and a half-built one left by a killed run is removed and rebuilt. Every
+pip call is bounded by a timeout, prints a progress line while it runs, and dies with the
+harness (its own process group, a parent-death signal).
 """
 
 from __future__ import annotations
@@ -33,22 +35,31 @@ from dataclasses import dataclass
 from pathlib import Path
 
 import stampede.server
-from stampede.loadtest.errors import UsageError
+from stampede.loadtest.errors import HarnessError, UsageError
+from stampede.loadtest.processes import spawn, stop_group
+from stampede.server.cli import server_argv
 from stampede.server.sdk import MINIMUM, release
+from stampede.server.settings import ServerSettings
 
 import stampede
 
 ROOT = Path(__file__).resolve().parents[1]
 FORMAT = 3  # bump to invalidate every cached env
 # Which scenario each SDK is the system under test of, and the server settings that select it.
-SCENARIO_OF = {"agent-client-protocol": "session", "strands-agents": "idempotency"}
+SCENARIO_OF = {
+    "agent-client-protocol": "session",
+    "claude-agent-sdk": "stream",
+    "strands-agents": "idempotency",
+}
 SETTINGS_FOR = {
     "agent-client-protocol": {"session_impl": "acp"},
+    "claude-agent-sdk": {"stream_impl": "claude-agent-sdk"},
     "strands-agents": {"agent": "strands", "waiter": "future"},
 }
 CLIENT_ONLY = frozenset({"locust", "matplotlib", "rich"})  # the server never imports these
 VERSION = re.compile(r"^\d+(\.\d+)*((a|b|rc)\d+)?(\.post\d+)?(\.dev\d+)?$")
 PIP_TIMEOUT_S = 900.0
+LOCK_WAIT_S = PIP_TIMEOUT_S + 60.0  # another run's build of the same env ends by then
 HEARTBEAT_S = 5.0
 
 Say = Callable[[str], None]
@@ -155,7 +166,7 @@ def is_ready(path: Path) -> bool:
 
 def server_command(python: Path) -> list[str]:
     """argv prefix that runs `stampede serve` with the env's interpreter (flags follow)."""
-    return [str(python), "-P", "-m", "stampede.server"]  # -P: never the cwd's copy
+    return server_argv(ServerSettings.explicit(), str(python))
 
 
 def prepare_for_compare(specs: tuple[str, ...]) -> dict[str, Path]:
@@ -167,12 +178,12 @@ def prepare_for_compare(specs: tuple[str, ...]) -> dict[str, Path]:
     return prepare(tuple(parse_spec(spec) for spec in specs), say)
 
 
-def sdk_server_command(spec: str) -> list[str]:
-    """The server command of a prepared release's env (see prepare_for_compare)."""
+def sdk_python(spec: str) -> str:
+    """The interpreter of a prepared release's env (see prepare_for_compare)."""
     path = env_dir(parse_spec(spec))
     if not is_ready(path):
         raise UsageError(f"--sdk {spec}: its environment is not prepared")
-    return server_command(env_python(path))
+    return str(env_python(path))
 
 
 def prepare(specs: tuple[SdkSpec, ...], say: Say) -> dict[str, Path]:
@@ -193,16 +204,36 @@ def ensure_env(spec: SdkSpec, say: Say) -> Path:
     if is_ready(path):
         return env_python(path)
     path.parent.mkdir(parents=True, exist_ok=True)
-    with _locked(path.parent / f"{path.name}.lock"):
+    with _locked(path.parent / f"{path.name}.lock", spec, say):
         if not is_ready(path):  # another run may have built it while we waited
             _build(spec, path, say)
     return env_python(path)
 
 
 @contextlib.contextmanager
-def _locked(lock_path: Path) -> Iterator[None]:
+def _locked(
+    lock_path: Path, spec: SdkSpec, say: Say, wait_s: float | None = None
+) -> Iterator[None]:
+    """Hold the env's build lock; HarnessError after `wait_s` (default LOCK_WAIT_S)."""
+    wait_s = LOCK_WAIT_S if wait_s is None else wait_s
     with lock_path.open("a") as handle:
-        fcntl.flock(handle, fcntl.LOCK_EX)
+        started = time.monotonic()
+        next_note = started
+        while True:
+            try:
+                fcntl.flock(handle, fcntl.LOCK_EX | fcntl.LOCK_NB)
+                break
+            except BlockingIOError:
+                waited = time.monotonic() - started
+                if waited >= wait_s:
+                    raise HarnessError(
+                        f"{spec}: another run has been building its environment for over "
+                        f"{wait_s:.0f} s (lock {lock_path}); try again later"
+                    ) from None
+                if time.monotonic() >= next_note:
+                    say(f"{spec}: waiting for another run building it ({waited:.0f} s)")
+                    next_note += HEARTBEAT_S
+                time.sleep(min(0.2, max(0.0, wait_s - waited)))
         try:
             yield
         finally:
@@ -251,6 +282,7 @@ def _link_source(path: Path, site: Path) -> None:
 # Imports what the server will import, so a release the server cannot drive fails here.
 _SMOKE = {
     "agent-client-protocol": "from stampede.server.sdk import acp_module; acp_module()",
+    "claude-agent-sdk": "from stampede.server.sdk import claude_stream_module as m; m()",
     "strands-agents": "from stampede.server.sdk import strands_module; strands_module()",
 }
 
@@ -267,8 +299,8 @@ def _run(argv: list[str], what: str, say: Say, *, heartbeat: bool = False) -> st
     """Run one bounded step; UsageError with pip's own reason when it fails."""
     started = time.monotonic()
     with tempfile.TemporaryFile() as out:
-        proc = subprocess.Popen(
-            argv, stdout=out, stderr=subprocess.STDOUT, stdin=subprocess.DEVNULL
+        proc = spawn(
+            argv, stdout=out, stderr=subprocess.STDOUT, stdin=subprocess.DEVNULL, env=os.environ
         )
         try:
             while proc.poll() is None:
@@ -280,9 +312,7 @@ def _run(argv: list[str], what: str, say: Say, *, heartbeat: bool = False) -> st
                 if heartbeat and proc.poll() is None:
                     say(f"  ... still working: {what} ({time.monotonic() - started:.0f} s)")
         finally:
-            if proc.poll() is None:
-                proc.kill()
-                proc.wait()
+            stop_group(proc, timeout=1.0)  # pip's own helpers too
         out.seek(0)
         text = out.read().decode(errors="replace")
     if proc.returncode != 0:

@@ -1,5 +1,5 @@
-"""Reads of a running stampede server by the compare runner: /healthz, /metrics, /v1/status,
-and waiting for the server's next gc pass.
+"""Reads of a running stampede server by the compare runner: /metrics, /v1/status, and waiting
+for the server's next gc pass (its health wait is the launcher's).
 
 Every read is bounded by a short timeout and returns something empty on failure, so a server
 that hangs costs the reading, never the run.
@@ -7,11 +7,8 @@ that hangs costs the reading, never the run.
 
 from __future__ import annotations
 
-import contextlib
-import subprocess
 import time
 from dataclasses import dataclass
-from pathlib import Path
 from typing import Any
 
 import httpx
@@ -26,29 +23,6 @@ GC_WAIT_MARGIN_S = 0.5
 
 class VariantError(Exception):
     """The variant could not run (server or Locust failed to start); the message says why."""
-
-
-def tail(path: Path, lines: int = 3) -> str:
-    try:
-        text = path.read_text(errors="replace").strip().splitlines()
-    except OSError:
-        return ""
-    return " | ".join(text[-lines:])
-
-
-def wait_healthy(url: str, proc: subprocess.Popen[bytes], deadline: float, log: Path) -> None:
-    with httpx.Client(timeout=READ_TIMEOUT_S) as http:
-        while time.monotonic() < deadline:
-            if proc.poll() is not None:
-                raise VariantError(
-                    f"server exited with code {proc.returncode} before answering /healthz "
-                    f"({tail(log)})"
-                )
-            with contextlib.suppress(httpx.HTTPError):
-                if http.get(f"{url}/healthz").status_code == 200:
-                    return
-            time.sleep(0.1)
-    raise VariantError(f"server did not answer {url}/healthz in time ({tail(log)})")
 
 
 def get_json(url: str, timeout: float = READ_TIMEOUT_S) -> dict[str, Any]:

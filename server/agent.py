@@ -14,8 +14,9 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
 
-from stampede.server.executor import tagged
 from stampede.server.model import StubBedrockModel
+
+from stampede.probe.executor import tagged
 
 TOOLS = ["lookup_weather"]
 

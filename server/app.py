@@ -24,11 +24,13 @@ from stampede.server.api_models import (
     error_responses,
     text_response,
 )
+from stampede.server.control import control_router
 from stampede.server.limits import BodyLimit, ConcurrencyLimit
-from stampede.server.loop_errors import CountAsgiErrors
 from stampede.server.runtime import Runtime
 from stampede.server.settings import ServerSettings
 from starlette.exceptions import HTTPException as StarletteHTTPException
+
+from stampede.probe.loop_errors import CountAsgiErrors
 
 HTTP_ERRORS = {404: "not_found", 405: "method_not_allowed", 413: "payload_too_large"}
 
@@ -71,6 +73,7 @@ def create_app(settings: ServerSettings | None = None) -> FastAPI:
     app.add_middleware(BodyLimit, max_bytes=settings.max_body_bytes, count=runtime.rejected)
     for hazard in runtime.hazards:
         app.include_router(hazard.router)
+    app.include_router(control_router(runtime.model))
 
     @app.exception_handler(RequestValidationError)
     async def invalid(request: Request, exc: RequestValidationError) -> JSONResponse:

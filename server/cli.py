@@ -2,15 +2,16 @@
 
 The server's command line lives in the server layer, so a server child process (and an SDK
 variant's lean venv) imports only what the server needs, never the harness. Every settings
-field is one flag and one `STAMPEDE_*` variable; pydantic validates both the same way, and the
-harness reuses `add_settings_flags` / `settings_from` for the settings it forwards.
+field is one flag and one `STAMPEDE_*` variable; pydantic validates both the same way. The
+harness reuses `add_settings_flags` / `settings_from` for the settings it forwards, and
+`server_argv` is the one way back from a ServerSettings to a child's command line.
 """
 
 from __future__ import annotations
 
 import argparse
 import sys
-from collections.abc import Sequence
+from collections.abc import Iterable, Sequence
 from typing import Any, NoReturn
 
 from pydantic import ValidationError
@@ -20,6 +21,7 @@ from stampede.server.settings import ServerSettings
 
 EXIT_USAGE = 2
 PROG = "stampede serve"
+MODULE = "stampede.server"  # `python -m stampede.server`: the server without the harness
 
 
 def fail(prog: str, message: str) -> NoReturn:
@@ -38,10 +40,20 @@ def validation_message(exc: ValidationError, given: dict[str, Any]) -> str:
     return "; ".join(parts)
 
 
-def add_settings_flags(parser: argparse.ArgumentParser, settings_cls: type) -> None:
-    """One flag per settings field; values go through pydantic so env vars and flags agree."""
+def flag_of(field: str) -> str:
+    return "--" + field.replace("_", "-")
+
+
+def add_settings_flags(
+    parser: argparse.ArgumentParser, settings_cls: type, fields: Iterable[str] | None = None
+) -> None:
+    """One flag per settings field (or per one of `fields`); values go through pydantic, so
+    env vars and flags agree, and a harness forwarding a field gets the server's validation."""
+    wanted = set(settings_cls.model_fields if fields is None else fields)
     for name, info in settings_cls.model_fields.items():
-        flag = "--" + name.replace("_", "-")
+        if name not in wanted:
+            continue
+        flag = flag_of(name)
         env = "STAMPEDE_" + name.upper()
         help_text = f"{info.description or ''} (env {env}, default {info.default!r})".strip()
         if info.annotation is bool:
@@ -50,16 +62,48 @@ def add_settings_flags(parser: argparse.ArgumentParser, settings_cls: type) -> N
             parser.add_argument(flag, dest=name, metavar="VALUE", default=None, help=help_text)
 
 
-def settings_from(args: argparse.Namespace, settings_cls: type, prog: str) -> Any:
+def settings_from(
+    args: argparse.Namespace, settings_cls: type, prog: str, *, environment: bool = True
+) -> Any:
+    """The settings the flags give, over STAMPEDE_* variables (or over the defaults alone with
+    environment=False, as a harness wants); a bad value exits 2 naming flag and value."""
     given = {
         name: getattr(args, name)
         for name in settings_cls.model_fields
         if getattr(args, name, None) is not None
     }
     try:
-        return settings_cls(**given)
+        return settings_cls(**given) if environment else settings_cls.explicit(**given)
     except ValidationError as exc:
         fail(prog, validation_message(exc, given))
+
+
+def settings_flags(settings: ServerSettings) -> dict[str, str]:
+    """Every explicitly set field as the text its flag takes (what a report records)."""
+    return {name: _text(value) for name, value in settings.given().items()}
+
+
+def server_argv(settings: ServerSettings, python: str | None = None) -> list[str]:
+    """The command line that runs a server with exactly `settings`: every explicitly set field
+    as its flag. `python` is the interpreter (an SDK variant's venv; default this one); -P
+    keeps the working directory off sys.path, so the installed `stampede` is the one run."""
+    argv = [python or sys.executable, "-P", "-m", MODULE]
+    for name, text in settings_flags(settings).items():
+        if ServerSettings.model_fields[name].annotation is bool:  # store_const: present means true
+            argv += [flag_of(name)] if text == "true" else []
+        else:
+            argv += [flag_of(name), text]
+    return argv
+
+
+def _text(value: object) -> str:
+    if value is None:
+        return "none"
+    if isinstance(value, bool):
+        return "true" if value else "false"
+    if isinstance(value, float) and value.is_integer():
+        return str(int(value))  # 500.0 -> "500", as a user would type it
+    return str(value)
 
 
 def run(settings: ServerSettings, prog: str = PROG) -> int:

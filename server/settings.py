@@ -1,20 +1,33 @@
-"""The server's settings: one pydantic-settings class, every field a `STAMPEDE_*` env var."""
+"""The server's settings: one pydantic-settings class, every field a `STAMPEDE_*` env var.
+
+This class is the one carrier of a server's settings, from a flag to the child process: each
+field holds the one default and the one validation that `serve`, `compare`, `plan` and the SDK
+environments share. `server/cli.py` turns it into flags (`add_settings_flags`) and back into a
+child's argv (`server_argv`). A harness builds it with `ServerSettings.explicit(...)`, which
+ignores the caller's STAMPEDE_* variables, so what it launches is what its report records.
+"""
 
 from __future__ import annotations
 
 import ipaddress
 import os
-from typing import Literal
+from typing import Any, Literal
 
-from pydantic import Field, ValidationInfo, field_validator
-from pydantic_settings import BaseSettings, SettingsConfigDict
-from stampede.server.hazards import IDEMPOTENCY, SESSION, STREAM
+from pydantic import Field, ValidationInfo, create_model, field_validator
+from pydantic_settings import BaseSettings, PydanticBaseSettingsSource, SettingsConfigDict
+from stampede.server.hazards import HAZARDS
+from stampede.server.hazards.stream.consume import CONSUME_PATTERNS, parse_patterns
 
-# Hazard implementations, as each hazard's folder registers them (server/hazards/): the buggy
-# pattern first, then the fixes, then those served by a real SDK (e.g. session_impl acp).
-WaiterName = Literal[IDEMPOTENCY.choices]  # type: ignore[valid-type]
-StreamImpl = Literal[STREAM.choices]  # type: ignore[valid-type]
-SessionImpl = Literal[SESSION.choices]  # type: ignore[valid-type]
+# One field per registered hazard (server/hazards/): the implementation it runs, one of those
+# its folder registers (the buggy pattern first, the default, then the fixes, then those served
+# by a real SDK, e.g. session_impl acp). A new hazard's flag comes with its registry entry.
+_hazard_fields: dict[str, Any] = {
+    spec.setting: (Literal[spec.choices], Field(spec.default, description=spec.help))
+    for spec in HAZARDS
+}
+HazardChoices: type[BaseSettings] = create_model(
+    "HazardChoices", __base__=BaseSettings, **_hazard_fields
+)
 # Who answers invocations: Stampede's own agent loop, or a real strands.Agent (server/sdk/).
 AgentImpl = Literal["builtin", "strands"]
 
@@ -32,7 +45,7 @@ def default_pool_size(cpus: int) -> int:
     return min(32, cpus + 4)
 
 
-class ServerSettings(BaseSettings):
+class ServerSettings(HazardChoices):  # type: ignore[misc, valid-type]
     model_config = SettingsConfigDict(env_prefix="STAMPEDE_", extra="ignore")
 
     allow_remote: bool = Field(
@@ -40,9 +53,6 @@ class ServerSettings(BaseSettings):
     )
     host: str = Field("127.0.0.1", description="address to bind (loopback unless --allow-remote)")
     port: int = Field(8000, ge=0, le=65535, description="TCP port (0: any free port)")
-    waiter: WaiterName = Field(
-        IDEMPOTENCY.default, description="how duplicates wait: to_thread (pre-fix) or future (fix)"
-    )
     cpus: int | None = Field(
         None, ge=1, le=1024, description="emulated host CPUs the pool is sized from"
     )
@@ -66,15 +76,18 @@ class ServerSettings(BaseSettings):
     stall_seconds: float = Field(
         10.0, gt=0, description="requests in flight and none finished this long: stalled"
     )
-    stream_impl: StreamImpl = Field(
-        STREAM.default, description="Query implementation behind the SSE stream endpoint"
-    )
     stream_events: int = Field(20, ge=1, le=10_000, description="events per stream")
     stream_interval_ms: float = Field(
         100.0, ge=0, le=60_000, description="pause before each stream event"
     )
-    session_impl: SessionImpl = Field(
-        SESSION.default, description="how the WebSocket session runs its agent connection"
+    stream_consume: str = Field(
+        ",".join(CONSUME_PATTERNS),
+        description="claude-agent-sdk impl: how the endpoint consumes query(), one pattern "
+        "per stream in turn: relay (the client may hang up), break (after k), flag "
+        "(background consumer stopped by a flag), cancel (background consumer cancelled)",
+    )
+    stream_break_after: int = Field(
+        3, ge=1, le=10_000, description="k: messages the server-side consume patterns take"
     )
     gc_interval_s: float = Field(
         1.0, gt=0, le=3600, description="seconds between the runtime's gc passes"
@@ -119,6 +132,11 @@ class ServerSettings(BaseSettings):
             return None
         return value
 
+    @field_validator("stream_consume")
+    @classmethod
+    def _consume(cls, value: str) -> str:
+        return ",".join(parse_patterns(value))
+
     @field_validator("host")
     @classmethod
     def _host(cls, value: str, info: ValidationInfo) -> str:
@@ -135,6 +153,20 @@ class ServerSettings(BaseSettings):
             )
         return value
 
+    @classmethod
+    def explicit(cls, **values: Any) -> ServerSettings:
+        """These values over the defaults, validated as flags are; STAMPEDE_* variables are
+        ignored. Raises pydantic's ValidationError naming the field."""
+        return _ExplicitSettings(**values)
+
+    def given(self) -> dict[str, Any]:
+        """The fields set explicitly (by a flag, a variable or a caller), as Python values."""
+        return self.model_dump(include=self.model_fields_set)
+
+    def merged(self, **overrides: Any) -> ServerSettings:
+        """A validated copy with `overrides` on top (model_copy would skip validation)."""
+        return ServerSettings.explicit(**(self.given() | overrides))
+
     @property
     def effective_cpus(self) -> int:
         return self.cpus if self.cpus is not None else usable_cpu_count()
@@ -144,3 +176,14 @@ class ServerSettings(BaseSettings):
         if self.executor_workers is not None:
             return self.executor_workers
         return default_pool_size(self.effective_cpus)
+
+
+class _ExplicitSettings(ServerSettings):
+    """ServerSettings whose only source is the constructor's arguments."""
+
+    @classmethod
+    def settings_customise_sources(
+        cls, settings_cls: type[BaseSettings], init_settings: PydanticBaseSettingsSource,
+        **others: PydanticBaseSettingsSource,
+    ) -> tuple[PydanticBaseSettingsSource, ...]:  # fmt: skip
+        return (init_settings,)

@@ -8,6 +8,8 @@
   `asyncio.shield(asyncio.wrap_future(inflight.future))`. No thread is held; the shield keeps
   one cancelled duplicate from cancelling the shared future under the others; a duplicate that
   registers after the primary settled finds the future done and returns at once.
+- `BatchedWaiter` (server/batched_waiter.py) keeps those guarantees with one bridge per
+  (primary, loop) instead of one per duplicate: what the fix costs at its best.
 """
 
 from __future__ import annotations
@@ -17,8 +19,10 @@ import threading
 from dataclasses import dataclass, field
 from typing import ClassVar, Protocol
 
-from stampede.server.executor import tagged
+from stampede.server.batched_waiter import BatchedWaiter
 from stampede.server.inflight import Inflight, Outcome
+
+from stampede.probe.executor import tagged
 
 
 class Waiter(Protocol):
@@ -92,9 +96,10 @@ class FutureWaiter:
         return 0
 
 
-WAITERS: dict[str, type[ToThreadWaiter] | type[FutureWaiter]] = {
+WAITERS: dict[str, type[ToThreadWaiter] | type[FutureWaiter] | type[BatchedWaiter]] = {
     ToThreadWaiter.name: ToThreadWaiter,
     FutureWaiter.name: FutureWaiter,
+    BatchedWaiter.name: BatchedWaiter,
 }
 
 

@@ -1,35 +1,45 @@
-"""Start real `stampede serve` processes on free loopback ports for tests."""
+"""Real `stampede serve` processes on free loopback ports for tests, started by the launcher.
+
+A thin test-side wrapper over `stampede.loadtest.launcher` (the one way anything starts a
+server): settings go through ServerSettings and `server_argv` as in compare and plan; this
+adds the status polling and the timed stop the server tests assert on.
+"""
 
 from __future__ import annotations
 
 import contextlib
-import os
-import signal
-import socket
-import subprocess
-import sys
-import tempfile
 import time
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from pathlib import Path
 
 import httpx
+from stampede.loadtest.launcher import Handle, LaunchError, launch, stampede_target
+from stampede.loadtest.processes import free_port
+from stampede.server.settings import ServerSettings
 
 ROOT = Path(__file__).resolve().parents[1]
+HEALTH_TIMEOUT_S = 20.0
 
-
-def free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return int(sock.getsockname()[1])
+__all__ = ["ROOT", "ServerProcess", "free_port", "running_server", "start_server"]
 
 
 @dataclass
 class ServerProcess:
-    proc: subprocess.Popen[bytes]
-    url: str
-    log_path: Path
+    handle: Handle
+
+    @property
+    def proc(self):
+        return self.handle.popen
+
+    @property
+    def url(self) -> str:
+        return self.handle.base_url
+
+    @property
+    def log_path(self) -> Path:
+        assert self.handle.log_path is not None
+        return self.handle.log_path
 
     def status(self) -> dict:
         return httpx.get(f"{self.url}/v1/status", timeout=5).json()
@@ -49,43 +59,25 @@ class ServerProcess:
         return self.log_path.read_text(errors="replace")
 
     def stop(self, timeout: float = 10.0) -> float:
-        """SIGTERM, then wait; returns how long the exit took."""
+        """SIGTERM, then wait (SIGKILL after `timeout`); returns how long the exit took."""
         started = time.monotonic()
-        if self.proc.poll() is None:
-            self.proc.send_signal(signal.SIGTERM)
-            try:
-                self.proc.wait(timeout)
-            except subprocess.TimeoutExpired:
-                self.proc.kill()
-                self.proc.wait()
+        self.handle.stop(timeout)
         return time.monotonic() - started
 
 
-def start_server(**settings: object) -> ServerProcess:
-    port = free_port()
-    argv = [sys.executable, "-m", "stampede", "serve", "--port", str(port)]
-    for name, value in settings.items():
-        argv += ["--" + name.replace("_", "-"), str(value)]
-    log_path = Path(tempfile.mkstemp(prefix="stampede-test-", suffix=".log")[1])
-    env = {k: v for k, v in os.environ.items() if not k.startswith("STAMPEDE_")}
-    with log_path.open("wb") as log:
-        proc = subprocess.Popen(argv, cwd=ROOT, env=env, stdout=log, stderr=subprocess.STDOUT)
-    server = ServerProcess(proc, f"http://127.0.0.1:{port}", log_path)
-    deadline = time.monotonic() + 20
-    while time.monotonic() < deadline:
-        if proc.poll() is not None:
-            raise RuntimeError(f"server exited early:\n{server.log()}")
-        with contextlib.suppress(httpx.HTTPError):
-            if httpx.get(f"{server.url}/healthz", timeout=1).status_code == 200:
-                return server
-        time.sleep(0.1)
-    server.stop()
-    raise RuntimeError(f"server did not become healthy:\n{server.log()}")
+def start_server(python: Path | str | None = None, **settings: object) -> ServerProcess:
+    """A server with these settings (by `python`, e.g. an SDK venv's; default this one)."""
+    target = stampede_target(ServerSettings.explicit(**settings), python=python and str(python))
+    try:
+        handle = launch(target, health_timeout_s=HEALTH_TIMEOUT_S)
+    except LaunchError as exc:
+        raise RuntimeError(f"server did not become healthy: {exc}") from None
+    return ServerProcess(handle)
 
 
 @contextlib.contextmanager
-def running_server(**settings: object) -> Iterator[ServerProcess]:
-    server = start_server(**settings)
+def running_server(python: Path | str | None = None, **settings: object) -> Iterator[ServerProcess]:
+    server = start_server(python, **settings)
     try:
         yield server
     finally:

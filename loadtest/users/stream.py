@@ -5,6 +5,11 @@ the socket, as a browser tab or a retrying gateway does. A raw (gevent-patched) 
 close really is a TCP close: a pooled HTTP client might keep or drain the connection instead,
 and the server would never see the client leave. Every read is bounded by
 `--client-timeout`, the event count and a byte limit.
+
+A server that names a consumption pattern in which it stops the stream itself (break, flag,
+cancel: see server/hazards/consume.py) gets read to the end of its response instead, so any
+cancellation its consumer sees is not the client's doing; a response cut off before its end is
+a failure ("stream cut short"). Stats names carry the pattern.
 """
 
 from __future__ import annotations
@@ -23,6 +28,7 @@ from stampede.loadtest.users.outcomes import (
     StormFailure,
     UnexpectedStatusError,
 )
+from stampede.server.hazards.stream.consume import CONSUME_HEADER, SERVER_STOPS
 
 MAX_STREAM_BYTES = 1 << 20
 RECV_BYTES = 16384
@@ -46,6 +52,15 @@ class StreamIncompleteError(StormFailure):
     outcome = "http_error"
 
 
+class StreamCutError(StormFailure):
+    """A stream the server was to end itself stopped before the end of its response."""
+
+    outcome = "http_error"
+
+
+LAST_CHUNK = b"0\r\n\r\n"  # chunked transfer coding's end of the response
+
+
 def drop_after(parsed: Any) -> int:
     value = int(getattr(parsed, "stream_drop_after", None) or 3)
     if not 1 <= value <= 10_000:
@@ -63,7 +78,9 @@ class StreamReader:
         self.timeout = timeout
 
     def read(self, path: str, k: int) -> tuple[int, bytes]:
-        """(events read, bytes received); raises a StormFailure if it went wrong."""
+        """(events read, bytes received); raises a StormFailure if it went wrong. `pattern` is
+        then the consumption pattern the server named, if any."""
+        self.pattern: str | None = None
         deadline = time.monotonic() + self.timeout
         try:
             sock = socket.create_connection((self.host, self.port), timeout=self.timeout)
@@ -77,6 +94,12 @@ class StreamReader:
             status = _status(head)
             if status != 200:
                 raise UnexpectedStatusError(f"unexpected HTTP {status}")
+            self.pattern = _header(head, CONSUME_HEADER)
+            if self.pattern in SERVER_STOPS:
+                body = self._read_until(sock, deadline, body, _ended)
+                if not _ended(body):
+                    raise StreamCutError(f"stream cut short ({self.pattern})")
+                return _events(body), head + body
             body = self._read_until(sock, deadline, body, lambda data: _enough(data, k))
             if not _enough(body, k):
                 raise StreamIncompleteError("stream ended before the events to read")
@@ -106,6 +129,19 @@ def _enough(body: bytes, k: int) -> bool:
     return _events(body) >= k or b"event: result" in body
 
 
+def _ended(body: bytes) -> bool:
+    return body.endswith(LAST_CHUNK)
+
+
+def _header(head: bytes, name: str) -> str | None:
+    wanted = name.lower().encode()
+    for line in head.split(b"\r\n")[1:]:
+        key, sep, value = line.partition(b":")
+        if sep and key.strip().lower() == wanted:
+            return value.strip().decode(errors="replace")
+    return None
+
+
 def _events(body: bytes) -> int:
     # One SSE event per "\n\n"; chunked framing only adds "\r\n" around each frame.
     return body.count(b"\n\n")
@@ -130,12 +166,11 @@ class StreamUser(StormUser):
     def on_start(self) -> None:
         self.drop_after = drop_after(self.environment.parsed_options)
         self.reader = StreamReader(self.host, self.options.client_timeout)
-        self.agents = [f"agent-{i:03d}" for i in range(self.options.agents)]
+        self.agents = self.agent_pool()
 
     @task
     def drop_stream(self) -> None:
         agent = self.rng.choice(self.agents)
-        name = f"{self.name_prefix}stream [drop after {self.drop_after}]"
         started = time.perf_counter()
         exception: BaseException | None = None
         received = b""
@@ -143,6 +178,7 @@ class StreamUser(StormUser):
             _, received = self.reader.read(f"/v1/agents/{agent}/stream", self.drop_after)
         except StormFailure as exc:
             exception = exc
+        name = f"{self.name_prefix}stream [{_describe(self.reader.pattern, self.drop_after)}]"
         self.environment.events.request.fire(
             request_type="SSE",
             name=name,
@@ -151,3 +187,11 @@ class StreamUser(StormUser):
             exception=exception,
             context=self.context(),
         )
+
+
+def _describe(pattern: str | None, k: int) -> str:
+    if pattern in SERVER_STOPS:
+        return f"server {pattern} after {k}"
+    if pattern is not None:
+        return f"{pattern}, drop after {k}"
+    return f"drop after {k}"

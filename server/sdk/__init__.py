@@ -1,8 +1,10 @@
-"""Real SDKs as the system under test: strands-agents and agent-client-protocol.
+"""Real SDKs as the system under test: strands-agents, agent-client-protocol, claude-agent-sdk.
 
-Both are optional dependencies (`pip install -e '.[sdk]'`): nothing here imports them unless
-`--agent strands` or `--session-impl acp` asks for one, and then a missing or too old SDK is
-one clear error (SdkMissingError, which `stampede serve` reports as a usage error).
+All are optional dependencies (`pip install -e '.[sdk]'` for the first two; claude-agent-sdk,
+~300-460 MB with its bundled CLI, is installed on its own or in `compare --sdk`'s cached venvs):
+nothing here imports them unless `--agent strands`, `--session-impl acp` or `--stream-impl
+claude-agent-sdk` asks for one, and then a missing or too old SDK is one clear error
+(SdkMissingError, which `stampede serve` reports as a usage error).
 """
 
 from __future__ import annotations
@@ -17,9 +19,11 @@ from stampede.server.settings import ServerSettings
 
 STRANDS = "strands-agents"
 ACP = "agent-client-protocol"
+CLAUDE = "claude-agent-sdk"
 # The first releases with what Stampede drives: strands' idempotency_token (THROW mode);
-# acp's run_agent(agent, StreamWriter, StreamReader) with the session_update helpers.
-MINIMUM = {STRANDS: (1, 45, 0), ACP: (0, 7, 0)}
+# acp's run_agent(agent, StreamWriter, StreamReader) with the session_update helpers;
+# claude-agent-sdk's query(prompt=, options=, transport=) over the control protocol.
+MINIMUM = {STRANDS: (1, 45, 0), ACP: (0, 7, 0), CLAUDE: (0, 1, 0)}
 
 
 class SdkMissingError(RuntimeError):
@@ -64,4 +68,16 @@ def acp_module() -> ModuleType:
 def acp_session_hazard(settings: ServerSettings) -> Hazard:
     """The session hazard for `--session-impl acp` (registered in server/hazards/session/)."""
     hazard: Hazard = acp_module().AcpSessionHazard(settings)
+    return hazard
+
+
+def claude_stream_module() -> ModuleType:
+    """server.hazards.stream.claude_hazard, once claude-agent-sdk is known to be usable."""
+    sdk_version(CLAUDE, "--stream-impl claude-agent-sdk")
+    return importlib.import_module("stampede.server.hazards.stream.claude_hazard")
+
+
+def claude_stream_hazard(settings: ServerSettings) -> Hazard:
+    """The stream hazard for `--stream-impl claude-agent-sdk` (server/hazards/stream/)."""
+    hazard: Hazard = claude_stream_module().ClaudeStreamHazard(settings)
     return hazard

@@ -21,11 +21,10 @@ from collections import OrderedDict
 from dataclasses import dataclass, field
 from typing import Any
 
-from stampede.server.executor import tagged
 from stampede.server.inflight import Outcome
 from stampede.server.invocations import Dispatch, aborted_outcome, error, iso
 from stampede.server.model import ModelThrottledError, StubBedrockModel
-from stampede.server.sdk import STRANDS, sdk_version, strands_waiter
+from stampede.server.sdk import STRANDS, SdkMissingError, sdk_version, strands_waiter
 from stampede.server.sdk.strands_model import StrandsStubModel, lookup_weather
 from stampede.server.telemetry import Telemetry
 from stampede.server.waiters import ToThreadWaiter, Waiter
@@ -33,12 +32,20 @@ from strands import Agent
 from strands.types.agent import ConcurrentInvocationMode
 from strands.types.exceptions import ConcurrencyException, IdempotencyAbortedError
 
+from stampede.probe.executor import tagged
+
 # Idle agents beyond this many are dropped, oldest first: a bound on per-agent-id state.
 MAX_AGENTS = 4096
 
 
 def describe(waiter: str) -> str:
     """What answers invocations, e.g. "strands-agents 1.62.0 with pre-fix waiter"."""
+    if waiter == "batched":
+        # strands ships its own waiter (the future one); batched exists only in Stampede.
+        raise SdkMissingError(
+            "--waiter batched is Stampede's own waiter and does not run inside strands; "
+            "use --waiter future (strands as released) or to_thread (the pre-fix what-if)"
+        )
     version = sdk_version(STRANDS, "--agent strands")
     return f"{STRANDS} {version}" + (f" {strands_waiter.LABEL}" if waiter == "to_thread" else "")
 

@@ -17,10 +17,11 @@ from collections.abc import AsyncGenerator, Callable
 from typing import Any
 
 from stampede.server.agent import TOOLS, _timed_converse
-from stampede.server.executor import tagged, work_owner
 from stampede.server.model import StubBedrockModel
 from strands import tool
 from strands.models.model import Model
+
+from stampede.probe.executor import tagged, work_owner
 
 TOOL_NAME = TOOLS[0]  # the stub asks for the builtin agent's tool; strands runs this one
 

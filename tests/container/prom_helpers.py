@@ -19,7 +19,7 @@ from typing import Any
 REPO = Path(__file__).resolve().parents[2]
 DASHBOARD_DIR = REPO / "dashboards" / "grafana"
 PROMETHEUS_CONFIG = REPO / "dashboards" / "prometheus" / "prometheus.yml"
-VARIANTS = ("to_thread", "future")
+VARIANTS = ("to_thread", "future", "batched")
 
 # --- the contract -----------------------------------------------------------------------------
 SERVER_HISTOGRAMS = frozenset(

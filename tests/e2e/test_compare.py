@@ -21,10 +21,12 @@ from pathlib import Path
 import matplotlib.image
 import psutil
 import pytest
-from stampede.loadtest import runner
+from stampede.loadtest import launcher, runner
 from stampede.loadtest.caps import CapsRequest, parse_memory
 from stampede.loadtest.compare import CompareOptions, budget_s, run_compare
 from stampede.loadtest.scenarios import SCENARIOS
+from stampede.server.cli import settings_flags
+from stampede.server.settings import ServerSettings
 
 pytestmark = pytest.mark.slow
 PNG_SIGNATURE = b"\x89PNG\r\n\x1a\n"
@@ -48,16 +50,18 @@ def test_short_compare(tmp_path: Path) -> None:
     assert summary["complete"] is True and summary["scenario"] == "idempotency"
     for key in ("run_id", "started_at", "settings", "variants"):
         assert key in summary
-    to_thread, future = summary["variants"]["to_thread"], summary["variants"]["future"]
-    assert to_thread["executor_max_workers"] == future["executor_max_workers"] == 6
+    variants = summary["variants"]
+    to_thread, future, batched = variants["to_thread"], variants["future"], variants["batched"]
+    assert {v["executor_max_workers"] for v in variants.values()} == {6}
 
     assert to_thread["wedged"] is True and 0 <= to_thread["wedged_at_s"] < 8
     assert to_thread["peak_waiter_threads"] == to_thread["executor_max_workers"]
     assert to_thread["ended"] == "wedged", "a wedged variant ends early after its grace period"
-    assert future["wedged"] is False and future["wedged_at_s"] is None
-    assert future["peak_waiter_threads"] == 0
-    assert future["requests"]["ok"] > 0
-    for v in (to_thread, future):
+    for thread_free in (future, batched):
+        assert thread_free["wedged"] is False and thread_free["wedged_at_s"] is None
+        assert thread_free["peak_waiter_threads"] == 0
+        assert thread_free["requests"]["ok"] > 0
+    for v in (to_thread, future, batched):
         assert set(v["requests"]) >= {"ok", "failed", "conflict", "timeout"}
         assert set(v["latency_ms"]) == {"p50", "p95", "p99"}
         assert v["peak_threads"] > 0 and v["peak_executor_queued"] is not None
@@ -82,7 +86,7 @@ def test_short_compare(tmp_path: Path) -> None:
 
     with (run_dir / "timeseries.csv").open(newline="") as handle:
         rows = list(csv.DictReader(handle))
-    assert {r["variant"] for r in rows} == {"to_thread", "future"}
+    assert {r["variant"] for r in rows} == {"to_thread", "future", "batched"}
     assert any(r["busy_waiter"] == "6" for r in rows if r["variant"] == "to_thread")
 
     plots = sorted((run_dir / "plots").glob("*.png"))
@@ -160,12 +164,13 @@ def test_variant_survives_losing_its_port_race(
     taken.bind(("127.0.0.1", 0))
     taken.listen()
     ports = iter([taken.getsockname()[1]])
-    real_free_port = runner.free_port
-    monkeypatch.setattr(runner, "free_port", lambda: next(ports, None) or real_free_port())
+    real_free_port = launcher.free_port
+    monkeypatch.setattr(launcher, "free_port", lambda: next(ports, None) or real_free_port())
+    settings = ServerSettings.explicit(waiter="future", cpus=2, model_latency_ms=100)
     plan = runner.VariantPlan(
         variant="future",
-        server_settings={"waiter": "future", "cpus": "2", "model_latency_ms": "100"},
-        caps=CapsRequest(cpus=2, memory_bytes=None, pids=None),
+        target=launcher.stampede_target(settings, caps=CapsRequest(cpus=2)),
+        server_settings=settings_flags(settings),
         user_classes=["IdempotencyStormUser"],
         locust_args={"duplicates": "2", "agents": "2"},
         users=2,

@@ -9,12 +9,9 @@ destroys them; 0.12.1 (fixed in 0.11.0) closes it and leaves nothing behind.
 from __future__ import annotations
 
 import asyncio
-import contextlib
 import json
 import subprocess
-import tempfile
-import time
-from collections.abc import Iterator
+from contextlib import AbstractContextManager
 from pathlib import Path
 from typing import Any
 
@@ -24,7 +21,7 @@ from prometheus_client.parser import text_string_to_metric_families
 from stampede.loadtest.sdk_envs import ensure_env, parse_spec, server_command
 from websockets.asyncio.client import connect
 
-from tests.serverproc import ServerProcess, free_port
+from tests.serverproc import ServerProcess, free_port, running_server
 from tests.session_client import INITIALIZE, IO_TIMEOUT_S, call, health_checks, ws_url
 
 # First use builds each venv (about 15 s with a warm pip cache, under a minute from PyPI).
@@ -39,32 +36,9 @@ def envs() -> dict[str, Path]:
     return {spec: ensure_env(parse_spec(spec), print) for spec in (LEAKY, FIXED)}
 
 
-@contextlib.contextmanager
-def env_server(python: Path, **settings: object) -> Iterator[ServerProcess]:
+def env_server(python: Path, **settings: object) -> AbstractContextManager[ServerProcess]:
     """`stampede serve` run by a variant env's interpreter, on a free loopback port."""
-    port = free_port()
-    argv = [*server_command(python), "--port", str(port)]
-    for name, value in settings.items():
-        argv += ["--" + name.replace("_", "-"), str(value)]
-    log_path = Path(tempfile.mkstemp(prefix="stampede-sdk-", suffix=".log")[1])
-    with log_path.open("wb") as log:
-        proc = subprocess.Popen(argv, stdout=log, stderr=subprocess.STDOUT)
-    server = ServerProcess(proc, f"http://127.0.0.1:{port}", log_path)
-    try:
-        deadline = time.monotonic() + 20
-        while not _healthy(server):
-            if proc.poll() is not None or time.monotonic() > deadline:
-                raise RuntimeError(f"server did not start:\n{server.log()}")
-            time.sleep(0.1)
-        yield server
-    finally:
-        server.stop()
-
-
-def _healthy(server: ServerProcess) -> bool:
-    with contextlib.suppress(httpx.HTTPError):
-        return httpx.get(f"{server.url}/healthz", timeout=1).status_code == 200
-    return False
+    return running_server(python, **settings)
 
 
 def after_gc_pass(server: ServerProcess, status: dict) -> dict:

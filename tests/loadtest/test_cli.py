@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import importlib.util
 import subprocess
 import sys
 
@@ -31,6 +32,17 @@ def _stampede(*args: str, env: dict[str, str] | None = None) -> subprocess.Compl
         (["serve", "--model-error-rate", "1.5"], "--model-error-rate '1.5'"),
         (["serve", "--duplicate-timeout-s", "-1"], "--duplicate-timeout-s '-1'"),
         (["serve", "--host", "example.com"], "--host 'example.com'"),
+        (["serve", "--stream-consume", "relay,nope"], "--stream-consume 'relay,nope'"),
+        (["serve", "--stream-break-after", "0"], "--stream-break-after '0'"),
+        pytest.param(
+            ["serve", "--stream-impl", "claude-agent-sdk"],
+            "--stream-impl claude-agent-sdk needs claude-agent-sdk, which is not installed",
+            # Not in the sdk extra (~300-460 MB); tests/e2e runs it from cached release venvs.
+            marks=pytest.mark.skipif(
+                importlib.util.find_spec("claude_agent_sdk") is not None,
+                reason="claude-agent-sdk is installed in this environment",
+            ),
+        ),
         (["bench", "waiters", "--sizes", "10,x"], "--sizes '10,x'"),
         (["bench", "waiters", "--waiters", "sleepy"], "'sleepy'"),
     ],

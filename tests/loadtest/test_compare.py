@@ -25,13 +25,6 @@ from stampede.loadtest.compare import (
 from stampede.loadtest.scenarios import SCENARIOS, resolve
 
 
-@pytest.fixture(autouse=True)
-def fresh_cli(monkeypatch: pytest.MonkeyPatch) -> None:
-    # cli.main() appends the extra subcommands to a module-level list on every call; start
-    # each test from an empty one so calling main() twice in one process works.
-    monkeypatch.setattr(cli, "EXTRA_COMMANDS", [])
-
-
 def main(argv: list[str]) -> int:
     return cli.main(argv)
 

@@ -15,7 +15,8 @@ from pathlib import Path
 
 import httpx
 import pytest
-from stampede.loadtest.runner import LOCUSTFILE, free_port, stop_group
+from stampede.loadtest.processes import free_port, stop_group
+from stampede.loadtest.runner import LOCUSTFILE
 from stampede.loadtest.sampler import parse_client_metrics
 
 from tests.serverproc import running_server

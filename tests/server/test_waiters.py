@@ -5,9 +5,10 @@ from __future__ import annotations
 import asyncio
 
 import pytest
-from stampede.server.executor import InstrumentedExecutor
 from stampede.server.inflight import Inflight, Outcome
 from stampede.server.waiters import FutureWaiter, ToThreadWaiter, make_waiter
+
+from stampede.probe.executor import InstrumentedExecutor
 
 DONE = Outcome(200, {"text": "done"})
 
@@ -17,7 +18,7 @@ async def _settle_later(inflight: Inflight, delay: float) -> None:
     inflight.settle(DONE)
 
 
-@pytest.mark.parametrize("name", ["to_thread", "future"])
+@pytest.mark.parametrize("name", ["to_thread", "future", "batched"])
 def test_cancelling_one_waiter_does_not_strand_the_others(name: str) -> None:
     async def scenario() -> list[object]:
         asyncio.get_running_loop().set_default_executor(InstrumentedExecutor(8))
@@ -33,7 +34,7 @@ def test_cancelling_one_waiter_does_not_strand_the_others(name: str) -> None:
     assert results[1:] == [DONE] * 4
 
 
-@pytest.mark.parametrize("name", ["to_thread", "future"])
+@pytest.mark.parametrize("name", ["to_thread", "future", "batched"])
 def test_registering_after_settle_returns_at_once(name: str) -> None:
     async def scenario() -> Outcome:
         waiter, inflight = make_waiter(name), Inflight("a", "k")

@@ -140,4 +140,5 @@ def test_full_stream_and_bad_input() -> None:
             "anyio_taskgroup",
             "asyncio_tasks",
             "owner_task",
+            "claude-agent-sdk",
         ]

@@ -1,0 +1,154 @@
+"""Type converters for the harness's flags, written once and shared by compare, plan and bench.
+
+Each converter is an argparse `type=`: it takes the flag's text and returns the value, or raises
+`argparse.ArgumentTypeError` naming the text. `CommandParser` prints that as one line and exits
+2, e.g. `stampede compare: error: --duration '-5': must be > 0 and <= 3600`. A flag forwarded to
+the server (`setting("model_latency_ms")`) is checked by ServerSettings itself, so it has one
+default and one validation wherever it is given.
+"""
+
+from __future__ import annotations
+
+import argparse
+import math
+import re
+from collections.abc import Callable, Iterable
+from typing import Any, NoReturn, TypeVar
+
+from pydantic import ValidationError
+from stampede.loadtest.caps import parse_memory
+from stampede.server.cli import fail
+from stampede.server.settings import ServerSettings
+
+T = TypeVar("T")
+Converter = Callable[[str], T]
+NONE_WORDS = ("none", "off", "unlimited")
+_UNITS_S = {"ms": 0.001, "s": 1.0, "m": 60.0, "h": 3600.0}
+_SPAN = re.compile(r"(\d+(?:\.\d*)?|\.\d+)(ms|h|m|s)")
+
+
+class BadValue(argparse.ArgumentTypeError):
+    """A value a converter refuses: str() is "'text': reason"."""
+
+    def __init__(self, text: str, reason: str) -> None:
+        super().__init__(f"{text!r}: {reason}")
+        self.text, self.reason = text, reason
+
+
+class CommandParser(argparse.ArgumentParser):
+    """An ArgumentParser whose errors are one line naming flag and value, exit code 2."""
+
+    def error(self, message: str) -> NoReturn:
+        # argparse says "argument --duration: '-5': ..."; the flag reads better without it.
+        fail(self.prog, re.sub(r"^argument (-[^/:\s]+)(?:/\S+)?: ", r"\1 ", message))
+
+
+def number(
+    kind: type = float, low: float = -math.inf, high: float = math.inf, *, open_low: bool = False
+) -> Converter[Any]:
+    """An int or float within [low, high] (or (low, high] with open_low)."""
+
+    def convert(text: str) -> Any:
+        try:
+            value = kind(text)
+        except (TypeError, ValueError):
+            raise BadValue(text, "not an integer" if kind is int else "not a number") from None
+        if not math.isfinite(value) or value > high or value < low or (open_low and value == low):
+            bound = f"> {low:g}" if open_low else f">= {low:g}"
+            raise BadValue(text, f"must be {bound} and <= {high:g}")
+        return value
+
+    convert.__name__ = kind.__name__
+    return convert
+
+
+def integer(low: int, high: int) -> Converter[int]:
+    return number(int, low, high)
+
+
+def duration(high: float, *, low: float = 0.0, open_low: bool = True) -> Converter[float]:
+    """Seconds: "20", "2.5", or with units like locust's timespan: "500ms", "1m30s", "1h"."""
+    check = number(float, low, high, open_low=open_low)
+
+    def convert(text: str) -> float:
+        spans = _SPAN.findall(text.strip().lower())
+        if spans and "".join(a + b for a, b in spans) == text.strip().lower():
+            text_s = f"{sum(float(n) * _UNITS_S[unit] for n, unit in spans):g}"
+            try:
+                return float(check(text_s))
+            except BadValue as exc:
+                raise BadValue(text, exc.reason) from None
+        return float(check(text))
+
+    return convert
+
+
+def size(text: str) -> int:
+    """Bytes from "512M", "1G", "64k" or "1048576" (binary units, like docker's)."""
+    try:
+        return parse_memory(text)
+    except ValueError as exc:
+        raise BadValue(text, str(exc)) from None
+
+
+def optional(convert: Converter[T]) -> Converter[T | None]:
+    """None for "none", "off" or "unlimited"; otherwise `convert`."""
+
+    def maybe(text: str) -> T | None:
+        return None if text.strip().lower() in NONE_WORDS else convert(text)
+
+    return maybe
+
+
+def choice(options: Iterable[str]) -> Converter[str]:
+    known = tuple(options)
+
+    def convert(text: str) -> str:
+        if text not in known:
+            raise BadValue(text, f"must be one of {', '.join(known)}")
+        return text
+
+    return convert
+
+
+def comma_list(item: Converter[T] = str) -> Converter[tuple[T, ...]]:  # type: ignore[assignment]
+    """A comma list of items, each converted; empty or repeated items are refused."""
+
+    def convert(text: str) -> tuple[T, ...]:
+        parts = [part.strip() for part in text.split(",")]
+        if "" in parts:
+            raise BadValue(text, "empty item in the comma list")
+        if len(set(parts)) != len(parts):
+            raise BadValue(text, "an item is repeated")
+        try:
+            return tuple(item(part) for part in parts)
+        except BadValue as exc:
+            raise BadValue(text, f"item {exc.text!r}: {exc.reason}") from None
+        except argparse.ArgumentTypeError as exc:
+            raise BadValue(text, str(exc)) from None
+
+    return convert
+
+
+def setting(field: str) -> Converter[Any]:
+    """A value for one ServerSettings field, checked by ServerSettings (one validation)."""
+    if field not in ServerSettings.model_fields:
+        raise KeyError(field)
+
+    def convert(text: str) -> Any:
+        try:
+            return getattr(ServerSettings.explicit(**{field: text}), field)
+        except ValidationError as exc:
+            reason = str(exc.errors()[0]["msg"]).removeprefix("Value error, ")
+            raise BadValue(text, reason) from None
+
+    convert.__name__ = field
+    return convert
+
+
+def setting_help(field: str, default: Any = None) -> str:
+    """The server's own help text for a forwarded field, with its default (or the command's)."""
+    info = ServerSettings.model_fields[field]
+    value = info.default if default is None else default
+    shown = f"{value:g}" if isinstance(value, float) else str(value)
+    return f"{info.description} (default {shown})"
