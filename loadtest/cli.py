@@ -24,7 +24,7 @@ EXIT_USAGE = 2
 # Subcommands living in their own modules, each with a register(subparsers) function.
 COMMAND_MODULES = (
     "stampede.loadtest.serve_command",
-    "stampede.loadtest.bench",
+    "stampede.loadtest.bench.cli",
     "stampede.loadtest.compare",
     "stampede.loadtest.diff",
     "stampede.loadtest.plan_cli",

@@ -65,6 +65,8 @@ class CompareOptions:
     phases: str = ""  # "baseline=S,trigger=S,recovery=S": the load lasts their sum
     trigger: str = ""  # spike:Nx | slow-model:Nx | cpu:SHARE, during the trigger phase
     fail_on: tuple[str, ...] = ()  # gates: the run exits 1 when one fails
+    idempotency_mode: str = "throw"  # throw | replay (the server keeps answers per key)
+    replay_ttl_s: float = 300.0
     progress: bool | None = None  # None: a live table on a terminal, plain lines otherwise
 
 
@@ -85,6 +87,9 @@ def server_common(options: CompareOptions) -> dict[str, str]:
     }
     if options.executor_workers is not None:
         settings["executor_workers"] = str(options.executor_workers)
+    if options.idempotency_mode != "throw":  # the default; SDK releases may not know the flag
+        settings["idempotency_mode"] = options.idempotency_mode
+        settings["replay_ttl_s"] = f"{options.replay_ttl_s:g}"
     return settings
 
 

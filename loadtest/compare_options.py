@@ -60,6 +60,8 @@ def add_flags(parser: argparse.ArgumentParser) -> None:
             "default arrival rate half the predicted capacity)",
         ),
         ("--trigger", "spike:Nx | slow-model:Nx | cpu:SHARE, during the trigger phase"),
+        ("--idempotency-mode", "throw|replay: forget keys when done, or replay answers"),
+        ("--replay-ttl-s", f"replay mode: seconds an answer is kept (default {D.replay_ttl_s:g})"),
         (
             "--fail-on",
             "comma list of gates, e.g. 'wedged,goodput_ratio<0.9'; exit 1 if one fails",
@@ -138,6 +140,11 @@ _CONVERT: dict[str, tuple[str, Any]] = {
         lambda t: _num("--retry-budget", t, float, 0, 1, open_low=True),
     ),
     "arrival_rate": ("arrival_rate", lambda t: _checked(parse_rate, t)),
+    "idempotency_mode": ("idempotency_mode", str),
+    "replay_ttl_s": (
+        "replay_ttl_s",
+        lambda t: _num("--replay-ttl-s", t, float, 0, 604_800, open_low=True),
+    ),
     "phases": ("phases", lambda t: _checked(parse_phases, t)),
     "trigger": ("trigger", lambda t: _checked(parse_trigger, t)),
     "fail_on": ("fail_on", lambda t: tuple(g.strip() for g in t.split(",") if g.strip())),

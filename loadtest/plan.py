@@ -198,7 +198,7 @@ def _now() -> str:
 
 def waiter_costs(waiters: tuple[str, ...], n: int) -> dict[str, Any]:
     """Threads and RSS per waiting duplicate, measured in-process by the waiter benchmark."""
-    from stampede.loadtest.bench import measure_waiters
+    from stampede.loadtest.bench.waiters import measure_waiters
 
     costs = {}
     for waiter in waiters:

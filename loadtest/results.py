@@ -23,6 +23,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from stampede.loadtest.intents import variant_intents
+from stampede.loadtest.phases import variant_phases
 from stampede.loadtest.sampler import COLUMNS
 from stampede.loadtest.scenarios.scenario import Scenario
 
@@ -244,6 +245,8 @@ def variant_summary(record: VariantRecord, run_dir: Path, scenario: Scenario) ->
         # Requests still in flight at the end (stuck behind a wedge) hold a task each: they
         # are counted apart, so leaked_tasks means tasks nothing is waiting for.
         "stuck_inflight": stuck,
+        # Model runs for a key whose model had already completed (the server's own count).
+        "duplicate_side_effects": _grew(record, "duplicate_side_effects"),
         "leaked_tasks": _leaked(tasks_start, tasks_end, stuck),
         # Both readings of leaked_tasks taken after a server gc pass (else it may count
         # orphans that the next pass would have destroyed, and reported, as leaked).
@@ -260,9 +263,15 @@ def variant_summary(record: VariantRecord, run_dir: Path, scenario: Scenario) ->
         "error": record.error,
     }
     summary["intents"] = variant_intents(record, run_dir, summary["stuck_inflight"])
+    summary["phases"] = variant_phases(record, run_dir)
     for hook in scenario.summary_hooks:
         summary.update(hook(record, summary))
     return summary
+
+
+def _grew(record: VariantRecord, column: str) -> int | None:
+    end, start = record.final.get(column), record.baseline.get(column)
+    return end - (start or 0) if isinstance(end, int) else None
 
 
 def _leaked(start: Any, end: Any, stuck: Any) -> int | None:

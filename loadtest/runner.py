@@ -21,6 +21,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import IO, Any
 
+from stampede.loadtest.cpu_trigger import CpuTrigger
 from stampede.loadtest.launcher import Handle, LaunchError, Target, launch, tail
 from stampede.loadtest.processes import (
     deferred_interrupts,
@@ -92,6 +93,7 @@ class VariantRecord:
     error: str | None = None
     teardown_s: float | None = None
     files: dict[str, str] = field(default_factory=dict)
+    events: dict[str, Any] = field(default_factory=dict)  # e.g. a cpu trigger's, and when
 
 
 def locust_argv(plan: VariantPlan, url: str, csv_prefix: Path, metrics_port: int) -> list[str]:
@@ -120,6 +122,7 @@ class VariantRun:
         self.load_ended: float | None = None
         self.record = VariantRecord(plan.variant, dict(plan.server_settings))
         self.server: Handle | None = None
+        self._cpu_trigger: CpuTrigger | None = None
         self.locust: subprocess.Popen[bytes] | None = None
         self.sampler: Sampler | None = None
         self.logs: list[IO[bytes]] = []
@@ -259,6 +262,7 @@ class VariantRun:
             if self.record.load_started_s is None and row.get("client_users"):
                 self.record.load_started_s = row["t_s"]
             flagged_at = self._note_flags(row, flagged_at)
+            self.cpu_trigger.tick(row)
             self.progress(row)
             now = time.monotonic()
             self.record.ran_s = round(now - self.sampler.t0, 3)
@@ -297,7 +301,17 @@ class VariantRun:
             log = self.plan.run_dir / self.record.files["locust_log"]
             raise VariantError(f"locust exited with code {code} ({tail(log)})")
 
+    @property
+    def cpu_trigger(self) -> CpuTrigger:
+        if self._cpu_trigger is None:
+            capped = self.server.capped if self.server is not None else None
+            self._cpu_trigger = CpuTrigger(self.plan.locust_args, capped)
+            self.record.events = self._cpu_trigger.events
+        return self._cpu_trigger
+
     def _teardown(self) -> None:
+        if self._cpu_trigger is not None:
+            self._cpu_trigger.restore()
         started = time.monotonic()
         self.record.locust_exit_code = stop_group(self.locust, self._cut(LOCUST_STOP_S))
         if self.server is not None and self.server.alive() and self.url:

@@ -27,6 +27,7 @@ COLUMNS = [
     "executor_max_workers", "busy_model", "busy_waiter", "busy_other", "executor_queued",
     "event_loop_tasks", "waiters", "inflight_primaries", "orphaned_waiter_workers",
     "wedged", "stalled", "server_ok", "server_failed", "model_calls", "loop_errors",
+    "duplicate_side_effects",
     "client_requests", "client_ok", "client_failures", "client_conflict", "client_timeout",
     "client_users", "client_rps", "client_failures_per_s",
     "server_scrape_ok", "client_scrape_ok",
@@ -44,6 +45,7 @@ _GAUGES = {
     "stampede_stalled": "stalled",
     "stampede_model_calls_total": "model_calls",
     "stampede_process_threads": "process_threads",
+    "stampede_duplicate_side_effects_total": "duplicate_side_effects",
 }
 TIMEOUT_OUTCOMES = {"client_timeout", "duplicate_timeout"}
 
@@ -87,6 +89,8 @@ def parse_client_metrics(text: str) -> dict[str, Any]:
                 out["client_timeout"] += n if outcome in TIMEOUT_OUTCOMES else 0
             elif s.name == "stampede_client_users":
                 out["client_users"] = int(s.value)
+            elif s.name == "stampede_client_schedule_start_seconds":
+                out["client_schedule_start"] = float(s.value)
     out["client_failures"] = out["client_requests"] - out["client_ok"]
     return out
 

@@ -24,11 +24,12 @@ class InvokeRequest(BaseModel):
 
 
 class InvokeResponse(BaseModel):
-    """A primary's answer; a duplicate gets the same body with role "duplicate"."""
+    """A primary's answer; a duplicate gets the same body with role "duplicate", a retry
+    answered from the replay store (--idempotency-mode replay) with role "replay"."""
 
     agent_id: str
     idempotency_key: str | None
-    role: Literal["primary", "duplicate"]
+    role: Literal["primary", "duplicate", "replay"]
     text: str
     model_calls: int
     started_at: str
@@ -45,9 +46,10 @@ class ErrorBody(BaseModel):
 
 ERRORS: dict[int, str] = {
     400: "malformed JSON body or bad Idempotency-Key",
+    403: "control endpoints answer loopback callers only",
     409: "another invocation is in flight on this agent (a different key, or none)",
     413: "request body over --max-body-bytes",
-    422: "the body, path or query fails validation",
+    422: "the body, path or query fails validation, or a key is reused with another body",
     429: "the model throttled (--model-error-rate)",
     500: "the agent failed",
     503: "over --max-concurrency (Retry-After), no worker thread, or shutting down",

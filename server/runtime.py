@@ -17,6 +17,7 @@ from collections import Counter
 from typing import Any
 
 from stampede.server.hazards.build import build_hazards
+from stampede.server.idempotency import IdempotencyLedger
 from stampede.server.invocations import InvocationService
 from stampede.server.model import StubBedrockModel
 from stampede.server.settings import ServerSettings
@@ -53,6 +54,7 @@ class Runtime:
             telemetry=self.telemetry,
             duplicate_timeout_s=settings.duplicate_timeout_s,
         )
+        self.service.ledger = IdempotencyLedger(settings.idempotency_mode, settings.replay_ttl_s)
         self.wedge = self.probe.wedge
         self.hazards = build_hazards(settings)
         # Requests the limits (server/limits.py) refused, by reason; never a hazard count.
@@ -175,6 +177,7 @@ class Runtime:
                 "error_rate": self.settings.model_error_rate,
             },
             "duplicate_timeout_s": self.settings.duplicate_timeout_s,
+            "idempotency": self.service.ledger.status(),
             "loop_errors": dict(sorted(self.loop_errors.items())),
             "limits": {
                 "max_body_bytes": self.settings.max_body_bytes,

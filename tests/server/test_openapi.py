@@ -24,7 +24,7 @@ from tests.serverproc import ServerProcess, running_server
 SCHEMATHESIS = Path(sys.executable).with_name("schemathesis")
 MAX_EXAMPLES = 5
 SERVER = {
-    "model_latency_ms": 1,
+    "model_latency_ms": 0,  # so PUT /v1/control/model cannot slow the run
     "model_cycles": 1,
     "stream_impl": "asyncio_tasks",
     "stream_max_duration_s": 0.1,
