@@ -21,6 +21,7 @@ import httpx
 import pytest
 from pydantic import ValidationError
 from stampede.loadtest.caps import CappedProcess, CapsRequest, probe_cgroups, start_capped
+from stampede.server import cli as serve_cli
 from stampede.server.settings import ServerSettings
 
 from tests.serverproc import ROOT, free_port, running_server
@@ -198,11 +199,13 @@ def test_concurrency_cap_answers_503_and_spares_the_monitors() -> None:
         assert server.status()["limits"]["rejected"] == {"overloaded": 2}
 
 
-def test_serve_refuses_a_non_loopback_host_without_allow_remote() -> None:
-    argv = [sys.executable, "-m", "stampede", "serve", "--host", "0.0.0.0", "--port", "0"]
-    done = subprocess.run(argv, cwd=ROOT, capture_output=True, text=True, timeout=30)
-    assert done.returncode == 2
-    lines = done.stderr.strip().splitlines()
+def test_serve_refuses_a_non_loopback_host_without_allow_remote(
+    capsys: pytest.CaptureFixture[str],
+) -> None:
+    with pytest.raises(SystemExit) as exited:
+        serve_cli.main(["--host", "0.0.0.0", "--port", "0"])
+    assert exited.value.code == 2
+    lines = capsys.readouterr().err.strip().splitlines()
     assert lines == [
         "stampede serve: error: --host '0.0.0.0': 0.0.0.0 is not a loopback address; "
         "pass --allow-remote to serve other machines"
