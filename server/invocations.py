@@ -9,6 +9,7 @@ so a later retry runs anew.
 from __future__ import annotations
 
 import asyncio
+import math
 import time
 from dataclasses import dataclass, field
 from typing import Any
@@ -21,6 +22,8 @@ from stampede.server.telemetry import Telemetry
 from stampede.server.waiters import Waiter
 
 _second: tuple[int, str] = (-1, "")  # the last whole second formatted, and its text
+# CPython's RuntimeError when the OS refuses a thread (a pids cap, RLIMIT_NPROC).
+THREAD_START_FAILED = "can't start new thread"
 
 
 def iso(ts: float) -> str:
@@ -30,13 +33,17 @@ def iso(ts: float) -> str:
     so threads may share it), leaving only the milliseconds to format per call.
     """
     global _second
-    ms = int(ts * 1000)
+    # Rounded to the microsecond first, half to even, as datetime.fromtimestamp does.
+    fraction, whole = math.modf(ts)
+    micros = round(fraction * 1e6)
+    if micros >= 1_000_000:
+        whole, micros = whole + 1, micros - 1_000_000
     second, text = _second
-    if second != ms // 1000:
-        second = ms // 1000
+    if second != whole:
+        second = int(whole)
         text = time.strftime("%Y-%m-%dT%H:%M:%S", time.gmtime(second))
         _second = (second, text)
-    return f"{text}.{ms % 1000:03d}+00:00"
+    return f"{text}.{micros // 1000:03d}+00:00"
 
 
 def error(status: int, code: str, message: str, **extra: object) -> Outcome:
@@ -78,7 +85,7 @@ class Dispatch:
                 outcome = await self._run_primary(agent_id, key, prompt, fp)
             elif key is not None and key == current.key:
                 role = "duplicate"
-                outcome = await self._duplicate(current, prompt)
+                outcome = await self._wait_as_duplicate(current, agent_id, prompt)
             else:
                 outcome = await self._conflict(agent_id, key, prompt)
         finally:
@@ -86,6 +93,20 @@ class Dispatch:
             self.last_completion = time.monotonic()
         self.telemetry.invocation_done(role, outcome_label(outcome), time.perf_counter() - started)
         return outcome
+
+    async def _wait_as_duplicate(self, current: Any, agent_id: str, prompt: str) -> Outcome:
+        try:
+            return await self._duplicate(current, prompt)
+        except RuntimeError as exc:
+            # A thread-based waiter under a pids cap: no worker to park, so say so in JSON.
+            if THREAD_START_FAILED not in str(exc):
+                raise
+            return error(
+                503,
+                "no_worker_thread",
+                f"could not start a worker thread for this duplicate to wait on: {exc}",
+                agent_id=agent_id,
+            )
 
     async def _run_primary(self, agent_id: str, key: str | None, prompt: str, fp: str) -> Outcome:
         if key is None:

@@ -68,6 +68,8 @@ class WorkItem:
     thread_name: str | None = None
     thread_ident: int | None = None
     future: Future[Any] | None = field(default=None, repr=False)
+    # submit() raised (no thread could start) after queueing it: it must never run.
+    abandoned: bool = False
 
 
 @dataclass(frozen=True)
@@ -117,6 +119,10 @@ class InstrumentedExecutor(ThreadPoolExecutor):
         try:
             item.future = super().submit(self._run, item, fn, args, kwargs)
         except BaseException:
+            # ThreadPoolExecutor queues the item before starting a thread; if the start fails,
+            # the caller got the exception, so a later worker must skip the item, not run it.
+            with self._state_lock:
+                item.abandoned = True
             self._forget(item)
             raise
         # A queued item cancelled before it ran never reaches _run: snapshot() drops it (a
@@ -129,6 +135,8 @@ class InstrumentedExecutor(ThreadPoolExecutor):
         thread = threading.current_thread()
         with self._state_lock:
             self._queued.pop(item.id, None)
+            if item.abandoned:
+                return None
             item.started_at = time.monotonic()
             item.thread_name = thread.name
             item.thread_ident = thread.ident
