@@ -173,15 +173,20 @@ class IdempotencyStormUser(StormUser):
         record = intent.begin(label, now)
         outcome = "connection_error"
         try:
-            with self.client.post(
-                f"/v1/agents/{request.agent}/invocations",
-                json={"prompt": f"storm {request.key}"},
-                headers={"Idempotency-Key": request.key},
-                name=f"{self.name_prefix}invoke [{label}]",
-                catch_response=True,
-                context={**self.context(), "intent": request.key},
-            ) as response:
-                failure = classify(response)
+            invoke = self.workload.invoke
+            with (
+                self.in_flight(),
+                self.client.request(
+                    invoke.method,
+                    self.workload.invoke_path(request.agent),
+                    json=self.workload.invoke_body(f"storm {request.key}"),
+                    headers={invoke.idempotency_header: request.key},
+                    name=f"{self.name_prefix}invoke [{label}]",
+                    catch_response=True,
+                    context={**self.context(), "intent": request.key},
+                ) as response,
+            ):
+                failure = classify(response, self.workload)
                 if failure is None:
                     response.success()
                 else:
