@@ -18,6 +18,14 @@ from typing import IO
 from stampede.loadtest.processes import spawn
 
 WORKERS_MAX_WAIT_S = 30
+# Workers report to the master every 3 s (Locust's WORKER_REPORT_INTERVAL), so the clients'
+# progress is seen in steps that far apart: a stall must span more than two of them.
+REPORT_INTERVAL_S = 3.0
+
+
+def stall_bound(stall_s: float, workers: int) -> float:
+    """The stall bound the progress watch can honour with `workers` remote reporters."""
+    return stall_s if not workers else max(stall_s, 2 * REPORT_INTERVAL_S + 0.5)
 
 
 def master_args(workers: int, port: int) -> list[str]:

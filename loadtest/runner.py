@@ -24,7 +24,7 @@ from typing import IO, Any
 from stampede.loadtest.blackbox import BlackBox
 from stampede.loadtest.cpu_trigger import CpuTrigger
 from stampede.loadtest.launcher import Handle, LaunchError, Target, launch, tail
-from stampede.loadtest.locust_workers import master_args, start_workers
+from stampede.loadtest.locust_workers import master_args, stall_bound, start_workers
 from stampede.loadtest.processes import (
     deferred_interrupts,
     free_port,
@@ -224,7 +224,7 @@ class VariantRun:
         self.record.blackbox = BlackBox(
             pid=server.pid,
             stderr_path=server.stderr_path,
-            stall_s=self.plan.stall_s,
+            stall_s=stall_bound(self.plan.stall_s, self.plan.locust_workers),
             run_dir=self.plan.run_dir,
             stem=self.plan.variant,
         )
