@@ -26,11 +26,12 @@ from stampede.loadtest.blackbox import evidence_fields
 from stampede.loadtest.intents import variant_intents
 from stampede.loadtest.phases import variant_phases
 from stampede.loadtest.sampler import COLUMNS
-from stampede.loadtest.scenarios.scenario import Scenario
 from stampede.loadtest.target_verdict import is_target, target_verdict
 
-if TYPE_CHECKING:
+if TYPE_CHECKING:  # annotations only: importing scenarios here would close a cycle through
+    # scenarios -> their reports -> report -> results
     from stampede.loadtest.runner import VariantRecord
+    from stampede.loadtest.scenarios.scenario import Scenario
 
 FAILURE_KINDS = {
     "ConflictError": "conflict",
