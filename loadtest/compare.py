@@ -18,6 +18,7 @@ from dataclasses import asdict, dataclass
 from pathlib import Path
 from typing import Any
 
+from stampede.loadtest.compare_targets import TargetOptions
 from stampede.loadtest.scenarios import Scenario, resolve
 from stampede.loadtest.startup import add_wait_flag, exclusive_run, wait_from
 from stampede.loadtest.users.arguments import RETRY_POLICIES
@@ -65,6 +66,8 @@ class CompareOptions:
     phases: str = ""  # "baseline=S,trigger=S,recovery=S": the load lasts their sum
     trigger: str = ""  # spike:Nx | slow-model:Nx | cpu:SHARE, during the trigger phase
     fail_on: tuple[str, ...] = ()  # gates: the run exits 1 when one fails
+    targets: TargetOptions | None = None  # --target: the user's servers are the variants
+    locust_workers: int = 0  # 0: one local Locust process; N: a master and N workers
     idempotency_mode: str = "throw"  # throw | replay (the server keeps answers per key)
     replay_ttl_s: float = 300.0
     stream_consume: str | None = None  # claude-agent-sdk's consumption patterns; None: all
@@ -127,6 +130,8 @@ def storm_args(options: CompareOptions) -> dict[str, str]:
 
 
 def variants_of(options: CompareOptions, scenario: Scenario) -> list[str]:
+    if options.targets is not None:
+        return [spec.name for spec in options.targets.specs]
     return list(options.sdk) or list(options.variants) or list(scenario.variants)
 
 
@@ -162,8 +167,9 @@ def variant_cap(
 
 
 def recorded_settings(options: CompareOptions, scenario: Scenario) -> dict[str, Any]:
-    record = {k: v for k, v in asdict(options).items() if k != "progress"}
+    record = {k: v for k, v in asdict(options).items() if k not in ("progress", "targets")}
     record["out"] = str(options.out)
+    record["targets"] = options.targets.record() if options.targets else None
     record["variants"] = variants_of(options, scenario)
     return {
         **record,

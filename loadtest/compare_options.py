@@ -16,6 +16,7 @@ from stampede.loadtest.compare import (
     pool_size,
     variants_of,
 )
+from stampede.loadtest.compare_targets import add_target_flags, check_targets, target_options
 from stampede.loadtest.gates import parse_gates
 from stampede.loadtest.outdir import check_out_dir
 from stampede.loadtest.scenarios import ALL, SCENARIOS, Scenario, resolve
@@ -72,11 +73,15 @@ def add_flags(parser: argparse.ArgumentParser) -> None:
             "relay, break, flag, cancel (default: all four, one per stream in turn)",
         ),
     ]
+    flags.append(
+        ("--locust-workers", "run the storm as a Locust master and N local workers (default 0)")
+    )
     for flag, help_text in flags:
         parser.add_argument(flag, metavar="VALUE", default=None, help=help_text)
     parser.add_argument(
         "--no-progress", action="store_true", help="plain progress lines even on a terminal"
     )
+    add_target_flags(parser)
 
 
 def _num(flag: str, text: str, kind: type, low: float, high: float, *, open_low: bool = False):
@@ -149,6 +154,7 @@ _CONVERT: dict[str, tuple[str, Any]] = {
     "retry_base": ("retry_base_s", lambda t: _num("--retry-base", t, float, 0, 60)),
     "think_time": ("think_time_s", lambda t: _num("--think-time", t, float, 0, 60)),
     "grace": ("grace_s", lambda t: _num("--grace", t, float, 0, 60)),
+    "locust_workers": ("locust_workers", lambda t: _num("--locust-workers", t, int, 0, 64)),
     "retry_budget": (
         "retry_budget",
         lambda t: _num("--retry-budget", t, float, 0, 1, open_low=True),
@@ -183,6 +189,9 @@ def options_from_args(args: argparse.Namespace) -> CompareOptions:
                 values[name] = convert(text)
         if getattr(args, "no_progress", False):
             values["progress"] = False
+        targets = target_options(args)
+        if targets is not None:
+            values["targets"] = targets
         if values.get("sdk") and "scenario" not in values:  # the SDK's own scenario
             values["scenario"] = _sdk_specs(values["sdk"][0])[0].scenario
         if values.get("phases") and "duration_s" in values:
@@ -209,6 +218,8 @@ def check_options(options: CompareOptions) -> None:
                     )
     if options.sdk:
         _check_sdk(options, scenarios)
+    if options.targets is not None:
+        check_targets(options.targets, options.variants, options.sdk)
     if options.stream_consume is not None and not _serves_consume(options):
         raise ValueError(
             f"--stream-consume {options.stream_consume!r}: the patterns are claude-agent-sdk's; "
@@ -221,7 +232,7 @@ def check_options(options: CompareOptions) -> None:
     parse_gates(options.fail_on)
     _check_phases(options)
     check_out_dir("--out", str(options.out))
-    for scenario in scenarios:
+    for scenario in scenarios if options.targets is None else ():
         _check_server_settings(options, scenario)
     if importlib.util.find_spec("locust") is None:
         raise ValueError("locust is not installed in this environment")

@@ -22,6 +22,7 @@ from stampede.loadtest.report import (
     Table,
     write_document,
 )
+from stampede.loadtest.target_verdict import parked_stacks
 
 Row = tuple[str, Callable[[dict[str, Any]], Any]]
 
@@ -190,6 +191,14 @@ def settings_rows(summary: dict[str, Any]) -> list[list[str]]:
     return [[str(k), _fmt(v)] for k, v in summary.get("settings", {}).items()]
 
 
+def stack_blocks(variants: dict[str, Any]) -> list[Block]:
+    """ "Parked threads": each wedged target's parked workers, the first one's stack."""
+    blocks: list[Block] = []
+    for name, count, stack in parked_stacks(variants):
+        blocks += [Paragraph(f"{name}: {count} parked thread(s); the first:"), BulletList([stack])]
+    return [Heading("Parked threads"), *blocks] if blocks else []
+
+
 def compare_document(
     summary: dict[str, Any],
     plots: Sequence[Path],
@@ -209,6 +218,7 @@ def compare_document(
             Paragraph(summary.get("description", "")),
             Heading("Verdict"),
             Callout(summary.get("verdict", [])),
+            *stack_blocks(summary.get("variants", {})),
             # The scenario's own figures are the evidence for the verdict: right under it.
             *images(scenario_plots),
             *sections,

@@ -31,6 +31,7 @@ from stampede.loadtest.compare import (
     variants_of,
 )
 from stampede.loadtest.compare_report import write_reports
+from stampede.loadtest.compare_targets import target_plan_fields
 from stampede.loadtest.gates import evaluate, gate_record, parse_gates
 from stampede.loadtest.intents import read_intents, timeline
 from stampede.loadtest.launcher import stampede_target
@@ -84,22 +85,31 @@ class _Run:
 
     def plan(self, variant: str) -> VariantPlan:
         o = self.options
+        caps = CapsRequest(cpus=o.cpus, memory_bytes=o.memory_bytes, pids=o.pids)
+        common: dict[str, Any] = {
+            "user_classes": list(self.scenario.user_classes),
+            "locust_args": storm_args(o) | self.scenario.locust_args,
+            "users": o.users,
+            "duration_s": o.duration_s,
+            "grace_s": o.grace_s,
+            "run_dir": self.run_dir,
+            "locust_workers": o.locust_workers,
+        }
+        if o.targets is not None:  # the user's own server: compare_targets.py
+            return VariantPlan(
+                variant=variant, **target_plan_fields(o.targets, variant, caps, common)
+            )
         settings = self.server(variant)
         return VariantPlan(
             variant=variant,
             target=stampede_target(
                 settings,
                 python=sdk_python(variant) if o.sdk else None,
-                caps=CapsRequest(cpus=o.cpus, memory_bytes=o.memory_bytes, pids=o.pids),
+                caps=caps,
                 name=f"stampede-{variant}",
             ),
             server_settings=settings_flags(settings),
-            user_classes=list(self.scenario.user_classes),
-            locust_args=storm_args(o) | self.scenario.locust_args,
-            users=o.users,
-            duration_s=o.duration_s,
-            grace_s=o.grace_s,
-            run_dir=self.run_dir,
+            **common,
         )
 
     def measured(self, key: str, guess: float) -> float:
@@ -121,7 +131,9 @@ class _Run:
 
     def skipped(self, variant: str, left: float) -> VariantRecord:
         """A variant there is no time left for: nothing started, the summary says why."""
-        record = VariantRecord(variant, settings_flags(self.server(variant)), ended="skipped")
+        plan = self.plan(variant)
+        record = VariantRecord(variant, plan.server_settings, ended="skipped")
+        record.target_info = plan.target_info
         record.error = f"skipped: {max(0.0, left):.1f} s left of the run's {self.budget_s:g} s"
         return record
 

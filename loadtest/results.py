@@ -22,13 +22,16 @@ from datetime import UTC, datetime
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
+from stampede.loadtest.blackbox import evidence_fields
 from stampede.loadtest.intents import variant_intents
 from stampede.loadtest.phases import variant_phases
 from stampede.loadtest.sampler import COLUMNS
-from stampede.loadtest.scenarios.scenario import Scenario
+from stampede.loadtest.target_verdict import is_target, target_verdict
 
-if TYPE_CHECKING:
+if TYPE_CHECKING:  # annotations only: importing scenarios here would close a cycle through
+    # scenarios -> their reports -> report -> results
     from stampede.loadtest.runner import VariantRecord
+    from stampede.loadtest.scenarios.scenario import Scenario
 
 FAILURE_KINDS = {
     "ConflictError": "conflict",
@@ -263,6 +266,7 @@ def variant_summary(record: VariantRecord, run_dir: Path, scenario: Scenario) ->
         "error": record.error,
     }
     summary["intents"] = variant_intents(record, run_dir, summary["stuck_inflight"])
+    summary.update(evidence_fields(record, summary))
     summary["phases"] = variant_phases(record, run_dir)
     for hook in scenario.summary_hooks:
         summary.update(hook(record, summary))
@@ -297,6 +301,8 @@ def build_summary(
     deadline_s: float,
 ) -> dict[str, Any]:
     verdict = scenario.verdict(variants) if scenario.verdict and variants else []
+    if any(is_target(v) for v in variants.values()):
+        verdict = target_verdict(variants)
     return {
         "run_id": run_id,
         "scenario": scenario.name,

@@ -34,7 +34,7 @@ from stampede.server.hazards.stream.consume import (
     Stream,
     parse_patterns,
 )
-from stampede.server.hazards.stream.hazard import sse_frame
+from stampede.server.hazards.stream.hazard import fit_to_duration, sse_frame
 from stampede.server.hazards.stream.query import Script
 from stampede.server.sdk import CLAUDE, release, sdk_version
 from stampede.server.settings import ServerSettings
@@ -107,11 +107,13 @@ class ClaudeStreamHazard:
         consume: Annotated[str | None, Query(pattern="^(relay|break|flag|cancel)$")] = None,
     ) -> PatternResponse:
         s = self.settings
-        script = Script(
-            agent_id=agent_id,
-            events=events if events is not None else s.stream_events,
-            interval_s=(interval_ms if interval_ms is not None else s.stream_interval_ms) / 1000,
+        # Bounded like every stream: events x interval fits --stream-max-duration-s.
+        fitted, interval_s = fit_to_duration(
+            events if events is not None else s.stream_events,
+            (interval_ms if interval_ms is not None else s.stream_interval_ms) / 1000,
+            s.stream_max_duration_s,
         )
+        script = Script(agent_id=agent_id, events=fitted, interval_s=interval_s)
         pattern = consume or next(self._rotation)
         self.counts["started"] += 1
 
