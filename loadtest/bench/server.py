@@ -20,7 +20,6 @@ from __future__ import annotations
 import contextlib
 import json
 import os
-import statistics
 import sys
 import time
 from collections.abc import Callable
@@ -31,6 +30,7 @@ from typing import Any
 from stampede.loadtest.bench.bare_app import PROBE_ENV
 from stampede.loadtest.bench.loadgen import Generator, Load, LoadResult
 from stampede.loadtest.launcher import CommandTarget, Handle, launch, stampede_target
+from stampede.loadtest.stats import percentile
 from stampede.server.settings import ServerSettings
 
 INVOKE_PATH = "/v1/agents/bench-{n}/invocations"
@@ -55,7 +55,7 @@ class Figures:
 
     def summary(self) -> dict[str, Any]:
         def median(key: str) -> float:
-            return statistics.median(getattr(r, key) for r in self.rounds)
+            return percentile([getattr(r, key) for r in self.rounds], 50)
 
         return {
             "name": self.name,

@@ -17,7 +17,6 @@ from __future__ import annotations
 
 import asyncio
 import gc
-import statistics
 import threading
 import time
 from collections.abc import Sequence
@@ -198,10 +197,10 @@ def run_bench(
 
 
 def _median_row(runs: list[dict[str, Any]]) -> dict[str, Any]:
-    """Each numeric field's median over the repeats (an observed value: the lower middle)."""
+    """Each numeric field's median over the repeats: the nearest-rank p50, an observed value."""
     row = dict(runs[0])
     for key, value in row.items():
         if isinstance(value, int | float) and not isinstance(value, bool):
-            row[key] = statistics.median_low(run[key] for run in runs)
+            row[key] = percentile([run[key] for run in runs], 50)
     row["repeats"] = len(runs)
     return row
