@@ -192,6 +192,7 @@ def options_from_args(args: argparse.Namespace) -> CompareOptions:
         targets = target_options(args)
         if targets is not None:
             values["targets"] = targets
+            values["fail_on"] = (*values.get("fail_on", ()), *_workload_gates(targets))
         if values.get("sdk") and "scenario" not in values:  # the SDK's own scenario
             values["scenario"] = _sdk_specs(values["sdk"][0])[0].scenario
         if values.get("phases") and "duration_s" in values:
@@ -275,6 +276,17 @@ def _check_server_settings(options: CompareOptions, scenario: Scenario) -> None:
                 f"server setting {field}={merged.get(field)!r} for variant {variant}: "
                 f"{str(problem['msg']).removeprefix('Value error, ')}"
             ) from None
+
+
+def _workload_gates(targets: Any) -> tuple[str, ...]:
+    """The workload file's [gates] fail_on, checked here, naming the file on a bad one."""
+    gates = tuple(g.strip() for g in targets.workload.gates.fail_on)
+    try:
+        parse_gates(gates)
+    except ValueError as exc:
+        where = f"--workload {targets.workload_file!r}: gates.fail_on"
+        raise ValueError(f"{where}: {str(exc).removeprefix('--fail-on ')}") from None
+    return gates
 
 
 def open_model_defaults(options: CompareOptions) -> CompareOptions:

@@ -65,9 +65,12 @@ def test_with_prometheus_on_path_it_is_silent(bindir: Path) -> None:
 
 
 def test_make_test_checks_the_tools_first() -> None:
+    # Run as a top-level make even under `make test` itself (no inherited MAKEFLAGS/level).
+    env = {k: v for k, v in os.environ.items() if k not in ("MAKEFLAGS", "MFLAGS", "MAKELEVEL")}
     planned = subprocess.run(
-        ["make", "-n", "test"], cwd=ph.REPO, capture_output=True, text=True, timeout=60
-    )
+        ["make", "-n", "--no-print-directory", "test"],
+        cwd=ph.REPO, env=env, capture_output=True, text=True, timeout=60,
+    )  # fmt: skip
     assert planned.returncode == 0, planned.stderr
     commands = [line for line in planned.stdout.splitlines() if line.strip()]
     assert "ensure-tools.sh prometheus" in commands[0], commands

@@ -58,14 +58,16 @@ def test_bad_sdk_is_a_one_line_usage_error(
     assert not out.exists(), "nothing may start before the specs are checked"
 
 
-def test_uninstallable_release_names_pips_reason(capsys: pytest.CaptureFixture[str]) -> None:
-    # No --scenario: an acp release implies the session scenario, so the lookup is reached.
+@pytest.mark.parametrize("spec", ["agent-client-protocol==0.9.99", "claude-agent-sdk==0.1.9999"])
+def test_uninstallable_release_names_pips_reason(
+    spec: str, capsys: pytest.CaptureFixture[str]
+) -> None:
+    # No --scenario: a release implies its package's scenario, so the lookup is reached.
     with pytest.raises(SystemExit):
-        main(["compare", "--sdk", "agent-client-protocol==0.9.99"])
+        main(["compare", "--sdk", spec])
     error = capsys.readouterr().err.strip().splitlines()[-1]
     assert error == (
-        "stampede compare: error: cannot find agent-client-protocol==0.9.99: "
-        "No matching distribution found for agent-client-protocol==0.9.99"
+        f"stampede compare: error: cannot find {spec}: No matching distribution found for {spec}"
     )
 
 

@@ -36,11 +36,13 @@ from stampede.server.hazards.stream.consume import (
 )
 from stampede.server.hazards.stream.hazard import fit_to_duration, sse_frame
 from stampede.server.hazards.stream.query import Script
-from stampede.server.sdk import CLAUDE, sdk_version
+from stampede.server.sdk import CLAUDE, release, sdk_version
 from stampede.server.settings import ServerSettings
 
 IMPL = "claude-agent-sdk"
 PROMPT = "Stream your answer."
+# The first release that writes a string prompt to the CLI's stdin (before: as an argument).
+PROMPT_ON_STDIN = (0, 1, 31)
 
 
 def text_of(message: AssistantMessage | ResultMessage) -> str:
@@ -82,7 +84,9 @@ class ClaudeStreamHazard:
 
     def __init__(self, settings: ServerSettings) -> None:
         self.settings = settings
-        self.sdk = f"{CLAUDE} {sdk_version(CLAUDE, f'--stream-impl {IMPL}')}"
+        version = sdk_version(CLAUDE, f"--stream-impl {IMPL}")
+        self.sdk = f"{CLAUDE} {version}"
+        self.prompt_in_args = release(version) < PROMPT_ON_STDIN
         self.patterns = parse_patterns(settings.stream_consume)
         self.counts: Counter[str] = Counter()
         self.by_pattern: dict[str, Counter[str]] = {p: Counter() for p in CONSUME_PATTERNS}
@@ -116,7 +120,9 @@ class ClaudeStreamHazard:
         torn_down = asyncio.Event()
 
         def open_query(label: str) -> AsyncIterator[Any]:
-            transport = StandInTransport(script, label, torn_down)
+            transport = StandInTransport(
+                script, label, torn_down, prompt_in_args=self.prompt_in_args
+            )
             return query(prompt=PROMPT, options=ClaudeAgentOptions(), transport=transport)
 
         def frame(message: Any, index: int) -> bytes | None:
