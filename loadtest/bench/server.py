@@ -2,8 +2,9 @@
 
 Every contender is a real server process on loopback, started once and kept running; the same
 load generator then drives them in turn, round after round (A B C A B C ...), so a busy moment
-on a shared machine lands on all of them alike. Each figure is the median over the rounds and
-each contender is quoted as a ratio to its baseline:
+on a shared machine lands on all of them alike. Each figure is the median over the rounds, and
+each contender is quoted as a ratio to its baseline: the median of the per-round ratios, each
+taken between two runs seconds apart.
 
 - `server[<waiter>]`: `stampede serve --model-latency-ms 0 --model-cycles 2`, per waiter, against
   `bare`: the same request, two `asyncio.to_thread` calls of a zero-latency model, the same
@@ -150,8 +151,14 @@ def run_server_bench(
     rows = [f.summary() for f in figures.values()]
     by_name = {row["name"]: row for row in rows}
     for row in rows:
-        base = by_name.get(row["baseline"] or "")
-        row["ratio"] = row["rps"] / base["rps"] if base and base["rps"] else None
+        base = figures.get(row["baseline"] or "")
+        # Each round's ratio pairs two runs seconds apart, so a slow drift in the machine's
+        # load cancels out; the median of those is the figure.
+        rounds = figures[row["name"]].rounds
+        pairs = [] if base is None else list(zip(rounds, base.rounds, strict=True))
+        ratios = [a.rps / b.rps for a, b in pairs if b.rps]
+        row["ratio_rounds"] = [round(r, 3) for r in ratios]
+        row["ratio"] = percentile(ratios, 50) if ratios else None
     return {
         "generator": generator.describe(),
         "settings": asdict(options),
@@ -167,10 +174,10 @@ def run_server_bench(
 
 
 def probe_overhead(by_name: dict[str, dict[str, Any]]) -> dict[str, float]:
-    """The share of rps the probe costs: 1 - probed / unprobed, per endpoint."""
+    """The share of rps the probe costs, per endpoint: 1 - its ratio to the unprobed one."""
     out = {}
-    pairs = (("hello", "hello", "hello+probe"), ("invoke", "bare", "bare+probe"))
-    for endpoint, plain, probed in pairs:
-        if plain in by_name and probed in by_name and by_name[plain]["rps"]:
-            out[endpoint] = 1 - by_name[probed]["rps"] / by_name[plain]["rps"]
+    for endpoint, probed in (("hello", "hello+probe"), ("invoke", "bare+probe")):
+        ratio = by_name.get(probed, {}).get("ratio")
+        if ratio is not None:
+            out[endpoint] = 1 - ratio
     return out

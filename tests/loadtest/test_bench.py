@@ -116,10 +116,12 @@ def test_server_bench_quotes_every_contender_against_its_baseline(tmp_path: Path
         assert len(row["rps_rounds"]) == 1 and row["errors"] == row["non_2xx"] == 0
         assert row["rps"] > 0
         base = rows.get(row["baseline"] or "")
-        assert row["ratio"] == (None if base is None else pytest.approx(row["rps"] / base["rps"]))
+        # One round: the round's ratio is the figure.
+        expected = None if base is None else pytest.approx(row["rps"] / base["rps"], rel=1e-2)
+        assert row["ratio"] == expected
     assert result["probe_overhead"] == {
-        "hello": pytest.approx(1 - rows["hello+probe"]["rps"] / rows["hello"]["rps"]),
-        "invoke": pytest.approx(1 - rows["bare+probe"]["rps"] / rows["bare"]["rps"]),
+        "hello": pytest.approx(1 - rows["hello+probe"]["ratio"]),
+        "invoke": pytest.approx(1 - rows["bare+probe"]["ratio"]),
     }
     assert result["generator"].startswith("python")
 
