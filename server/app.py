@@ -45,7 +45,7 @@ def check_key(key: str | None) -> str | None:
         return None
     if not 1 <= len(key) <= MAX_KEY:
         return f"Idempotency-Key must be 1..{MAX_KEY} characters, got {len(key)}"
-    if not all(" " <= ch <= "~" for ch in key):
+    if not (key.isascii() and key.isprintable()):  # ASCII printable: " " to "~"
         return "Idempotency-Key must be printable ASCII"
     if key.strip(" ") != key:
         return "Idempotency-Key must not start or end with a space"
@@ -71,10 +71,6 @@ def create_app(settings: ServerSettings | None = None) -> FastAPI:
     # Added last, so they run first: nothing below them sees a refused request.
     app.add_middleware(ConcurrencyLimit, limit=settings.max_concurrency, count=runtime.rejected)
     app.add_middleware(BodyLimit, max_bytes=settings.max_body_bytes, count=runtime.rejected)
-    for hazard in runtime.hazards:
-        app.include_router(hazard.router)
-    app.include_router(control_router(runtime.model))
-
     @app.exception_handler(RequestValidationError)
     async def invalid(request: Request, exc: RequestValidationError) -> JSONResponse:
         errors = exc.errors()
@@ -140,4 +136,9 @@ def create_app(settings: ServerSettings | None = None) -> FastAPI:
     async def metrics() -> Response:
         return Response(generate_latest(runtime.telemetry.registry), media_type=CONTENT_TYPE_LATEST)
 
+    # After the app's own routes: routes match in order, and every invocation would otherwise
+    # be tried against each hazard's routes first (their paths are all distinct).
+    for hazard in runtime.hazards:
+        app.include_router(hazard.router)
+    app.include_router(control_router(runtime.model))
     return app
