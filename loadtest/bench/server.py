@@ -28,6 +28,7 @@ from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Any
 
+import psutil
 from stampede.loadtest.bench.bare_app import PROBE_ENV
 from stampede.loadtest.bench.loadgen import Generator, Load, LoadResult
 from stampede.loadtest.launcher import CommandTarget, Handle, launch, stampede_target
@@ -53,6 +54,7 @@ class Figures:
     name: str
     baseline: str | None
     rounds: list[LoadResult] = field(default_factory=list)
+    cpu_us: list[float] = field(default_factory=list)  # server CPU per answered request, by round
 
     def summary(self) -> dict[str, Any]:
         def median(key: str) -> float:
@@ -69,6 +71,7 @@ class Figures:
             "requests": sum(r.requests for r in self.rounds),
             "errors": sum(r.errors for r in self.rounds),
             "non_2xx": sum(r.non_2xx for r in self.rounds),
+            "cpu_us_per_request": percentile(self.cpu_us, 50) if self.cpu_us else None,
         }
 
 
@@ -143,10 +146,15 @@ def run_server_bench(
             progress(f"warming up {entry.name}")
             generator.run(load_of(entry, options.warmup_s))
         figures = {e.name: Figures(e.name, e.baseline) for e in entries}
+        processes = {key: psutil.Process(handle.pid) for key, handle in handles.items()}
         for round_no in range(1, options.rounds + 1):
             for entry in entries:
+                process = processes[entry.target.name]
+                cpu_before = _cpu_s(process)
                 result = generator.run(load_of(entry, options.duration_s))
+                cpu = _cpu_s(process) - cpu_before
                 figures[entry.name].rounds.append(result)
+                figures[entry.name].cpu_us.append(cpu * 1e6 / max(1, result.requests))
                 progress(f"round {round_no}/{options.rounds} {entry.name}: {result.rps:,.0f} rps")
     rows = [f.summary() for f in figures.values()]
     by_name = {row["name"]: row for row in rows}
@@ -159,11 +167,17 @@ def run_server_bench(
         ratios = [a.rps / b.rps for a, b in pairs if b.rps]
         row["ratio_rounds"] = [round(r, 3) for r in ratios]
         row["ratio"] = percentile(ratios, 50) if ratios else None
+        # The same comparison by the server's own CPU per request: what the rps ratio would be
+        # if CPU were the only limit. It moves far less than rps when neighbours take the CPU.
+        cpu = [] if base is None else zip(figures[row["name"]].cpu_us, base.cpu_us, strict=True)
+        cpu_ratios = [b / a for a, b in cpu if a]
+        row["cpu_ratio"] = percentile(cpu_ratios, 50) if cpu_ratios else None
     return {
         "generator": generator.describe(),
         "settings": asdict(options),
         "rows": rows,
         "probe_overhead": probe_overhead(by_name),
+        "probe_overhead_cpu": probe_overhead(by_name, "cpu_ratio"),
         "machine": {
             "cpus": os.cpu_count(),
             "loadavg_before": [round(x, 2) for x in load_before],
@@ -173,11 +187,17 @@ def run_server_bench(
     }
 
 
-def probe_overhead(by_name: dict[str, dict[str, Any]]) -> dict[str, float]:
-    """The share of rps the probe costs, per endpoint: 1 - its ratio to the unprobed one."""
+def _cpu_s(process: psutil.Process) -> float:
+    """User + system CPU seconds of the process, all its threads."""
+    times = process.cpu_times()
+    return times.user + times.system
+
+
+def probe_overhead(by_name: dict[str, dict[str, Any]], key: str = "ratio") -> dict[str, float]:
+    """The share the probe costs, per endpoint: 1 - its ratio (`key`) to the unprobed one."""
     out = {}
     for endpoint, probed in (("hello", "hello+probe"), ("invoke", "bare+probe")):
-        ratio = by_name.get(probed, {}).get("ratio")
+        ratio = by_name.get(probed, {}).get(key)
         if ratio is not None:
             out[endpoint] = 1 - ratio
     return out

@@ -44,12 +44,13 @@ def options_from(args: argparse.Namespace) -> ServerBenchOptions:
 def render(result: dict[str, Any]) -> None:
     console = Console()
     if not console.is_terminal:
-        console = Console(width=120)  # not 80: keep the contender names whole in a log
+        console = Console(width=140)  # not 80: keep the contender names whole in a log
     table = Table(title="Invocation path: rps and latency, ratio to the baseline, same run")
-    for header in ("contender", "rps", "vs", "ratio", "p50 ms", "p90 ms", "p99 ms", "errors"):
+    headers = ("contender", "rps", "vs", "ratio", "p50 ms", "p90 ms", "p99 ms", "errors")
+    for header in (*headers, "CPU us/req", "CPU ratio"):
         table.add_column(header, justify="right")
     for row in result["rows"]:
-        ratio = row["ratio"]
+        ratio, cpu_ratio = row["ratio"], row["cpu_ratio"]
         table.add_row(
             escape(row["name"]),
             f"{row['rps']:,.0f}",
@@ -59,10 +60,19 @@ def render(result: dict[str, Any]) -> None:
             f"{row['p90_ms']:.2f}",
             f"{row['p99_ms']:.2f}",
             str(row["errors"] + row["non_2xx"]),
+            f"{row['cpu_us_per_request']:.0f}",
+            "-" if cpu_ratio is None else f"{cpu_ratio:.0%}",
         )
     console.print(table)
     for endpoint, share in result["probe_overhead"].items():
-        console.print(f"probe overhead on {endpoint}: {share:.1%} of rps")
+        cpu = result["probe_overhead_cpu"].get(endpoint)
+        by_cpu = "" if cpu is None else f" ({cpu:.1%} by CPU per request)"
+        console.print(f"probe overhead on {endpoint}: {share:.1%} of rps{by_cpu}")
+    console.print(
+        "ratio: median of the per-round rps ratios; CPU ratio: the baseline's server CPU per "
+        "request over this one's (the rps ratio if CPU were the only limit, steadier on a "
+        "shared machine)"
+    )
     s, m = result["settings"], result["machine"]
     console.print(
         f"load generator: {result['generator']}; {s['connections']} connections, "

@@ -114,7 +114,7 @@ def test_server_bench_quotes_every_contender_against_its_baseline(tmp_path: Path
     assert list(rows) == ["bare", "server[batched]", "bare+probe", "hello", "hello+probe"]
     for row in rows.values():
         assert len(row["rps_rounds"]) == 1 and row["errors"] == row["non_2xx"] == 0
-        assert row["rps"] > 0
+        assert row["rps"] > 0 and row["cpu_us_per_request"] > 0
         base = rows.get(row["baseline"] or "")
         # One round: the round's ratio is the figure.
         expected = None if base is None else pytest.approx(row["rps"] / base["rps"], rel=1e-2)
@@ -122,6 +122,10 @@ def test_server_bench_quotes_every_contender_against_its_baseline(tmp_path: Path
     assert result["probe_overhead"] == {
         "hello": pytest.approx(1 - rows["hello+probe"]["ratio"]),
         "invoke": pytest.approx(1 - rows["bare+probe"]["ratio"]),
+    }
+    assert result["probe_overhead_cpu"] == {
+        "hello": pytest.approx(1 - rows["hello+probe"]["cpu_ratio"]),
+        "invoke": pytest.approx(1 - rows["bare+probe"]["cpu_ratio"]),
     }
     assert result["generator"].startswith("python")
 
