@@ -71,6 +71,7 @@ def create_app(settings: ServerSettings | None = None) -> FastAPI:
     # Added last, so they run first: nothing below them sees a refused request.
     app.add_middleware(ConcurrencyLimit, limit=settings.max_concurrency, count=runtime.rejected)
     app.add_middleware(BodyLimit, max_bytes=settings.max_body_bytes, count=runtime.rejected)
+
     @app.exception_handler(RequestValidationError)
     async def invalid(request: Request, exc: RequestValidationError) -> JSONResponse:
         errors = exc.errors()

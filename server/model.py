@@ -39,6 +39,8 @@ class StubBedrockModel:
         self._rng = random.Random(self.seed)
 
     def _draw(self) -> tuple[float, bool]:
+        if not self.jitter_ms and not self.error_rate:  # nothing to draw: no lock to take
+            return self.latency_ms * self.latency_factor / 1000.0, False
         # One lock-guarded draw per call keeps a seeded run's sequence reproducible.
         with self._lock:
             jitter = self._rng.uniform(0, self.jitter_ms) if self.jitter_ms else 0.0

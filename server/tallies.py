@@ -95,25 +95,45 @@ class HistogramTally:
             entry = self._values.get(labels)
             return 0 if entry is None else sum(entry[0])
 
+    def snapshot(self) -> list[tuple[Labels, list[int], float, float]]:
+        """(labels, per-bucket counts, sum, created) of every label set, read at one moment."""
+        with self._lock:
+            return [(k, list(v[0]), v[1], v[2]) for k, v in self._values.items()]
+
     def collect(self) -> Metric:
         family = HistogramMetricFamily(self.name, self.doc, labels=self.labelnames)
         les = [*(floatToGoString(b) for b in self.bounds), "+Inf"]
-        with self._lock:
-            for labels, (counts, total, created) in self._values.items():
-                cumulative, running = [], 0
-                for le, count in zip(les, counts, strict=True):
-                    running += count
-                    cumulative.append((le, running))
-                family.add_metric(list(labels), cumulative, total)
-                names = dict(zip(self.labelnames, labels, strict=True))
-                family.samples.append(Sample(f"{self.name}_created", names, created))
+        for labels, counts, total, created in self.snapshot():
+            cumulative, running = [], 0
+            for le, count in zip(les, counts, strict=True):
+                running += count
+                cumulative.append((le, running))
+            family.add_metric(list(labels), cumulative, total)
+            names = dict(zip(self.labelnames, labels, strict=True))
+            family.samples.append(Sample(f"{self.name}_created", names, created))
+        return family
+
+
+class HistogramCount:
+    """A counter that is a histogram's observation count, for a pair of metrics that always
+    move together (calls made, and their durations): one tally update per event, not two."""
+
+    def __init__(self, histogram: HistogramTally, name: str, doc: str) -> None:
+        self.histogram = histogram
+        self.name = name.removesuffix("_total")
+        self.doc = doc
+
+    def collect(self) -> Metric:
+        family = CounterMetricFamily(self.name, self.doc, labels=self.histogram.labelnames)
+        for labels, counts, _total, created in self.histogram.snapshot():
+            family.add_metric(list(labels), float(sum(counts)), created=created)
         return family
 
 
 class TallyCollector(Collector):
     """Registers tallies with a prometheus_client registry."""
 
-    def __init__(self, tallies: Iterable[CounterTally | HistogramTally]) -> None:
+    def __init__(self, tallies: Iterable[CounterTally | HistogramTally | HistogramCount]) -> None:
         self.tallies = list(tallies)
 
     def collect(self) -> Iterable[Metric]:

@@ -15,7 +15,7 @@ from prometheus_client import CollectorRegistry, Counter, Gauge
 from prometheus_client.core import GaugeMetricFamily
 from prometheus_client.registry import Collector
 from stampede.server import __version__
-from stampede.server.tallies import CounterTally, HistogramTally, TallyCollector
+from stampede.server.tallies import CounterTally, HistogramCount, HistogramTally, TallyCollector
 
 LATENCY_BUCKETS = (
     0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 0.75, 1.0, 1.5, 2.0, 3.0, 5.0, 7.5, 10.0,
@@ -50,12 +50,15 @@ class Telemetry:
             ["role"],
             LATENCY_BUCKETS,
         )
-        self.model_calls = CounterTally("stampede_model_calls_total", "Blocking model calls made.")
         self.model_call_seconds = HistogramTally(
             "stampede_model_call_duration_seconds",
             "Time a model call held its worker.",
             [],
             LATENCY_BUCKETS,
+        )
+        # Every model call is timed, so the call count is the histogram's count.
+        self.model_calls = HistogramCount(
+            self.model_call_seconds, "stampede_model_calls_total", "Blocking model calls made."
         )
         # A rare event, not on the request path: prometheus_client's own counter.
         self.duplicate_side_effects = Counter(
@@ -63,7 +66,6 @@ class Telemetry:
             "Model runs for an idempotency key whose model had already completed a run.",
             registry=self.registry,
         )
-        self.model_calls.labels()
         self.model_call_seconds.labels()
         for role in ROLES:
             self.invocation_seconds.labels(role)
@@ -86,7 +88,6 @@ class Telemetry:
 
     def model_call(self, seconds: float, ok: bool) -> None:
         # Runs on a worker thread; a tally takes its own lock.
-        self.model_calls.inc()
         self.model_call_seconds.observe((), seconds)
 
     def add_gauges(self, read: Callable[[], dict[str, object]]) -> None:

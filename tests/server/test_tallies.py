@@ -6,7 +6,7 @@ import threading
 
 from prometheus_client import CollectorRegistry, Counter, Histogram, generate_latest
 from prometheus_client.parser import text_string_to_metric_families
-from stampede.server.tallies import CounterTally, HistogramTally, TallyCollector
+from stampede.server.tallies import CounterTally, HistogramCount, HistogramTally, TallyCollector
 from stampede.server.telemetry import LATENCY_BUCKETS
 
 # Bounds hit exactly (0.005, 1.0, 60.0), between bounds, beyond the last, zero.
@@ -46,14 +46,23 @@ def test_tallies_export_the_samples_prometheus_client_would() -> None:
     histogram_t = HistogramTally("t_seconds", "doc", ["role"], LATENCY_BUCKETS)
     plain_t = CounterTally("t_calls_total", "doc")
     plain_t.labels()
-    tallied.register(TallyCollector([counter_t, histogram_t, plain_t]))
+    # A counter that is a histogram's count: calls made, beside their durations.
+    calls = Counter("t_model_calls_total", "doc", registry=reference)
+    call_seconds = Histogram("t_model_seconds", "doc", buckets=LATENCY_BUCKETS, registry=reference)
+    call_seconds_t = HistogramTally("t_model_seconds", "doc", [], LATENCY_BUCKETS)
+    call_seconds_t.labels()
+    calls_t = HistogramCount(call_seconds_t, "t_model_calls_total", "doc")
+    tallied.register(TallyCollector([counter_t, histogram_t, plain_t, call_seconds_t, calls_t]))
     counter.labels("primary", "error")  # exported at zero, never incremented
     counter_t.labels("primary", "error")
     for role, outcome, seconds in OBSERVED:
         counter.labels(role, outcome).inc()
         histogram.labels(role).observe(seconds)
         plain.inc()
+        calls.inc()
+        call_seconds.observe(seconds)
         counter_t.inc((role, outcome))
+        call_seconds_t.observe((), seconds)
         histogram_t.observe((role,), seconds)
         plain_t.inc()
     assert _samples(tallied) == _samples(reference)
