@@ -117,9 +117,11 @@ def run_server_bench(
     generator: Generator,
     log_dir: Path,
     progress: Callable[[str], None] = lambda _line: None,
+    entries: list[Contender] | None = None,
 ) -> dict[str, Any]:
-    """Start every contender, drive them round-robin, stop them; the figures as a dict."""
-    entries = contenders(options)
+    """Start every contender (default: `contenders(options)`), drive them round-robin, stop
+    them; the figures as a dict."""
+    entries = entries if entries is not None else contenders(options)
     load_before = os.getloadavg()
     started = time.monotonic()
     with contextlib.ExitStack() as stack:
