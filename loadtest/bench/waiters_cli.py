@@ -81,6 +81,8 @@ def render(result: dict[str, list[dict[str, Any]]]) -> None:
             )
         table.add_section()
     console = Console()
+    if not console.is_terminal:
+        console = Console(width=120)  # not 80: keep the columns whole in a log
     console.print(table)
     console.print(
         "floor: N tasks awaiting one plain asyncio future, set_result to each resume. Each "
