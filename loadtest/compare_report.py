@@ -169,6 +169,29 @@ def _recovery(v: dict[str, Any]) -> Any:
     return f"yes, after {p['recovery_s']:g} s" if p.get("recovered") else "no"
 
 
+def _arrival(v: dict[str, Any]) -> Any:
+    a = (v.get("intents") or {}).get("arrival") or {}
+    if not a:
+        return None
+    error = a.get("error_pct")
+    off = f" ({error:+.1f}%)" if isinstance(error, int | float) else ""
+    return f"{a.get('achieved_per_s')} of {a.get('target_per_s')}{off}"
+
+
+def _starts(v: dict[str, Any]) -> Any:
+    a = (v.get("intents") or {}).get("arrival") or {}
+    if not a:
+        return None
+    limited = "; the load generator was the limit" if a.get("generator_limited") else ""
+    return f"{a.get('late')} late, {a.get('dropped')} dropped{limited}"
+
+
+# Only for open-model storms (--arrival-rate): the generator's own accuracy.
+ARRIVAL_ROWS: list[Row] = [
+    ("arrival rate achieved (intents/s)", _arrival),
+    ("intent starts late / dropped", _starts),
+]
+
 # Only for phased storms (--phases): loadtest/phases.py.
 PHASE_ROWS: list[Row] = [
     ("recovered (goodput within 10% of baseline)", _recovery),
@@ -188,6 +211,8 @@ def summary_table(summary: dict[str, Any]) -> tuple[list[str], list[list[str]]]:
     table = list(SUMMARY_ROWS)
     if any(v.get("phases") for v in variants.values()):
         table = PHASE_ROWS + table
+    if any((v.get("intents") or {}).get("arrival") for v in variants.values()):
+        table = ARRIVAL_ROWS + table
     if any(v.get("intents") for v in variants.values()):
         table = HEADLINE_ROWS + table
     if any(v.get("hazard") for v in variants.values()):
