@@ -32,13 +32,12 @@ from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from pathlib import Path
 
+import stampede
 import stampede.server
 from stampede.loadtest.errors import UsageError
 from stampede.server.cli import server_argv
 from stampede.server.sdk import MINIMUM, release
 from stampede.server.settings import ServerSettings
-
-import stampede
 
 ROOT = Path(__file__).resolve().parents[1]
 FORMAT = 3  # bump to invalidate every cached env

@@ -37,7 +37,7 @@ async def run_agent(
     prompt: str,
     *,
     owner: str,
-    on_model_call: Callable[[float, bool], None] | None = None,
+    on_model_call: Callable[[float], None] | None = None,
 ) -> AgentResult:
     messages: list[dict[str, Any]] = [{"role": "user", "content": [{"text": prompt}]}]
     calls = 0
@@ -65,15 +65,13 @@ async def run_agent(
 def _timed_converse(
     model: StubBedrockModel,
     messages: list[dict[str, Any]],
-    on_model_call: Callable[[float, bool], None] | None,
+    on_model_call: Callable[[float], None] | None,
 ) -> dict[str, Any]:
-    # Timed inside the worker so queueing for a worker is not counted as model latency.
+    # Timed inside the worker so queueing for a worker is not counted as model latency; a
+    # call that throws (ThrottlingException) counts too: it held the worker as long.
     started = time.perf_counter()
-    ok = False
     try:
-        response = model.converse(messages, TOOLS)
-        ok = True
-        return response
+        return model.converse(messages, TOOLS)
     finally:
         if on_model_call is not None:
-            on_model_call(time.perf_counter() - started, ok)
+            on_model_call(time.perf_counter() - started)

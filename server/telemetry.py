@@ -22,7 +22,7 @@ LATENCY_BUCKETS = (
     15.0, 30.0, 60.0,
 )  # fmt: skip
 LAG_BUCKETS = (0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0)
-OUTCOMES = ("ok", "conflict", "timeout", "throttled", "error", "aborted", "bad_request")
+OUTCOMES = ("ok", "conflict", "timeout", "throttled", "error", "aborted")
 LOOP_ERROR_KINDS = (
     "task_exception_never_retrieved",
     "task_destroyed_pending",
@@ -90,7 +90,7 @@ class Telemetry:
         self.invocations.labels(role, outcome).inc()
         self.invocation_seconds.labels(role).observe(seconds)
 
-    def model_call(self, seconds: float, ok: bool) -> None:
+    def model_call(self, seconds: float) -> None:
         # Runs on a worker thread; prometheus_client's metrics are thread-safe.
         self.model_calls.inc()
         self.model_call_seconds.observe(seconds)

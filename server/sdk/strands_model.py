@@ -36,7 +36,7 @@ class StrandsStubModel(Model):
     """A strands Model over StubBedrockModel; stateless, so one instance serves every agent."""
 
     def __init__(
-        self, stub: StubBedrockModel, on_model_call: Callable[[float, bool], None] | None = None
+        self, stub: StubBedrockModel, on_model_call: Callable[[float], None] | None = None
     ) -> None:
         self.stub = stub
         self.on_model_call = on_model_call
