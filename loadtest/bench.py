@@ -19,6 +19,7 @@ from dataclasses import dataclass
 from typing import Any
 
 import psutil
+from stampede.loadtest.errors import UsageError
 from stampede.loadtest.stats import percentile
 from stampede.server.executor import InstrumentedExecutor
 from stampede.server.invocations import InvocationService
@@ -140,8 +141,6 @@ def render(rows: list[dict[str, float]]) -> None:
 
 
 def _int_list(text: str) -> list[int]:
-    from stampede.loadtest.cli import UsageError
-
     try:
         values = [int(part) for part in text.split(",") if part.strip()]
     except ValueError:
@@ -152,8 +151,6 @@ def _int_list(text: str) -> list[int]:
 
 
 def cmd_bench(args: argparse.Namespace) -> int:
-    from stampede.loadtest.cli import UsageError
-
     waiters = [w.strip() for w in args.waiters.split(",") if w.strip()]
     for waiter in waiters:
         if waiter not in WAITERS:

@@ -1,16 +1,25 @@
-"""`stampede`: a thin command-line shell over plain functions that tests call directly."""
+"""`stampede`: a thin command-line shell over plain functions that tests call directly.
+
+The commands, in the order `stampede --help` lists them: each module's `register` adds its
+subparser. `serve` is the server layer's own command line (server/cli.py), reused here.
+"""
 
 from __future__ import annotations
 
 import argparse
-from collections.abc import Callable, Sequence
-from typing import Any
+from collections.abc import Sequence
 
+from stampede.loadtest import bench
+from stampede.loadtest.compare import command as compare
 from stampede.loadtest.errors import UsageError
+from stampede.loadtest.flags import CommandParser
+from stampede.loadtest.plan import plan_cli as plan
 from stampede.server.cli import add_settings_flags, fail, run, settings_from
 from stampede.server.settings import ServerSettings
 
 __all__ = ["UsageError", "main"]
+
+COMMANDS = (bench.register, compare.register, plan.register)
 
 
 def cmd_serve(args: argparse.Namespace) -> int:
@@ -18,7 +27,7 @@ def cmd_serve(args: argparse.Namespace) -> int:
 
 
 def build_parser() -> argparse.ArgumentParser:
-    parser = argparse.ArgumentParser(
+    parser = CommandParser(
         prog="stampede",
         description="Retry-storm load testing for Python agent servers.",
     )
@@ -26,38 +35,13 @@ def build_parser() -> argparse.ArgumentParser:
     serve = sub.add_parser("serve", help="run the agent server under test")
     add_settings_flags(serve, ServerSettings)
     serve.set_defaults(func=cmd_serve)
-    for register in EXTRA_COMMANDS:
+    for register in COMMANDS:
         register(sub)
     return parser
 
 
-# Subcommands living in their own modules register here (compare, bench, plan, ...).
-EXTRA_COMMANDS: list[Callable[[Any], None]] = []
-
-
-def _load_extra_commands() -> None:
-    import importlib
-
-    if EXTRA_COMMANDS:
-        return
-    for module in (
-        "stampede.loadtest.bench",
-        "stampede.loadtest.compare",
-        "stampede.loadtest.plan_cli",
-    ):
-        try:
-            mod = importlib.import_module(module)
-        except ModuleNotFoundError as exc:
-            if exc.name != module:
-                raise
-            continue
-        EXTRA_COMMANDS.append(mod.register)
-
-
 def main(argv: Sequence[str] | None = None) -> int:
-    _load_extra_commands()
-    parser = build_parser()
-    args = parser.parse_args(argv)
+    args = build_parser().parse_args(argv)
     try:
         return int(args.func(args) or 0)
     except UsageError as exc:

@@ -111,14 +111,21 @@ def choice(options: Iterable[str]) -> Converter[str]:
     return convert
 
 
-def comma_list(item: Converter[T] = str) -> Converter[tuple[T, ...]]:  # type: ignore[assignment]
-    """A comma list of items, each converted; empty or repeated items are refused."""
+def comma_list(
+    item: Converter[T] = str,  # type: ignore[assignment]
+    *,
+    drop_repeats: bool = False,
+) -> Converter[tuple[T, ...]]:
+    """A comma list of items, each converted; an empty item is refused, and a repeated one too
+    unless `drop_repeats` (then the first of each is kept, in order)."""
 
     def convert(text: str) -> tuple[T, ...]:
         parts = [part.strip() for part in text.split(",")]
         if "" in parts:
             raise BadValue(text, "empty item in the comma list")
-        if len(set(parts)) != len(parts):
+        if drop_repeats:
+            parts = list(dict.fromkeys(parts))
+        elif len(set(parts)) != len(parts):
             raise BadValue(text, "an item is repeated")
         try:
             return tuple(item(part) for part in parts)

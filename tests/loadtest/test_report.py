@@ -10,7 +10,7 @@ from typing import Any
 
 import matplotlib.image
 import pytest
-from stampede.loadtest.compare_report import write_reports
+from stampede.loadtest.compare.report import write_reports
 from stampede.loadtest.plots import FIGURES, make_plots
 from stampede.loadtest.results import atomic_write_json, point_latest
 from stampede.loadtest.scenarios import SCENARIOS

@@ -1,4 +1,4 @@
-"""One scenario's compare run: its variants in turn, then the results contract on disk.
+"""A compare run: each scenario's variants in turn, then the results contract on disk.
 
 summary.json is rewritten (atomically) after every variant with "complete": false, so a run
 that is killed outright still leaves what it measured; only a finished run says true. An
@@ -13,22 +13,24 @@ from pathlib import Path
 from typing import Any
 
 from stampede.loadtest.caps import CapsRequest
-from stampede.loadtest.compare import (
+from stampede.loadtest.compare.budget import (
     MEASURED_MARGIN_S,
     MIN_VARIANT_S,
     OVERHEAD_GUESS_S,
     REPORT_RESERVE_S,
     TEARDOWN_GUESS_S,
-    CompareOptions,
-    budget_s,
-    recorded_settings,
-    server_common,
-    storm_args,
     variant_cap,
-    variant_settings,
+)
+from stampede.loadtest.compare.options import (
+    CompareOptions,
+    check_options,
+    recorded_settings,
+    run_budget_s,
+    server_settings,
+    storm_args,
     variants_of,
 )
-from stampede.loadtest.compare_report import write_reports
+from stampede.loadtest.compare.report import write_reports
 from stampede.loadtest.launcher import stampede_target
 from stampede.loadtest.plots import make_plots
 from stampede.loadtest.progress import ProgressDisplay
@@ -42,10 +44,21 @@ from stampede.loadtest.results import (
     write_timeseries,
 )
 from stampede.loadtest.runner import TEARDOWN_MIN_S, VariantPlan, VariantRecord, run_variant
-from stampede.loadtest.scenarios import Scenario
-from stampede.loadtest.sdk_envs import sdk_python
+from stampede.loadtest.scenarios import Scenario, resolve
+from stampede.loadtest.sdk_envs import prepare_for_compare, sdk_python
 from stampede.server.cli import settings_flags
-from stampede.server.settings import ServerSettings
+
+
+def run_compare(options: CompareOptions) -> list[Path]:
+    """Run every selected scenario; returns one run directory per scenario, in order.
+
+    Raises ValueError naming a bad option before anything starts, and KeyboardInterrupt after
+    writing an incomplete summary when interrupted.
+    """
+    check_options(options)
+    if options.sdk:  # every release's venv, before the run starts: a bad one is a usage error
+        prepare_for_compare(options.sdk)
+    return [run_scenario(options, scenario) for scenario in resolve(options.scenario)]
 
 
 class _Run:
@@ -56,20 +69,15 @@ class _Run:
         self.run_id = new_run_id(scenario.name)
         self.run_dir = options.out / self.run_id
         self.started_at = time.time()
-        self.budget_s = budget_s(options, scenario)
+        self.budget_s = run_budget_s(options, scenario)
         self.deadline = time.monotonic() + self.budget_s
         self.hard_end = self.deadline - REPORT_RESERVE_S  # every teardown ends by then
         self.settings = recorded_settings(options, scenario)
         self.records: dict[str, VariantRecord] = {}
 
-    def server(self, variant: str) -> ServerSettings:
-        o, scenario = self.options, self.scenario
-        overrides = variant_settings(o, scenario, variant)
-        return ServerSettings.explicit(**server_common(o), **scenario.server_settings, **overrides)
-
     def plan(self, variant: str) -> VariantPlan:
         o = self.options
-        settings = self.server(variant)
+        settings = server_settings(o, self.scenario, variant)
         return VariantPlan(
             variant=variant,
             target=stampede_target(
@@ -106,7 +114,8 @@ class _Run:
 
     def skipped(self, variant: str, left: float) -> VariantRecord:
         """A variant there is no time left for: nothing started, the summary says why."""
-        record = VariantRecord(variant, settings_flags(self.server(variant)), ended="skipped")
+        settings = settings_flags(server_settings(self.options, self.scenario, variant))
+        record = VariantRecord(variant, settings, ended="skipped")
         record.error = f"skipped: {max(0.0, left):.1f} s left of the run's {self.budget_s:g} s"
         return record
 
