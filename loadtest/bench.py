@@ -4,7 +4,9 @@ In-process and exact: a primary's model call holds one worker behind a gate whil
 register through the real invocation service and waiter; with everyone waiting we read the
 process's threads and RSS, then open the gate and time, for every duplicate, the gap from the
 primary settling to that duplicate resuming. One model cycle, so the to_thread waiter queues
-the duplicates it cannot park instead of wedging.
+the duplicates it cannot park instead of wedging. However the measurement ends (an error, a
+signal), it opens the gate and settles the primary first, so no worker thread stays parked and
+the process exits at once instead of waiting out the gate's deadline.
 """
 
 from __future__ import annotations
@@ -20,8 +22,10 @@ from typing import Any
 
 import psutil
 from stampede.loadtest.errors import UsageError
+from stampede.loadtest.interrupts import run_async
+from stampede.loadtest.startup import add_wait_flag, exclusive_run, wait_from
 from stampede.loadtest.stats import percentile
-from stampede.server.executor import InstrumentedExecutor
+from stampede.probe.executor import InstrumentedExecutor
 from stampede.server.invocations import InvocationService
 from stampede.server.model import StubBedrockModel
 from stampede.server.settings import default_pool_size, usable_cpu_count
@@ -30,6 +34,8 @@ from stampede.server.waiters import WAITERS, make_waiter
 
 DEFAULT_SIZES = (10, 100, 1000, 10_000)
 SETTLE_DEADLINE_S = 120.0
+MAX_WORKERS = 1024  # threads; beyond this the bench measures the OS, not the waiter
+MAX_SIZE = 100_000
 
 
 @dataclass
@@ -61,9 +67,27 @@ async def _measure(waiter: str, n: int, workers: int) -> dict[str, float]:
     service = InvocationService(
         model=model, waiter=make_waiter(waiter), telemetry=Telemetry(waiter)
     )
+
+    try:
+        return await _measure_gated(waiter, n, workers, executor, gate, service)
+    finally:
+        # Release every thread the measurement may hold (the gated model call, parked
+        # waiters), so neither an interrupt nor an error leaves the executor to be joined.
+        gate.set()
+        service.abort_all()
+        executor.shutdown(wait=False, cancel_futures=True)
+
+
+async def _measure_gated(
+    waiter: str,
+    n: int,
+    workers: int,
+    executor: InstrumentedExecutor,
+    gate: threading.Event,
+    service: InvocationService,
+) -> dict[str, float]:
     deadline = time.monotonic() + SETTLE_DEADLINE_S
     process = psutil.Process()
-
     primary = asyncio.create_task(service.invoke("bench", "key", "go"))
     await _until(lambda: executor.snapshot().busy_by_kind()["model"] == 1, deadline, "primary")
     gc.collect()
@@ -89,7 +113,6 @@ async def _measure(waiter: str, n: int, workers: int) -> dict[str, float]:
 
     gate.set()
     await asyncio.wait_for(asyncio.gather(primary, *dups), SETTLE_DEADLINE_S)
-    executor.shutdown(wait=True)
     gaps = sorted((t - settled_at[0]) * 1000 for t in resumed)
     return {
         "waiter": waiter,
@@ -113,7 +136,7 @@ def measure_waiters(waiter: str, n: int, *, workers: int | None = None) -> dict[
     size = workers or default_pool_size(usable_cpu_count())
     if size < 2:
         raise ValueError("the bench needs at least 2 executor workers (one for the primary)")
-    return asyncio.run(_measure(waiter, n, size))
+    return run_async(_measure(waiter, n, size))
 
 
 def run_bench(waiters: list[str], sizes: list[int], workers: int | None) -> list[dict[str, float]]:
@@ -145,9 +168,21 @@ def _int_list(text: str) -> list[int]:
         values = [int(part) for part in text.split(",") if part.strip()]
     except ValueError:
         raise UsageError(f"--sizes {text!r}: expected comma-separated integers") from None
-    if not values or any(v < 1 or v > 100_000 for v in values):
-        raise UsageError(f"--sizes {text!r}: each size must be between 1 and 100000")
+    if not values or any(v < 1 or v > MAX_SIZE for v in values):
+        raise UsageError(f"--sizes {text!r}: each size must be between 1 and {MAX_SIZE}")
     return values
+
+
+def _workers(text: str | None) -> int | None:
+    if text is None:
+        return None
+    try:
+        value = int(text)
+    except ValueError:
+        raise UsageError(f"--workers {text!r}: expected an integer") from None
+    if not 2 <= value <= MAX_WORKERS:
+        raise UsageError(f"--workers {text!r}: must be between 2 and {MAX_WORKERS}")
+    return value
 
 
 def cmd_bench(args: argparse.Namespace) -> int:
@@ -155,9 +190,11 @@ def cmd_bench(args: argparse.Namespace) -> int:
     for waiter in waiters:
         if waiter not in WAITERS:
             raise UsageError(f"--waiters: unknown waiter {waiter!r} (choose from to_thread,future)")
-    if args.workers is not None and args.workers < 2:
-        raise UsageError(f"--workers {args.workers}: need at least 2")
-    rows = run_bench(waiters, _int_list(args.sizes), args.workers)
+    if not waiters:
+        raise UsageError(f"--waiters {args.waiters!r}: name at least one waiter")
+    sizes, workers, wait_s = _int_list(args.sizes), _workers(args.workers), wait_from(args)
+    with exclusive_run("bench", wait_s):  # a second run on the same cores skews the figures
+        rows = run_bench(waiters, sizes, workers)
     if args.json:
         print(json.dumps(rows, indent=2))
     else:
@@ -171,6 +208,7 @@ def register(sub: Any) -> None:
     waiters = which.add_parser("waiters", help="cost and release latency of waiting duplicates")
     waiters.add_argument("--waiters", default="to_thread,future")
     waiters.add_argument("--sizes", default=",".join(str(n) for n in DEFAULT_SIZES))
-    waiters.add_argument("--workers", type=int, default=None, help="executor workers")
+    waiters.add_argument("--workers", default=None, help=f"executor workers (2..{MAX_WORKERS})")
     waiters.add_argument("--json", action="store_true", help="print JSON rows")
+    add_wait_flag(waiters)
     waiters.set_defaults(func=cmd_bench)

@@ -6,7 +6,8 @@ the child joins it from a preexec_fn, i.e. before it execs, so every thread it s
 Without usable cgroups we fall back to CPU affinity (whole CPUs) and RLIMIT_AS (virtual memory,
 not RSS); pids cannot be capped that way. Enforced values are always read back from the kernel,
 never echoed from the request. stop() kills the child's process group, drains and removes its
-cgroups; sweep_stale() removes what a killed harness left behind.
+cgroups; sweep_stale() kills and removes what a killed harness left behind. Every child also
+gets a parent-death signal and an owner mark (lifeline.py), so it dies with its harness.
 """
 
 from __future__ import annotations
@@ -38,10 +39,12 @@ from stampede.loadtest.cgroups import (
     controller_dirs,
     create_leaves,
     leaf_name,
+    leaf_owner,
     probe_cgroups,
     read_cgroup_limits,
     try_write,
 )
+from stampede.loadtest.lifeline import chain, die_with_parent, marked_env, owner_alive
 
 __all__ = [
     "CappedProcess",
@@ -300,8 +303,14 @@ def start_capped(
             method, preexec = str(probe.method), _preexec(procs, None, None)
         else:
             method, preexec = "fallback", _preexec([], *_fallback_plan(request, notes))
-        spawn: dict[str, Any] = {"env": env, "cwd": cwd, "stdout": stdout, "stderr": stderr}
-        popen = subprocess.Popen(list(argv), preexec_fn=preexec, start_new_session=True, **spawn)
+        spawn: dict[str, Any] = {"cwd": cwd, "stdout": stdout, "stderr": stderr}
+        popen = subprocess.Popen(
+            list(argv),
+            preexec_fn=chain(die_with_parent(), preexec),
+            start_new_session=True,
+            env=marked_env(env),
+            **spawn,
+        )
         proc = CappedProcess(popen, method, request, leaves, notes)
         if leaves:
             proc.enforced = read_cgroup_limits(dirs, method == "cgroup-v2")
@@ -330,21 +339,31 @@ def _rmdir_all(leaves: list[Leaf], notes: list[str]) -> list[Leaf]:
     return kept
 
 
-def _owner_alive(leaf_name: str) -> bool:
-    owner = leaf_name.rsplit(".", 2)[1:2]  # "<name>.<harness pid>.<random>"
-    return bool(owner) and owner[0].isdigit() and Path(f"/proc/{owner[0]}").exists()
+def _kill_inside(leaf: Path, deadline: float) -> bool:
+    """SIGKILL everything in a leaf until it is empty (True) or the deadline passes."""
+    while pids := cgroup_pids(leaf):
+        if time.monotonic() >= deadline:
+            return False
+        for pid in pids:
+            _send(pid, signal.SIGKILL)
+        time.sleep(0.02)
+    return True
 
 
 def sweep_stale(cgroup_root: RootArg = None) -> list[str]:
-    """Remove empty stampede cgroups left by dead harnesses; returns the removed paths."""
+    """Remove the stampede cgroups of dead harnesses, killing what still runs inside them
+    first; returns the removed paths. A group whose owner (pid and start time) still runs is
+    left alone, even when empty: its owner may be between mkdir and moving its child in."""
     removed: list[str] = []
     for mount in sorted(set(probe_cgroups(cgroup_root).mounts.values())):
         parent = mount / PARENT_NAME
         with contextlib.suppress(OSError):
             for leaf in sorted(p for p in parent.iterdir() if p.is_dir()):
-                # A live owner may be between mkdir and moving its child in: not stale yet.
-                stale = not _owner_alive(leaf.name) and cgroup_pids(leaf) == set()
-                if stale and _rmdir(leaf, 0, []):
+                owner = leaf_owner(leaf.name)
+                if owner is None or owner_alive(owner):
+                    continue
+                deadline = time.monotonic() + DRAIN_SECONDS
+                if _kill_inside(leaf, deadline) and _rmdir(leaf, deadline, []):
                     removed.append(str(leaf))
             if _rmdir(parent, 0.0, []):
                 removed.append(str(parent))

@@ -16,6 +16,8 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+from stampede.loadtest.lifeline import owner_token
+
 DEFAULT_ROOT = "/sys/fs/cgroup"
 CGROUP_ROOT_ENV = "STAMPEDE_CGROUP_ROOT"
 PARENT_NAME = "stampede"
@@ -109,9 +111,19 @@ def cgroup_pids(leaf: Path) -> set[int] | None:
 
 
 def leaf_name(name: str) -> str:
-    # The harness pid in the name lets sweep_stale() leave live harnesses' groups alone.
+    """`<name>.<harness pid>.<its start time>.<random>`: sweep_stale() leaves a group alone
+    while that exact process lives (the start time tells a reused pid from the owner)."""
     safe = re.sub(r"[^A-Za-z0-9_-]+", "-", name).strip("-")[:64] or "sut"
-    return f"{safe}.{os.getpid()}.{secrets.token_hex(4)}"
+    return f"{safe}.{owner_token().replace(':', '.')}.{secrets.token_hex(4)}"
+
+
+def leaf_owner(leaf: str) -> str | None:
+    """The owner token (`pid:start`, or a bare pid for the older `<name>.<pid>.<random>`
+    layout) of a leaf name; None if it is not a Stampede leaf name."""
+    parts = leaf.split(".")
+    if len(parts) == 4:
+        return f"{parts[1]}:{parts[2]}"
+    return parts[1] if len(parts) == 3 else None
 
 
 def enable_controllers(root: Path, controllers: list[str], notes: list[str]) -> None:

@@ -1,53 +1,90 @@
 """`stampede`: a thin command-line shell over plain functions that tests call directly.
 
-The commands, in the order `stampede --help` lists them: each module's `register` adds its
-subparser. `serve` is the server layer's own command line (server/cli.py), reused here.
+Every failure is one line on stderr: a bad value exits 2 (`stampede X: error: ...`, argparse's
+own errors included), a run that cannot go on (a held lock, an OSError naming its path) exits
+1, and a teardown signal (INT, TERM, HUP) exits 128 + its number after the teardown. The
+handlers are in place before the subcommands' modules load, so even an early Ctrl-C is quiet:
+the commands are listed in commands.py, which `main` imports once the handlers are in place.
 """
 
 from __future__ import annotations
 
 import argparse
-from collections.abc import Sequence
+import functools
+import re
+import sys
+from collections.abc import Callable, Sequence
+from typing import Any, NoReturn
 
-from stampede.loadtest import bench
-from stampede.loadtest.compare import command as compare
-from stampede.loadtest.errors import UsageError
-from stampede.loadtest.flags import CommandParser
-from stampede.loadtest.plan import plan_cli as plan
-from stampede.server.cli import add_settings_flags, fail, run, settings_from
-from stampede.server.settings import ServerSettings
+from stampede.loadtest.errors import HarnessError, UsageError
+from stampede.loadtest.interrupts import exit_status, interrupts_tear_down
 
-__all__ = ["UsageError", "main"]
-
-COMMANDS = (bench.register, compare.register, plan.register)
-
-
-def cmd_serve(args: argparse.Namespace) -> int:
-    return run(settings_from(args, ServerSettings, "stampede serve"))
+__all__ = ["HarnessError", "UsageError", "main"]
+EXIT_FAILED = 1
+EXIT_USAGE = 2
 
 
-def build_parser() -> argparse.ArgumentParser:
-    parser = CommandParser(
+class OneLineParser(argparse.ArgumentParser):
+    """argparse, but a usage error is one line naming the value (no usage dump)."""
+
+    def error(self, message: str) -> NoReturn:
+        # argparse says "argument --duration: '-5': ..."; the flag reads better without it.
+        _one_line(self.prog, re.sub(r"^argument (-[^/:\s]+)(?:/\S+)?: ", r"\1 ", message))
+        raise SystemExit(EXIT_USAGE)
+
+
+def build_parser(commands: Sequence[Callable[[Any], None]]) -> argparse.ArgumentParser:
+    parser = OneLineParser(
         prog="stampede",
         description="Retry-storm load testing for Python agent servers.",
     )
     sub = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
-    serve = sub.add_parser("serve", help="run the agent server under test")
-    add_settings_flags(serve, ServerSettings)
-    serve.set_defaults(func=cmd_serve)
-    for register in COMMANDS:
+    for register in commands:
         register(sub)
     return parser
 
 
+def _commands() -> Sequence[Callable[[Any], None]]:
+    # Here, not at the top: the commands (and the web stack, matplotlib, ...) load once the
+    # teardown handlers are in place. Not an import cycle: commands.py never imports cli.
+    from stampede.loadtest.commands import COMMANDS
+
+    return COMMANDS
+
+
+@functools.cache
+def _parser() -> argparse.ArgumentParser:
+    return build_parser(_commands())  # built once: main() may run many times in one process
+
+
 def main(argv: Sequence[str] | None = None) -> int:
-    args = build_parser().parse_args(argv)
+    prog = "stampede"
     try:
-        return int(args.func(args) or 0)
+        # INT, TERM and HUP alike: every command tears down and exits with 128 + the signal.
+        with interrupts_tear_down():
+            args = _parser().parse_args(argv)
+            prog = f"stampede {args.command}"
+            return int(args.func(args) or 0)
     except UsageError as exc:
-        fail(f"stampede {args.command}", str(exc))
+        _one_line(prog, str(exc))
+        raise SystemExit(EXIT_USAGE) from None
     except KeyboardInterrupt:
-        return 130
+        return exit_status()
+    except HarnessError as exc:
+        return _one_line(prog, str(exc))
+    except OSError as exc:  # an unwritable --out, a full disk: what failed, and where
+        return _one_line(prog, _describe(exc))
+
+
+def _describe(exc: OSError) -> str:
+    paths = [str(p) for p in (exc.filename, exc.filename2) if p is not None]
+    reason = exc.strerror or str(exc) or type(exc).__name__
+    return f"{reason}: {' -> '.join(paths)}" if paths else reason
+
+
+def _one_line(prog: str, message: str) -> int:
+    print(f"{prog}: error: {' '.join(message.split())}", file=sys.stderr)
+    return EXIT_FAILED
 
 
 if __name__ == "__main__":

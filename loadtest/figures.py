@@ -14,7 +14,8 @@ from dataclasses import dataclass
 class Series:
     label: str
     column: str
-    source: str = "samples"  # or "history" (Locust's per-second aggregated rows)
+    # or "history" (Locust's per-second aggregated rows), or "intents" (1 s intent buckets)
+    source: str = "samples"
     scale: float = 1.0
 
 
@@ -28,7 +29,37 @@ class Figure:
     reference_label: str = "pool size"
 
 
+# Intent figures first: they tell the designs apart ("intents" rows: 1 s buckets of
+# loadtest/intents.py's timeline). Then the server's internals, then raw attempt figures.
+INTENT_FIGURES = (
+    Figure(
+        "goodput.png",
+        "Goodput: intents answered per second, and intents started",
+        "intents/s",
+        (
+            Series("goodput", "goodput", "intents"),
+            Series("intents started", "intents_per_s", "intents"),
+        ),
+    ),
+    Figure(
+        "amplification.png",
+        "Amplification: attempts per intent, by intended start",
+        "attempts/intent",
+        (Series("attempts per intent", "amplification", "intents"),),
+    ),
+    Figure(
+        "intent_latency.png",
+        "Intent latency, intended start to first answer (by intended start)",
+        "ms",
+        (
+            Series("p50", "intent_p50_ms", "intents"),
+            Series("p99", "intent_p99_ms", "intents"),
+        ),
+    ),
+)
+
 FIGURES = (
+    *INTENT_FIGURES,
     Figure("threads.png", "Server process threads", "threads", (Series("threads", "threads"),)),
     Figure(
         "waiter_threads.png",
@@ -51,7 +82,7 @@ FIGURES = (
     ),
     Figure(
         "latency.png",
-        "Client latency percentiles (Locust, 10 s window)",
+        "Attempt latency percentiles (Locust, 10 s window)",
         "ms",
         (
             Series("p50", "p50", "history"),

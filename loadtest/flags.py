@@ -1,7 +1,7 @@
 """Type converters for the harness's flags, written once and shared by compare, plan and bench.
 
 Each converter is an argparse `type=`: it takes the flag's text and returns the value, or raises
-`argparse.ArgumentTypeError` naming the text. `CommandParser` prints that as one line and exits
+`argparse.ArgumentTypeError` naming the text, which the CLI's parser prints as one line and exit
 2, e.g. `stampede compare: error: --duration '-5': must be > 0 and <= 3600`. A flag forwarded to
 the server (`setting("model_latency_ms")`) is checked by ServerSettings itself, so it has one
 default and one validation wherever it is given.
@@ -13,11 +13,12 @@ import argparse
 import math
 import re
 from collections.abc import Callable, Iterable
-from typing import Any, NoReturn, TypeVar
+from pathlib import Path
+from typing import Any, TypeVar
 
 from pydantic import ValidationError
 from stampede.loadtest.caps import parse_memory
-from stampede.server.cli import fail
+from stampede.loadtest.outdir import check_out_dir
 from stampede.server.settings import ServerSettings
 
 T = TypeVar("T")
@@ -33,14 +34,6 @@ class BadValue(argparse.ArgumentTypeError):
     def __init__(self, text: str, reason: str) -> None:
         super().__init__(f"{text!r}: {reason}")
         self.text, self.reason = text, reason
-
-
-class CommandParser(argparse.ArgumentParser):
-    """An ArgumentParser whose errors are one line naming flag and value, exit code 2."""
-
-    def error(self, message: str) -> NoReturn:
-        # argparse says "argument --duration: '-5': ..."; the flag reads better without it.
-        fail(self.prog, re.sub(r"^argument (-[^/:\s]+)(?:/\S+)?: ", r"\1 ", message))
 
 
 def number(
@@ -89,6 +82,14 @@ def size(text: str) -> int:
         return parse_memory(text)
     except ValueError as exc:
         raise BadValue(text, str(exc)) from None
+
+
+def out_dir(text: str) -> Path:
+    """A results directory that can be created and written (nothing is created yet)."""
+    try:
+        return check_out_dir("--out", text)
+    except ValueError as exc:
+        raise argparse.ArgumentTypeError(str(exc).removeprefix("--out ")) from None
 
 
 def optional(convert: Converter[T]) -> Converter[T | None]:

@@ -11,11 +11,13 @@ A target is something with a base URL, maybe a process, maybe caps:
 `server_argv`, the one ServerSettings -> argv function.
 
 `launch(target)` picks the port, starts the process in its own session (so its whole process
-group can be stopped), waits for health within a bound, tries another port when the one it
-picked was taken first, and returns a `Handle`: base URL, port, pid, log path, caps requested
-and read back from the kernel, and `stop()` (SIGTERM to the group, SIGKILL after a timeout,
-cgroups removed). Whatever goes wrong, Ctrl-C included, a process it started is stopped before
-the error propagates. `launch_async` is the same for asyncio callers.
+group can be stopped) with a parent-death signal and the harness's owner mark (lifeline.py: it
+dies with the harness, even a SIGKILLed one, and the next start sweeps anything left), waits
+for health within a bound, tries another port when the one it picked was taken first, and
+returns a `Handle`: base URL, port, pid, log path, caps requested and read back from the
+kernel, and `stop()` (SIGTERM to the group, SIGKILL after a timeout, cgroups removed).
+Whatever goes wrong, Ctrl-C included, a process it started is stopped before the error
+propagates. `launch_async` is the same for asyncio callers.
 """
 
 from __future__ import annotations
@@ -34,7 +36,13 @@ from typing import Any
 
 import httpx
 from stampede.loadtest.caps import CappedProcess, CapsRequest, start_capped
-from stampede.loadtest.processes import child_env, deferred_interrupts, free_port, stop_group
+from stampede.loadtest.processes import (
+    child_env,
+    deferred_interrupts,
+    free_port,
+    spawn,
+    stop_group,
+)
 from stampede.server.cli import server_argv
 from stampede.server.settings import ServerSettings
 
@@ -177,9 +185,9 @@ def _spawn(target: CommandTarget, port: int, log_path: Path) -> Handle:
             )  # fmt: skip
             handle.popen = handle.capped.popen
         else:
-            handle.popen = subprocess.Popen(
+            handle.popen = spawn(
                 argv, env=env, cwd=cwd, stdin=subprocess.DEVNULL, stdout=log,
-                stderr=subprocess.STDOUT, start_new_session=True,
+                stderr=subprocess.STDOUT,
             )  # fmt: skip
     return handle
 

@@ -5,6 +5,7 @@ UI's custom parameters; Locust's --help prints before locustfiles load), so this
 unchanged headless, in the web UI and as master/worker.
 With `--targets to_thread=http://...,future=http://...` the users split evenly between the
 targets, each target gets the same seeded schedule, and stats names are prefixed by target.
+The storm goes to loopback only unless `--allow-remote[=HOSTS]` (users/loopback.py).
 With `--prometheus-port P` the master (or the local runner) serves stampede_client_* metrics;
 workers ship theirs to the master inside their regular reports.
 
@@ -14,8 +15,13 @@ names; Locust finds them as this module's globals.
 """
 
 from locust import events
-from stampede.loadtest.users import client_metrics  # noqa: F401  (registers the exporter's listeners)
+from stampede.loadtest.users import (
+    client_metrics,  # noqa: F401  (registers the exporter's listeners)
+    loopback,  # noqa: F401  (refuses non-loopback hosts)
+)
 from stampede.loadtest.users.arguments import add_arguments
+from stampede.loadtest.users.intents import LOG  # noqa: F401  (writes --intents-file)
+from stampede.loadtest.users.triggers import run_triggers  # noqa: F401  (--trigger slow-model)
 from stampede.server.hazards import HAZARDS
 from stampede.server.hazards.spec import load
 

@@ -11,7 +11,7 @@ from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
 
-from stampede.loadtest.figures import FIGURES, Figure
+from stampede.loadtest.figures import FIGURES, INTENT_FIGURES, Figure
 from stampede.loadtest.results import atomic_write_bytes
 
 WEDGE_COLOR = "#d62728"
@@ -30,6 +30,8 @@ def _points(rows: list[dict[str, Any]], column: str, scale: float) -> tuple[list
 
 
 def _draw(figure: Figure, variants: dict[str, dict[str, Any]]) -> bytes:
+    # matplotlib on first draw, not at import: every `stampede compare` imports this module,
+    # and --help or a usage error should not pay for pyplot.
     import matplotlib
 
     matplotlib.use("Agg")
@@ -85,11 +87,14 @@ def make_plots(
     """The standard FIGURES, then a scenario's `extra` ones, drawn the same way; returns the
     paths in that order. variants: name -> {"samples", "history", "wedged_at_s", and whatever
     keys the figures' references name, e.g. "executor_max_workers"}."""
-    names = [f.filename for f in (*FIGURES, *extra)]
+    # Scenarios without intents (stream, session) get no empty intent panels.
+    has_intents = any(data.get("intents") for data in variants.values())
+    standard = FIGURES if has_intents else tuple(f for f in FIGURES if f not in INTENT_FIGURES)
+    names = [f.filename for f in (*standard, *extra)]
     if len(set(names)) != len(names):  # one would silently overwrite the other
         raise ValueError(f"figure file names collide: {sorted(names)}")
     written = []
-    for figure in (*FIGURES, *extra):
+    for figure in (*standard, *extra):
         path = plots_dir / figure.filename
         atomic_write_bytes(path, _draw(figure, variants))
         written.append(path)

@@ -1,6 +1,7 @@
-"""Child processes of the harness: free loopback ports, their environment, stopping a process
-group, and holding Ctrl-C while a process is started or stopped. The launcher (servers) and
-the runner (Locust) both use these; there is one of each."""
+"""Child processes of the harness: free loopback ports, their environment, starting a child that
+dies with its harness, and stopping its process group. The launcher (servers), the runner
+(Locust) and the SDK envs (pip) all start their children through `spawn` or caps.start_capped,
+so each gets a parent-death signal and the owner mark (lifeline.py)."""
 
 from __future__ import annotations
 
@@ -9,8 +10,13 @@ import os
 import signal
 import socket
 import subprocess
-import threading
-from collections.abc import Iterator, Mapping
+from collections.abc import Mapping, Sequence
+from typing import Any
+
+from stampede.loadtest.interrupts import deferred_interrupts
+from stampede.loadtest.lifeline import die_with_parent, marked_env
+
+__all__ = ["child_env", "deferred_interrupts", "free_port", "spawn", "stop_group"]
 
 
 def free_port() -> int:
@@ -19,33 +25,23 @@ def free_port() -> int:
         return int(sock.getsockname()[1])
 
 
-@contextlib.contextmanager
-def deferred_interrupts() -> Iterator[None]:
-    """Hold Ctrl-C/SIGTERM until the block ends, so starting or stopping a process is never
-    cut in half (a process started but not yet recorded would be leaked)."""
-    if threading.current_thread() is not threading.main_thread():
-        yield
-        return
-    pending: list[int] = []
-    previous = {sig: signal.getsignal(sig) for sig in (signal.SIGINT, signal.SIGTERM)}
-    for sig in previous:
-        signal.signal(sig, lambda signum, frame: pending.append(signum))
-    try:
-        yield
-    finally:
-        for sig, handler in previous.items():
-            signal.signal(sig, handler)
-        if pending:
-            raise KeyboardInterrupt
-
-
 def child_env(extra: Mapping[str, str] | None = None) -> dict[str, str]:
-    """This process's environment for a child, plus `extra`."""
+    """This process's environment for a child, plus `extra` and the owner mark."""
     # Settings travel as flags only: a stray STAMPEDE_* in the caller's shell must not change
     # one variant behind the report's back.
     env = {k: v for k, v in os.environ.items() if not k.startswith(("STAMPEDE_", "LOCUST_"))}
     env["PYTHONUNBUFFERED"] = "1"
-    return env | dict(extra or {})
+    return marked_env(env | dict(extra or {}))
+
+
+def spawn(argv: Sequence[str], **popen: Any) -> subprocess.Popen[bytes]:
+    """Start argv in its own session (Ctrl-C reaches the harness, which stops it), with a
+    parent-death signal and the owner mark (child_env() unless `env` is given). Call it from
+    a thread that lives as long as the child: the signal fires when the forking thread exits."""
+    popen["env"] = marked_env(popen["env"]) if popen.get("env") is not None else child_env()
+    return subprocess.Popen(
+        list(argv), preexec_fn=die_with_parent(), start_new_session=True, **popen
+    )
 
 
 def stop_group(proc: subprocess.Popen[bytes] | None, timeout: float) -> int | None:

@@ -2,12 +2,14 @@
 
 Layout of `results/<run-id>/`: summary.json, timeseries.csv, locust/<variant>_*.csv (+ .log),
 server/<variant>.log, plots/*.png, report.html, report.md. `results/latest` points at the
-newest run. Every file we write goes to a temp file first and is renamed into place, so a
-reader never sees half a file, even of a run that was killed.
+newest completed run. Every whole file we write goes to a temp file first and is renamed into
+place, so a reader never sees half a file, even of a run that was killed; timeseries.csv is the
+exception: it grows a flushed row per sample, so a killed run keeps what it sampled.
 """
 
 from __future__ import annotations
 
+import contextlib
 import csv
 import io
 import json
@@ -15,10 +17,12 @@ import math
 import os
 import secrets
 import time
+from collections.abc import Iterator
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
+from stampede.loadtest.intents import variant_intents
 from stampede.loadtest.sampler import COLUMNS
 from stampede.loadtest.scenarios.scenario import Scenario
 
@@ -37,15 +41,28 @@ FAILURE_KINDS = {
 TIMEOUT_KINDS = ("client_timeout", "duplicate_timeout")
 
 
+@contextlib.contextmanager
+def naming(path: Path) -> Iterator[None]:
+    """An OSError inside names `path` (a write on an open file, e.g. ENOSPC, names none), so
+    the CLI's one-line error says which file failed."""
+    try:
+        yield
+    except OSError as exc:
+        if exc.filename is not None:
+            raise
+        raise OSError(exc.errno, exc.strerror or str(exc), str(path)) from exc
+
+
 def atomic_write_bytes(path: Path, data: bytes) -> None:
-    path.parent.mkdir(parents=True, exist_ok=True)
     tmp = path.with_name(f".{path.name}.{os.getpid()}.{secrets.token_hex(3)}.tmp")
     try:
-        with tmp.open("wb") as handle:
-            handle.write(data)
-            handle.flush()
-            os.fsync(handle.fileno())
-        os.replace(tmp, path)
+        with naming(path):
+            path.parent.mkdir(parents=True, exist_ok=True)
+            with tmp.open("wb") as handle:
+                handle.write(data)
+                handle.flush()
+                os.fsync(handle.fileno())
+            os.replace(tmp, path)
     finally:
         tmp.unlink(missing_ok=True)
 
@@ -70,6 +87,31 @@ def point_latest(out: Path, run_dir: Path, name: str = "latest") -> None:
     tmp.unlink(missing_ok=True)
     os.symlink(run_dir.name, tmp)
     os.replace(tmp, link)
+
+
+class TimeseriesLog:
+    """timeseries.csv, appended and flushed row by row as samples come in."""
+
+    def __init__(self, path: Path) -> None:
+        path.parent.mkdir(parents=True, exist_ok=True)
+        self.path = path
+        self._handle: io.TextIOWrapper | None = path.open("w", newline="")
+        self._writer = csv.DictWriter(self._handle, fieldnames=COLUMNS, extrasaction="ignore")
+        self._writer.writeheader()
+        self._handle.flush()
+
+    def append(self, row: dict[str, Any]) -> None:
+        if self._handle is not None:
+            with naming(self.path):
+                self._writer.writerow(row)
+                self._handle.flush()  # in the kernel's hands: a killed harness loses nothing
+
+    def close(self) -> None:
+        if self._handle is not None:
+            handle, self._handle = self._handle, None
+            with naming(self.path), handle:
+                handle.flush()
+                os.fsync(handle.fileno())
 
 
 def write_timeseries(path: Path, rows: list[dict[str, Any]]) -> None:
@@ -174,6 +216,7 @@ def variant_summary(record: VariantRecord, run_dir: Path, scenario: Scenario) ->
     max_workers = record.final.get("executor_max_workers") or _peak(samples, "executor_max_workers")
     tasks_end = record.final.get("event_loop_tasks")
     tasks_start = record.baseline.get("event_loop_tasks")
+    stuck = record.status.get("active_requests")
     summary: dict[str, Any] = {
         "wedged": record.wedged_at_s is not None or status_wedged,
         "wedged_at_s": record.wedged_at_s,
@@ -198,9 +241,10 @@ def variant_summary(record: VariantRecord, run_dir: Path, scenario: Scenario) ->
         "latency_ms": latency,
         "loop_errors": record.loop_errors_by_kind,
         "tasks_at_end_by_name": record.final.get("tasks_by_name"),
-        "leaked_tasks": (
-            tasks_end - tasks_start if tasks_end is not None and tasks_start is not None else None
-        ),
+        # Requests still in flight at the end (stuck behind a wedge) hold a task each: they
+        # are counted apart, so leaked_tasks means tasks nothing is waiting for.
+        "stuck_inflight": stuck,
+        "leaked_tasks": _leaked(tasks_start, tasks_end, stuck),
         # Both readings of leaked_tasks taken after a server gc pass (else it may count
         # orphans that the next pass would have destroyed, and reported, as leaked).
         "leaked_tasks_after_gc": bool(
@@ -215,9 +259,16 @@ def variant_summary(record: VariantRecord, run_dir: Path, scenario: Scenario) ->
         "files": record.files,
         "error": record.error,
     }
+    summary["intents"] = variant_intents(record, run_dir, summary["stuck_inflight"])
     for hook in scenario.summary_hooks:
         summary.update(hook(record, summary))
     return summary
+
+
+def _leaked(start: Any, end: Any, stuck: Any) -> int | None:
+    if not isinstance(start, int) or not isinstance(end, int):
+        return None
+    return max(0, end - start - (stuck if isinstance(stuck, int) else 0))
 
 
 def _iso(ts: float | None) -> str | None:

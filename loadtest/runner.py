@@ -22,7 +22,12 @@ from pathlib import Path
 from typing import IO, Any
 
 from stampede.loadtest.launcher import Handle, LaunchError, Target, launch, tail
-from stampede.loadtest.processes import child_env, deferred_interrupts, free_port, stop_group
+from stampede.loadtest.processes import (
+    deferred_interrupts,
+    free_port,
+    spawn,
+    stop_group,
+)
 from stampede.loadtest.sampler import Sampler
 from stampede.loadtest.server_http import (
     GC_WAIT_MARGIN_S,
@@ -197,18 +202,24 @@ class VariantRun:
 
     def _start_locust(self) -> None:
         metrics_port = free_port()
-        prefix = self.plan.run_dir / "locust" / self.plan.variant
+        # Absolute: Locust runs inside the run folder, so a relative --out would nest its CSVs
+        # there a second time (results/<run>/results/<run>/locust/).
+        prefix = (self.plan.run_dir / "locust" / self.plan.variant).resolve()
         log = self._open_log(f"locust/{self.plan.variant}.log", "locust_log")
         self.record.files["locust_csv_prefix"] = f"locust/{self.plan.variant}"
+        self.record.files["intents"] = f"locust/{self.plan.variant}_intents.jsonl"
+        intents = (self.plan.run_dir / self.record.files["intents"]).resolve()
         with deferred_interrupts():
-            self.locust = subprocess.Popen(
-                locust_argv(self.plan, self.url, prefix, metrics_port),
+            self.locust = spawn(
+                [
+                    *locust_argv(self.plan, self.url, prefix, metrics_port),
+                    "--intents-file",
+                    str(intents),
+                ],
                 cwd=self.plan.run_dir,
-                env=child_env(),
                 stdin=subprocess.DEVNULL,
                 stdout=log,
                 stderr=subprocess.STDOUT,
-                start_new_session=True,  # its own group: Ctrl-C reaches us, we stop it
             )
             t0 = time.monotonic()
             self.record.started_at = time.time()

@@ -13,7 +13,7 @@ from typing import Any
 import httpx
 import psutil
 from prometheus_client.parser import text_string_to_metric_families
-from stampede.server.telemetry import LOOP_ERROR_KINDS
+from stampede.probe.metrics import LOOP_ERROR_KINDS
 
 SCRAPE_TIMEOUT_S = 0.4
 # One column per kind the server counts in stampede_loop_errors_total{kind}, taken from the

@@ -8,9 +8,11 @@ packages reach it through a .pth file and symlinks, so the variant runs the curr
 hashes the interpreter, the requirements and the spec, so a change to any builds a new env.
 
 Concurrency model: creation holds an exclusive flock on the env's lock file, so two runs that
-want the same env build it once; an env counts only once its ready marker exists (written
-last), and a half-built one left by a killed run is removed and rebuilt. Every pip call is
-bounded by a timeout and prints a progress line while it runs.
+want the same env build it once; a run waits for that lock at most LOCK_WAIT_S (one build's
+worth) and then fails with one line naming the lock. An env counts only once its ready marker
+exists (written last), and a half-built one left by a killed run is removed and rebuilt. Every
+pip call is bounded by a timeout, prints a progress line while it runs, and dies with the
+harness (its own process group, a parent-death signal).
 """
 
 from __future__ import annotations
@@ -34,7 +36,8 @@ from pathlib import Path
 
 import stampede
 import stampede.server
-from stampede.loadtest.errors import UsageError
+from stampede.loadtest.errors import HarnessError, UsageError
+from stampede.loadtest.processes import spawn, stop_group
 from stampede.server.cli import server_argv
 from stampede.server.sdk import MINIMUM, release
 from stampede.server.settings import ServerSettings
@@ -55,6 +58,7 @@ SETTINGS_FOR = {
 CLIENT_ONLY = frozenset({"locust", "matplotlib", "rich"})  # the server never imports these
 VERSION = re.compile(r"^\d+(\.\d+)*((a|b|rc)\d+)?(\.post\d+)?(\.dev\d+)?$")
 PIP_TIMEOUT_S = 900.0
+LOCK_WAIT_S = PIP_TIMEOUT_S + 60.0  # another run's build of the same env ends by then
 HEARTBEAT_S = 5.0
 
 Say = Callable[[str], None]
@@ -199,16 +203,36 @@ def ensure_env(spec: SdkSpec, say: Say) -> Path:
     if is_ready(path):
         return env_python(path)
     path.parent.mkdir(parents=True, exist_ok=True)
-    with _locked(path.parent / f"{path.name}.lock"):
+    with _locked(path.parent / f"{path.name}.lock", spec, say):
         if not is_ready(path):  # another run may have built it while we waited
             _build(spec, path, say)
     return env_python(path)
 
 
 @contextlib.contextmanager
-def _locked(lock_path: Path) -> Iterator[None]:
+def _locked(
+    lock_path: Path, spec: SdkSpec, say: Say, wait_s: float | None = None
+) -> Iterator[None]:
+    """Hold the env's build lock; HarnessError after `wait_s` (default LOCK_WAIT_S)."""
+    wait_s = LOCK_WAIT_S if wait_s is None else wait_s
     with lock_path.open("a") as handle:
-        fcntl.flock(handle, fcntl.LOCK_EX)
+        started = time.monotonic()
+        next_note = started
+        while True:
+            try:
+                fcntl.flock(handle, fcntl.LOCK_EX | fcntl.LOCK_NB)
+                break
+            except BlockingIOError:
+                waited = time.monotonic() - started
+                if waited >= wait_s:
+                    raise HarnessError(
+                        f"{spec}: another run has been building its environment for over "
+                        f"{wait_s:.0f} s (lock {lock_path}); try again later"
+                    ) from None
+                if time.monotonic() >= next_note:
+                    say(f"{spec}: waiting for another run building it ({waited:.0f} s)")
+                    next_note += HEARTBEAT_S
+                time.sleep(min(0.2, max(0.0, wait_s - waited)))
         try:
             yield
         finally:
@@ -274,8 +298,8 @@ def _run(argv: list[str], what: str, say: Say, *, heartbeat: bool = False) -> st
     """Run one bounded step; UsageError with pip's own reason when it fails."""
     started = time.monotonic()
     with tempfile.TemporaryFile() as out:
-        proc = subprocess.Popen(
-            argv, stdout=out, stderr=subprocess.STDOUT, stdin=subprocess.DEVNULL
+        proc = spawn(
+            argv, stdout=out, stderr=subprocess.STDOUT, stdin=subprocess.DEVNULL, env=os.environ
         )
         try:
             while proc.poll() is None:
@@ -287,9 +311,7 @@ def _run(argv: list[str], what: str, say: Say, *, heartbeat: bool = False) -> st
                 if heartbeat and proc.poll() is None:
                     say(f"  ... still working: {what} ({time.monotonic() - started:.0f} s)")
         finally:
-            if proc.poll() is None:
-                proc.kill()
-                proc.wait()
+            stop_group(proc, timeout=1.0)  # pip's own helpers too
         out.seek(0)
         text = out.read().decode(errors="replace")
     if proc.returncode != 0:

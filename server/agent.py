@@ -14,7 +14,7 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
 
-from stampede.server.executor import tagged
+from stampede.probe.executor import tagged
 from stampede.server.model import StubBedrockModel
 
 TOOLS = ["lookup_weather"]

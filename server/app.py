@@ -11,7 +11,8 @@ from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse, Response
 from prometheus_client import CONTENT_TYPE_LATEST, generate_latest
 from pydantic import BaseModel, ConfigDict, Field
-from stampede.server.loop_errors import CountAsgiErrors
+from stampede.probe.loop_errors import CountAsgiErrors
+from stampede.server.control import control_router
 from stampede.server.runtime import Runtime
 from stampede.server.settings import ServerSettings
 from starlette.exceptions import HTTPException as StarletteHTTPException
@@ -58,6 +59,7 @@ def create_app(settings: ServerSettings | None = None) -> FastAPI:
     app.add_middleware(CountAsgiErrors, detector=runtime.detector)
     for hazard in runtime.hazards:
         app.include_router(hazard.router)
+    app.include_router(control_router(runtime.model))
 
     @app.exception_handler(RequestValidationError)
     async def invalid(request: Request, exc: RequestValidationError) -> JSONResponse:

@@ -43,6 +43,10 @@ class Dispatch:
     telemetry: Telemetry
 
     async def invoke(self, agent_id: str, key: str | None, prompt: str) -> Outcome:
+        if self.active_requests == 0:
+            # The stall clock runs from when the server got busy, not from its last answer
+            # before an idle spell (or its start): the first request is not a stall.
+            self.last_completion = time.monotonic()
         self.active_requests += 1
         started = time.perf_counter()
         role = "primary"

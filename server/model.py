@@ -28,6 +28,8 @@ class StubBedrockModel:
     seed: int = 0
     tool_turns: int = 1
     model_id: str = "stub.anthropic-claude-v0"
+    # A capacity drop on demand (the phased storm's slow-model trigger, server/control.py).
+    latency_factor: float = 1.0
     _rng: random.Random = field(init=False, repr=False)
     _lock: threading.Lock = field(init=False, repr=False, default_factory=threading.Lock)
 
@@ -39,7 +41,7 @@ class StubBedrockModel:
         with self._lock:
             jitter = self._rng.uniform(0, self.jitter_ms) if self.jitter_ms else 0.0
             fail = self.error_rate > 0 and self._rng.random() < self.error_rate
-        return (self.latency_ms + jitter) / 1000.0, fail
+        return (self.latency_ms + jitter) * self.latency_factor / 1000.0, fail
 
     def converse(
         self, messages: list[dict[str, Any]], tools: list[str] | None = None

@@ -13,16 +13,21 @@ import ipaddress
 import os
 from typing import Any, Literal
 
-from pydantic import Field, field_validator
+from pydantic import Field, create_model, field_validator
 from pydantic_settings import BaseSettings, PydanticBaseSettingsSource, SettingsConfigDict
-from stampede.server.hazards import IDEMPOTENCY, SESSION, STREAM
+from stampede.server.hazards import HAZARDS
 from stampede.server.hazards.stream.consume import CONSUME_PATTERNS, parse_patterns
 
-# Hazard implementations, as each hazard's folder registers them (server/hazards/): the buggy
-# pattern first, then the fixes, then those served by a real SDK (e.g. session_impl acp).
-WaiterName = Literal[IDEMPOTENCY.choices]  # type: ignore[valid-type]
-StreamImpl = Literal[STREAM.choices]  # type: ignore[valid-type]
-SessionImpl = Literal[SESSION.choices]  # type: ignore[valid-type]
+# One field per registered hazard (server/hazards/): the implementation it runs, one of those
+# its folder registers (the buggy pattern first, the default, then the fixes, then those served
+# by a real SDK, e.g. session_impl acp). A new hazard's flag comes with its registry entry.
+_hazard_fields: dict[str, Any] = {
+    spec.setting: (Literal[spec.choices], Field(spec.default, description=spec.help))
+    for spec in HAZARDS
+}
+HazardChoices: type[BaseSettings] = create_model(
+    "HazardChoices", __base__=BaseSettings, **_hazard_fields
+)
 # Who answers invocations: Stampede's own agent loop, or a real strands.Agent (server/sdk/).
 AgentImpl = Literal["builtin", "strands"]
 
@@ -40,16 +45,11 @@ def default_pool_size(cpus: int) -> int:
     return min(32, cpus + 4)
 
 
-class ServerSettings(BaseSettings):
+class ServerSettings(HazardChoices):  # type: ignore[misc, valid-type]
     model_config = SettingsConfigDict(env_prefix="STAMPEDE_", extra="ignore")
 
     host: str = Field("127.0.0.1", description="address to bind (loopback by default)")
     port: int = Field(8000, ge=0, le=65535, description="TCP port (0: any free port)")
-    waiter: WaiterName = Field(
-        IDEMPOTENCY.default,
-        description="how duplicates wait: to_thread (pre-fix), future (the fix, as the SDK "
-        "ships it) or batched (the fix with one bridge per primary and loop)",
-    )
     cpus: int | None = Field(
         None, ge=1, le=1024, description="emulated host CPUs the pool is sized from"
     )
@@ -73,9 +73,6 @@ class ServerSettings(BaseSettings):
     stall_seconds: float = Field(
         10.0, gt=0, description="requests in flight and none finished this long: stalled"
     )
-    stream_impl: StreamImpl = Field(
-        STREAM.default, description="Query implementation behind the SSE stream endpoint"
-    )
     stream_events: int = Field(20, ge=1, le=10_000, description="events per stream")
     stream_interval_ms: float = Field(
         100.0, ge=0, le=60_000, description="pause before each stream event"
@@ -88,9 +85,6 @@ class ServerSettings(BaseSettings):
     )
     stream_break_after: int = Field(
         3, ge=1, le=10_000, description="k: messages the server-side consume patterns take"
-    )
-    session_impl: SessionImpl = Field(
-        SESSION.default, description="how the WebSocket session runs its agent connection"
     )
     gc_interval_s: float = Field(
         1.0, gt=0, le=3600, description="seconds between the runtime's gc passes"

@@ -19,8 +19,8 @@ import threading
 from dataclasses import dataclass, field
 from typing import ClassVar, Protocol
 
+from stampede.probe.executor import tagged
 from stampede.server.batched_waiter import BatchedWaiter
-from stampede.server.executor import tagged
 from stampede.server.inflight import Inflight, Outcome
 
 

@@ -7,13 +7,29 @@ tests/container, so `pytest tests/server` is the quick inner loop.
 
 from __future__ import annotations
 
+import os
 from collections.abc import Callable, Iterator
 from contextlib import ExitStack
 
 import pytest
+from stampede.loadtest.runlock import LOCK_ENV
 from stampede.server.hazards import IDEMPOTENCY, SESSION, STREAM
 
 from tests.serverproc import ServerProcess, free_port, start_server
+
+
+@pytest.fixture(scope="session", autouse=True)
+def private_run_lock(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
+    """This session's own run lock. The suite's runs are serial anyway; another session on
+    the same machine (CI, a colleague's suite) must not make them refuse to start."""
+    previous = os.environ.get(LOCK_ENV)
+    path = str(tmp_path_factory.mktemp("runlock") / "run.lock")
+    os.environ[LOCK_ENV] = path
+    yield path
+    if previous is None:
+        os.environ.pop(LOCK_ENV, None)
+    else:
+        os.environ[LOCK_ENV] = previous
 
 
 @pytest.fixture

@@ -9,10 +9,7 @@ are checked by ServerSettings, and `check_options` checks the combination.
 from __future__ import annotations
 
 import argparse
-import contextlib
 import json
-import signal
-from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
@@ -22,11 +19,14 @@ from stampede.loadtest.compare.options import (
     RETRY_POLICIES,
     CompareOptions,
     check_options,
+    open_model_defaults,
 )
 from stampede.loadtest.compare.run import run_compare
 from stampede.loadtest.errors import UsageError
 from stampede.loadtest.scenarios import ALL, SCENARIOS
 from stampede.loadtest.sdk_envs import parse_specs
+from stampede.loadtest.startup import add_wait_flag, exclusive_run, wait_from
+from stampede.loadtest.users.arrival import parse_phases, parse_rate, parse_trigger
 from stampede.server.settings import ServerSettings
 
 D = CompareOptions()
@@ -37,6 +37,23 @@ def _sdk(text: str) -> tuple[str, ...]:
         return tuple(str(spec) for spec in parse_specs(text))
     except ValueError as exc:
         raise argparse.ArgumentTypeError(str(exc).removeprefix("--sdk ")) from None
+
+
+def _checked(parse: flags.Converter[Any], flag: str) -> flags.Converter[str]:
+    """The text as given, once `parse` (which names flag and value) accepts it."""
+
+    def convert(text: str) -> str:
+        try:
+            parse(text)
+        except ValueError as exc:
+            raise argparse.ArgumentTypeError(str(exc).removeprefix(f"{flag} ")) from None
+        return text.strip()
+
+    return convert
+
+
+def _gates(text: str) -> tuple[str, ...]:
+    return tuple(gate.strip() for gate in text.split(",") if gate.strip())
 
 
 # flag -> (CompareOptions field, converter, help)
@@ -89,7 +106,7 @@ FLAGS: dict[str, tuple[str, flags.Converter[Any], str]] = {
         flags.integer(-(2**63), 2**63 - 1),
         f"seed of the shared schedule and the model (default {D.seed})",
     ),
-    "--out": ("out", Path, f"results directory (default {D.out})"),
+    "--out": ("out", flags.out_dir, f"results directory (default {D.out})"),
     "--client-timeout": (
         "client_timeout_s",
         flags.duration(3600),
@@ -119,6 +136,32 @@ FLAGS: dict[str, tuple[str, flags.Converter[Any], str]] = {
         "grace_s",
         flags.duration(60, open_low=False),
         f"seconds to keep sampling after a wedge (default {D.grace_s:g})",
+    ),
+    "--retry-budget": (
+        "retry_budget",
+        flags.number(float, 0, 1, open_low=True),
+        f"budget policy: retries' share of attempts (default {D.retry_budget})",
+    ),
+    "--arrival-rate": (
+        "arrival_rate",
+        _checked(parse_rate, "--arrival-rate"),
+        "open model: intents/s, R or a ramp R1:R2 (default: closed model)",
+    ),
+    "--phases": (
+        "phases",
+        _checked(parse_phases, "--phases"),
+        "baseline=S,trigger=S,recovery=S: one storm in three phases (sets the duration; "
+        "default arrival rate half the predicted capacity)",
+    ),
+    "--trigger": (
+        "trigger",
+        _checked(parse_trigger, "--trigger"),
+        "spike:Nx | slow-model:Nx | cpu:SHARE, during the trigger phase",
+    ),
+    "--fail-on": (
+        "fail_on",
+        _gates,
+        "comma list of gates, e.g. 'wedged,goodput_ratio<0.9'; exit 1 if one fails",
     ),
 }
 
@@ -150,34 +193,19 @@ def options_from_args(args: argparse.Namespace) -> CompareOptions:
         values["progress"] = False
     if values.get("sdk") and "scenario" not in values:  # the SDK's own scenario
         values["scenario"] = parse_specs(values["sdk"][0])[0].scenario
-    options = CompareOptions(**values)
     try:
+        if values.get("phases") and "duration_s" in values:
+            raise ValueError("--phases sets the duration (their sum): drop --duration")
+        options = open_model_defaults(CompareOptions(**values))
         check_options(options)
     except ValueError as exc:
         raise UsageError(str(exc)) from None
     return options
 
 
-@contextlib.contextmanager
-def interrupts_tear_down() -> Iterator[None]:
-    """SIGINT and SIGTERM (Ctrl-C, `timeout`, a CI cancel) both raise KeyboardInterrupt, which
-    the run turns into a teardown. SIGINT explicitly too: a shell starts background jobs with
-    SIGINT ignored, and `kill -INT` should still stop the run cleanly."""
-
-    def handler(signum: int, frame: Any) -> None:
-        raise KeyboardInterrupt
-
-    previous = {sig: signal.signal(sig, handler) for sig in (signal.SIGINT, signal.SIGTERM)}
-    try:
-        yield
-    finally:
-        for sig, old in previous.items():
-            signal.signal(sig, old)
-
-
 def cmd_compare(args: argparse.Namespace) -> int:
     options = options_from_args(args)
-    with interrupts_tear_down():
+    with exclusive_run("compare", wait_from(args)):
         run_dirs = run_compare(options)
     failed = False
     for run_dir in run_dirs:
@@ -186,6 +214,7 @@ def cmd_compare(args: argparse.Namespace) -> int:
             print(line)
         print(f"report: {run_dir / 'report.html'}")
         failed |= any(v.get("error") for v in summary.get("variants", {}).values())
+        failed |= any(g.get("result") != "passed" for g in summary.get("gates", []))
     return 1 if failed else 0
 
 
@@ -203,4 +232,5 @@ def register(subparsers: Any) -> None:
         description=(__doc__ or "").split("\n\n")[0],
     )
     add_flags(parser)
+    add_wait_flag(parser)
     parser.set_defaults(func=cmd_compare)

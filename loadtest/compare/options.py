@@ -13,18 +13,21 @@ import importlib.util
 import math
 import os
 import platform
-from dataclasses import asdict, dataclass, field
+from dataclasses import asdict, dataclass, field, replace
 from pathlib import Path
 from typing import Any
 
 from pydantic import ValidationError
 from stampede.loadtest.compare.budget import budget_s
+from stampede.loadtest.gates import parse_gates
+from stampede.loadtest.outdir import check_out_dir
 from stampede.loadtest.scenarios import Scenario, resolve
 from stampede.loadtest.sdk_envs import check_scenario, parse_spec, parse_specs
+from stampede.loadtest.users.arguments import RETRY_POLICIES
+from stampede.loadtest.users.arrival import parse_phases, parse_rate, parse_trigger, total_s
 from stampede.server.cli import settings_flags
 from stampede.server.settings import ServerSettings
 
-RETRY_POLICIES = ("none", "fixed", "exponential", "full-jitter")
 # The server settings compare forwards as flags of its own, with the server's defaults.
 FORWARDED = ("model_latency_ms", "model_cycles", "executor_workers")
 
@@ -37,7 +40,9 @@ class CompareOptions:
     duration_s: float = 20.0
     users: int = 8
     duplicates: int | None = None  # None: the pool size, so to_thread's waiters can fill it
-    agents: int = 8  # one per user: Zipf-hot agents still collide, with fewer 409s than 4
+    # 0: an agent per intent, so intents never collide (409s would be the storm's own doing,
+    # not the server's design); N: a Zipf pool of N agents that hot intents share.
+    agents: int = 0
     cpus: float = 2.0  # the CPU cap, and (rounded up) the emulated host the pool is sized from
     memory_bytes: int | None = 512 << 20
     pids: int | None = 512
@@ -50,6 +55,11 @@ class CompareOptions:
     retry_base_s: float = 0.25
     think_time_s: float = 0.5
     grace_s: float = 3.0
+    retry_budget: float = 0.2  # --retry-policy budget: retries <= this share of attempts
+    arrival_rate: str = ""  # open model: "R" or "R1:R2" intents/s; "": closed model
+    phases: str = ""  # "baseline=S,trigger=S,recovery=S": the load lasts their sum
+    trigger: str = ""  # spike:Nx | slow-model:Nx | cpu:SHARE, during the trigger phase
+    fail_on: tuple[str, ...] = ()  # gates: the run exits 1 when one fails
     progress: bool | None = None  # None: a live table on a terminal, plain lines otherwise
 
 
@@ -91,7 +101,7 @@ def pool_size(options: CompareOptions) -> int:
 
 def storm_args(options: CompareOptions) -> dict[str, str]:
     duplicates = options.duplicates if options.duplicates is not None else pool_size(options)
-    return {
+    args = {
         "agents": str(options.agents),
         "duplicates": str(duplicates),
         "client_timeout": f"{options.client_timeout_s:g}",
@@ -100,7 +110,12 @@ def storm_args(options: CompareOptions) -> dict[str, str]:
         "retry_base": f"{options.retry_base_s:g}",
         "think_time": f"{options.think_time_s:g}",
         "seed": str(options.seed),
+        "retry_budget": f"{options.retry_budget:g}",
+        "arrival_rate": options.arrival_rate,
+        "phases": options.phases,
+        "trigger": options.trigger,
     }
+    return {name: value for name, value in args.items() if value != ""}
 
 
 def variants_of(options: CompareOptions, scenario: Scenario) -> list[str]:
@@ -149,8 +164,9 @@ def check_options(options: CompareOptions) -> None:
         raise ValueError(
             f"--retry-policy {options.retry_policy!r}: must be one of {', '.join(RETRY_POLICIES)}"
         )
-    if options.out.exists() and not options.out.is_dir():
-        raise ValueError(f"--out {str(options.out)!r}: exists and is not a directory")
+    parse_gates(options.fail_on)
+    _check_phases(options)
+    check_out_dir("--out", str(options.out))
     for scenario in scenarios:
         for variant in variants_of(options, scenario):
             _check_server(options, scenario, variant)
@@ -176,3 +192,26 @@ def _check_server(options: CompareOptions, scenario: Scenario, variant: str) -> 
             f"server setting {name}={problem.get('input')!r} for variant {variant}: "
             f"{str(problem['msg']).removeprefix('Value error, ')}"
         ) from None
+
+
+def open_model_defaults(options: CompareOptions) -> CompareOptions:
+    """--phases sets the duration (their sum) and, without --arrival-rate, an open-model rate
+    of half the predicted capacity (pool size / one invocation's model time)."""
+    phases = parse_phases(options.phases)
+    if not phases:
+        return options
+    rate = options.arrival_rate
+    if not rate:
+        rate = f"{0.5 * pool_size(options) / max(invocation_s(options), 1e-3):.3g}"
+    return replace(options, duration_s=total_s(phases), arrival_rate=rate)
+
+
+def _check_phases(options: CompareOptions) -> None:
+    phases, trigger = parse_phases(options.phases), parse_trigger(options.trigger)
+    parse_rate(options.arrival_rate)
+    if trigger is not None and not phases:
+        raise ValueError(f"--trigger {options.trigger!r}: needs --phases")
+    if phases and not options.arrival_rate:
+        raise ValueError("--phases needs --arrival-rate (open-model load)")
+    if phases and abs(total_s(phases) - options.duration_s) > 1e-6:
+        raise ValueError(f"--phases {options.phases!r}: the duration must be their sum")

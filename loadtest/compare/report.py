@@ -27,7 +27,10 @@ Row = tuple[str, Callable[[dict[str, Any]], Any]]
 
 NOTES = (
     "t = 0 is the start of the Locust process; every variant runs the same seeded schedule.",
-    "Latency percentiles are Locust's over all attempts, failures included "
+    "An intent is one logical request; its primary, concurrent duplicates and retries are "
+    "attempts. Goodput counts intents that got an answer; intent latency runs from the intended "
+    "start to the first answer, over the intents that got one.",
+    "Attempt latency percentiles are Locust's over all attempts, failures included "
     "(a client timeout counts at the timeout).",
     "Threads parked by waiters = executor workers busy on a duplicate's wait; "
     "a wedge is every worker parked while a primary's model call waits behind them.",
@@ -63,25 +66,71 @@ def _memory(n: Any) -> str:
     return "-" if not isinstance(n, int) else f"{n / (1 << 20):.0f} MiB"
 
 
+def _intent(*keys: str) -> Callable[[dict[str, Any]], Any]:
+    def get(v: dict[str, Any]) -> Any:
+        value: Any = v.get("intents")
+        for key in keys:
+            value = value.get(key) if isinstance(value, dict) else None
+        if value is None and keys[0] == "latency_ms" and (v.get("intents") or {}).get("counted"):
+            return "none answered"  # measured: no intent got an answer to time
+        return value
+
+    return get
+
+
+def _digits(get: Callable[[dict[str, Any]], Any], n: int) -> Callable[[dict[str, Any]], Any]:
+    """Ratios need more than the table's one decimal (a retry ratio of 0.05 is not 0.1)."""
+
+    def show(v: dict[str, Any]) -> Any:
+        value = get(v)
+        return f"{value:.{n}f}" if isinstance(value, float) else value
+
+    return show
+
+
+def _succeeded(v: dict[str, Any]) -> str:
+    i = v.get("intents") or {}
+    if not i:
+        return "-"
+    ratio = i.get("success_ratio")
+    share = f" ({ratio * 100:.1f}%)" if isinstance(ratio, int | float) else ""
+    return f"{i.get('succeeded')} of {i.get('counted')}{share}"
+
+
+# The figures that tell the designs apart lead; attempt-level and raw figures are detail.
+HEADLINE_ROWS: list[Row] = [
+    ("intents started", _intent("started")),
+    ("intents succeeded", _succeeded),
+    ("goodput (intents/s)", _digits(_intent("goodput_per_s"), 2)),
+    ("amplification (attempts/intent)", _digits(_intent("attempts_per_intent"), 2)),
+    ("server invocations/intent", _digits(_intent("server_invocations_per_intent"), 2)),
+    ("retry ratio", _digits(_intent("retry_ratio"), 3)),
+    ("intent latency p50 (ms)", _intent("latency_ms", "p50")),
+    ("intent latency p95 (ms)", _intent("latency_ms", "p95")),
+    ("intent latency p99 (ms)", _intent("latency_ms", "p99")),
+    ("intent latency max (ms)", _intent("latency_ms", "max")),
+]
+
 SUMMARY_ROWS: list[Row] = [
     ("wedged", lambda v: v.get("wedged")),
     ("wedged at (s)", lambda v: v.get("wedged_at_s")),
+    ("peak workers parked by waiters", lambda v: v.get("peak_waiter_threads")),
+    ("executor workers", lambda v: v.get("executor_max_workers")),
     ("ended", lambda v: v.get("ended")),
     ("ran (s)", lambda v: v.get("ran_s")),
-    ("executor workers", lambda v: v.get("executor_max_workers")),
     ("peak threads", lambda v: v.get("peak_threads")),
-    ("peak threads parked by waiters", lambda v: v.get("peak_waiter_threads")),
     ("peak executor queue", lambda v: v.get("peak_executor_queued")),
     ("peak pending asyncio tasks", lambda v: v.get("peak_event_loop_tasks")),
     ("peak RSS", lambda v: _memory(v.get("peak_rss_bytes"))),
-    ("requests ok", lambda v: v.get("requests", {}).get("ok")),
-    ("requests failed", lambda v: v.get("requests", {}).get("failed")),
+    ("attempts ok", lambda v: v.get("requests", {}).get("ok")),
+    ("attempts failed", lambda v: v.get("requests", {}).get("failed")),
     ("  409 conflict", lambda v: v.get("requests", {}).get("conflict")),
     ("  timeouts (client + 504)", lambda v: v.get("requests", {}).get("timeout")),
-    ("latency p50 (ms)", lambda v: v.get("latency_ms", {}).get("p50")),
-    ("latency p95 (ms)", lambda v: v.get("latency_ms", {}).get("p95")),
-    ("latency p99 (ms)", lambda v: v.get("latency_ms", {}).get("p99")),
+    ("attempt latency p50 (ms)", lambda v: v.get("latency_ms", {}).get("p50")),
+    ("attempt latency p95 (ms)", lambda v: v.get("latency_ms", {}).get("p95")),
+    ("attempt latency p99 (ms)", lambda v: v.get("latency_ms", {}).get("p99")),
     ("loop errors", lambda v: v.get("loop_errors")),
+    ("requests stuck in flight at the end", lambda v: v.get("stuck_inflight")),
     ("leaked asyncio tasks (after gc)", _leaked),
     ("start-up / load / teardown (s)", lambda v: _phases(v.get("timings") or {})),
 ]
@@ -105,6 +154,8 @@ def summary_table(summary: dict[str, Any]) -> tuple[list[str], list[list[str]]]:
     variants = summary.get("variants", {})
     header = ["", *variants]
     table = list(SUMMARY_ROWS)
+    if any(v.get("intents") for v in variants.values()):
+        table = HEADLINE_ROWS + table
     if any(v.get("hazard") for v in variants.values()):
         table += HAZARD_ROWS
     rows = [[label, *(_fmt(get(v)) for v in variants.values())] for label, get in table]

@@ -1,14 +1,16 @@
 """A compare run: each scenario's variants in turn, then the results contract on disk.
 
-summary.json is rewritten (atomically) after every variant with "complete": false, so a run
-that is killed outright still leaves what it measured; only a finished run says true. An
-interrupted run (Ctrl-C, SIGTERM) stops its processes, removes its cgroups, writes its
-incomplete summary and timeseries, then re-raises KeyboardInterrupt.
+summary.json is rewritten (atomically) after every variant with "complete": false, and
+timeseries.csv grows a flushed row per sample, so a run that is killed outright still leaves
+what it measured; only a finished run says true, and only then does `latest` move to it. An
+interrupted run (SIGINT, SIGTERM, SIGHUP) stops its processes, removes its cgroups, writes its
+incomplete summary, then re-raises KeyboardInterrupt.
 """
 
 from __future__ import annotations
 
 import time
+from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
@@ -31,17 +33,19 @@ from stampede.loadtest.compare.options import (
     variants_of,
 )
 from stampede.loadtest.compare.report import write_reports
+from stampede.loadtest.gates import evaluate, gate_record, parse_gates
+from stampede.loadtest.intents import read_intents, timeline
 from stampede.loadtest.launcher import stampede_target
 from stampede.loadtest.plots import make_plots
 from stampede.loadtest.progress import ProgressDisplay
 from stampede.loadtest.results import (
+    TimeseriesLog,
     atomic_write_json,
     build_summary,
     locust_history,
     new_run_id,
     point_latest,
     variant_summary,
-    write_timeseries,
 )
 from stampede.loadtest.runner import TEARDOWN_MIN_S, VariantPlan, VariantRecord, run_variant
 from stampede.loadtest.scenarios import Scenario, resolve
@@ -74,6 +78,17 @@ class _Run:
         self.hard_end = self.deadline - REPORT_RESERVE_S  # every teardown ends by then
         self.settings = recorded_settings(options, scenario)
         self.records: dict[str, VariantRecord] = {}
+        self.timeseries: TimeseriesLog | None = None
+
+    def open(self) -> None:
+        """The run directory, with an incomplete summary and an empty timeseries."""
+        self.run_dir.mkdir(parents=True, exist_ok=False)
+        self.write_summary({}, complete=False)
+        self.timeseries = TimeseriesLog(self.run_dir / "timeseries.csv")
+
+    def close_timeseries(self) -> None:
+        if self.timeseries is not None:
+            self.timeseries.close()
 
     def plan(self, variant: str) -> VariantPlan:
         o = self.options
@@ -138,9 +153,15 @@ class _Run:
         atomic_write_json(self.run_dir / "summary.json", summary)
         return summary
 
-    def write_timeseries(self) -> None:
-        rows = [row for record in self.records.values() for row in record.samples]
-        write_timeseries(self.run_dir / "timeseries.csv", rows)
+    def sink(self, progress: ProgressDisplay) -> Callable[[dict[str, Any]], None]:
+        """Each sample goes to timeseries.csv at once, then to the progress display."""
+
+        def take(row: dict[str, Any]) -> None:
+            if self.timeseries is not None:
+                self.timeseries.append(row)
+            progress.update(row)
+
+        return take
 
     def plot_inputs(self, variants: dict[str, dict[str, Any]]) -> dict[str, dict[str, Any]]:
         inputs = {}
@@ -150,9 +171,12 @@ class _Run:
             for row in history:
                 if row["timestamp"] is not None and record.started_at is not None:
                     row["t_s"] = row["timestamp"] - record.started_at
+            intents_file = self.run_dir / record.files.get("intents", "-")
+            started = record.started_at
             inputs[name] = {
                 "samples": record.samples,
                 "history": history,
+                "intents": timeline(read_intents(intents_file)[1], started) if started else [],
                 "wedged_at_s": variants[name].get("wedged_at_s"),
                 "executor_max_workers": variants[name].get("executor_max_workers"),
                 "baseline_tasks": record.baseline.get("event_loop_tasks"),
@@ -175,10 +199,7 @@ def _describe_end(name: str, v: dict[str, Any]) -> str:
 
 def run_scenario(options: CompareOptions, scenario: Scenario) -> Path:
     run = _Run(options, scenario)
-    run.run_dir.mkdir(parents=True, exist_ok=False)
-    run.write_summary({}, complete=False)
-    point_latest(options.out, run.run_dir)
-    point_latest(options.out, run.run_dir, f"latest-{scenario.name}")  # for --scenario all
+    run.open()
     title = f"stampede compare {scenario.name} -> {run.run_dir}"
     with ProgressDisplay(title, live=options.progress) as progress:
         try:
@@ -193,7 +214,7 @@ def run_scenario(options: CompareOptions, scenario: Scenario) -> Path:
                         f"budget left {_left(run):.0f} s)"
                     )
                     plan = run.plan(variant)
-                    record = run_variant(plan, cap, progress.update, run.hard_end)
+                    record = run_variant(plan, cap, run.sink(progress), run.hard_end)
                 run.records[variant] = record
                 variants = run.summaries()
                 progress.line(_describe_end(variant, variants[variant]))
@@ -201,7 +222,7 @@ def run_scenario(options: CompareOptions, scenario: Scenario) -> Path:
                 if record.ended == "interrupted":
                     raise KeyboardInterrupt
         except KeyboardInterrupt:
-            run.write_timeseries()
+            run.close_timeseries()
             run.write_summary(run.summaries(), complete=False)
             progress.line(f"interrupted: incomplete results in {run.run_dir}")
             raise
@@ -215,13 +236,19 @@ def _left(run: _Run) -> float:
 
 def _finish(run: _Run) -> None:
     variants = run.summaries()
-    run.write_timeseries()
+    run.close_timeseries()
     extra = run.scenario.figures
     plots = make_plots(run.plot_inputs(variants), run.run_dir / "plots", extra)
     # make_plots returns the standard figures first, then the scenario's own.
     standard, scenario_plots = plots[: len(plots) - len(extra)], plots[len(plots) - len(extra) :]
     summary = run.write_summary(variants, complete=True)
+    results = evaluate(parse_gates(run.options.fail_on), variants)
+    summary["gates"] = gate_record(results)
+    summary["verdict"] += [r.line() for r in results if r.failed]
     summary["plots"] = [str(p.relative_to(run.run_dir)) for p in plots]
     summary["scenario_plots"] = [str(p.relative_to(run.run_dir)) for p in scenario_plots]
     atomic_write_json(run.run_dir / "summary.json", summary)
     write_reports(run.run_dir, summary, standard, scenario_plots)
+    # Only now: `latest` never points at an aborted or half-written run.
+    point_latest(run.options.out, run.run_dir)
+    point_latest(run.options.out, run.run_dir, f"latest-{run.scenario.name}")  # --scenario all

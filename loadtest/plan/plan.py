@@ -30,6 +30,7 @@ from typing import Any
 from rich.console import Console
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TimeElapsedColumn
 from stampede.loadtest.bench import measure_waiters
+from stampede.loadtest.interrupts import run_async
 from stampede.loadtest.plan.plan_report import recommendations, write_report
 from stampede.loadtest.plan.probe import ServerSpec, hol_probe, wedge_probe
 from stampede.loadtest.results import atomic_write_json
@@ -314,7 +315,7 @@ def run_plan(options: PlanOptions) -> Path:
                 row["threads_per_waiter"] = cost["threads_per_waiter"]
                 row["rss_per_waiter_bytes"] = cost["rss_per_waiter_bytes"]
             tick("waiter cost")
-            asyncio.run(sweep(plan, options, run_dir, tick))
+            run_async(sweep(plan, options, run_dir, tick))
             plan["complete"] = not any(row["errors"] for row in plan["rows"])
         except KeyboardInterrupt:
             plan["interrupted"] = True  # servers were stopped by the cancelled probes

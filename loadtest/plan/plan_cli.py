@@ -11,6 +11,7 @@ from typing import Any
 from stampede.loadtest import flags
 from stampede.loadtest.errors import UsageError
 from stampede.loadtest.plan.plan import MIN_LATENCY_MS, RUN_ID_RE, PlanOptions, run_plan
+from stampede.loadtest.startup import add_wait_flag, exclusive_run, wait_from
 
 D = PlanOptions()
 
@@ -37,7 +38,7 @@ def add_flags(p: argparse.ArgumentParser) -> None:
         "--model-cycles", type=flags.setting("model_cycles"), default=D.model_cycles,
         help=flags.setting_help("model_cycles"),
     )  # fmt: skip
-    p.add_argument("--out", type=Path, default=D.out, help="results directory")
+    p.add_argument("--out", type=flags.out_dir, default=str(D.out), help="results directory")
     p.add_argument("--run-id", default=None, help="name of the run directory (default: dated)")
     p.add_argument(
         "--parallel", type=flags.integer(1, 8), default=D.parallel, help="wedge probes at once"
@@ -46,10 +47,8 @@ def add_flags(p: argparse.ArgumentParser) -> None:
 
 
 def options_from(args: argparse.Namespace) -> PlanOptions:
-    """PlanOptions from parsed flags; UsageError naming a bad --out or --run-id."""
+    """PlanOptions from parsed flags; UsageError naming a bad --run-id."""
     out: Path = args.out
-    if out.exists() and not out.is_dir():
-        raise UsageError(f"--out {str(out)!r}: exists and is not a directory")
     if args.run_id is not None:
         if not RUN_ID_RE.match(args.run_id):
             raise UsageError(f"--run-id {args.run_id!r}: use letters, digits, '.', '_', '-'")
@@ -70,7 +69,8 @@ def options_from(args: argparse.Namespace) -> PlanOptions:
 
 def cmd_plan(args: argparse.Namespace) -> int:
     options = options_from(args)  # every value checked before a server starts
-    run_dir = run_plan(options)
+    with exclusive_run("plan", wait_from(args)):
+        run_dir = run_plan(options)
     print(f"plan written to {run_dir}/plan.md (plan.json, plan.html, plots beside it)")
     if not json.loads((run_dir / "plan.json").read_text())["complete"]:
         print("plan incomplete: see the rows' errors in plan.json", file=sys.stderr)
@@ -81,4 +81,5 @@ def cmd_plan(args: argparse.Namespace) -> int:
 def register(sub: Any) -> None:
     p = sub.add_parser("plan", help="capacity plan: wedge threshold and head-of-line cost")
     add_flags(p)
+    add_wait_flag(p)
     p.set_defaults(func=cmd_plan)

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from typing import Any
 
+from stampede.loadtest.intents import intent_clause
 from stampede.loadtest.scenarios.scenario import for_hazard
 from stampede.server.hazards import IDEMPOTENCY as SPEC
 
@@ -19,14 +20,15 @@ def waiter_verdict(variants: dict[str, dict[str, Any]]) -> list[str]:
         if v.get("wedged"):
             when = v.get("wedged_at_s")
             at = f" at {when:.1f} s" if isinstance(when, int | float) else ""
-            lines.append(f"{name} wedged{at} with {parked} workers parked by waiters")
+            line = f"{name} wedged{at} with {parked} workers parked by waiters"
         elif v.get("stalled"):
-            lines.append(f"{name} stalled (requests in flight, none ending); {parked} parked")
+            line = f"{name} stalled (requests in flight, none ending); {parked} parked"
         else:
-            lines.append(
+            line = (
                 f"{name} did not wedge; peak {v.get('peak_waiter_threads')} worker(s) parked "
                 f"by waiters, peak {v.get('peak_threads')} threads"
             )
+        lines.append(line + intent_clause(v.get("intents")))
     return lines
 
 

@@ -10,7 +10,17 @@ import argparse
 from dataclasses import dataclass
 from typing import Any
 
-RETRY_POLICIES = ("none", "fixed", "exponential", "full-jitter")
+from stampede.loadtest.users.arrival import (
+    Phase,
+    Rate,
+    Trigger,
+    parse_phases,
+    parse_rate,
+    parse_trigger,
+)
+
+RETRY_POLICIES = ("none", "fixed", "exponential", "full-jitter", "budget", "adaptive")
+ANY_HOST = "*"  # --allow-remote without a value
 
 
 def add_arguments(parser: Any) -> None:
@@ -23,7 +33,12 @@ def add_arguments(parser: Any) -> None:
         help="comma list of name=url; users are split evenly between them and stats names are "
         "prefixed '<name>:' (default: just --host)",
     )
-    group.add_argument("--agents", type=int, default=4, help="agent pool the storm draws from")
+    group.add_argument(
+        "--agents",
+        type=int,
+        default=4,
+        help="agent pool intents draw from (Zipf: hot agents collide, 409); 0: an agent per intent",
+    )
     group.add_argument(
         "--duplicates", type=int, default=6, help="concurrent senders of each idempotency key"
     )
@@ -40,12 +55,56 @@ def add_arguments(parser: Any) -> None:
     group.add_argument(
         "--think-time", type=float, default=0.5, help="max seconds between logical requests"
     )
+    group.add_argument(
+        "--retry-budget",
+        type=float,
+        default=0.2,
+        help="--retry-policy budget: retries in flight at most this share of attempts in flight",
+    )
     group.add_argument("--seed", type=int, default=0, help="seed of every user's schedule")
+    group.add_argument(
+        "--arrival-rate",
+        default="",
+        help="open model: intents per second, R or a ramp R1:R2 over the run; starts never wait "
+        "for answers (default: closed model, each user waits for its intent)",
+    )
+    group.add_argument(
+        "--phases",
+        default="",
+        help="baseline=S,trigger=S,recovery=S: one storm in three phases (needs --arrival-rate)",
+    )
+    group.add_argument(
+        "--trigger",
+        default="",
+        help="during the trigger phase: spike:Nx (rate x N), slow-model:Nx (server's model N x "
+        "slower, via its loopback-only control endpoint), cpu:SHARE (harness only)",
+    )
+    group.add_argument(
+        "--max-inflight-intents",
+        type=int,
+        default=200,
+        help="open model: intents one user keeps in flight at most; starts beyond are dropped",
+    )
+    group.add_argument(
+        "--intents-file",
+        default="",
+        help="write every intent and its attempts here as JSON lines (master or local runner)",
+        include_in_web_ui=False,
+    )
     group.add_argument(
         "--prometheus-port",
         type=int,
         default=0,
         help="export stampede_client_* metrics on this port (master or local runner; 0 = off)",
+    )
+    group.add_argument(
+        "--allow-remote",
+        nargs="?",
+        const=ANY_HOST,
+        default="",
+        metavar="HOSTS",
+        include_in_web_ui=False,  # never set (or widened) from the web UI
+        help="let the storm leave loopback: to any host, or only to the comma-listed HOSTS",
     )
     group.add_argument(
         "--prometheus-host",
@@ -66,6 +125,12 @@ class StormOptions:
     retry_base: float
     think_time: float
     seed: int
+    retry_budget: float = 0.2
+    arrival: Rate | None = None
+    phases: tuple[Phase, ...] = ()
+    trigger: Trigger | None = None
+    max_inflight_intents: int = 200
+    allow_remote: str = ""  # see users/loopback.py
 
 
 def parse_targets(text: str) -> tuple[tuple[str, str], ...]:
@@ -101,6 +166,12 @@ def storm_options(parsed: argparse.Namespace | None) -> StormOptions:
         retry_base=float(get("retry_base", 0.25)),
         think_time=float(get("think_time", 0.5)),
         seed=int(get("seed", 0)),
+        allow_remote=str(get("allow_remote", "")),
+        retry_budget=float(get("retry_budget", 0.2)),
+        arrival=parse_rate(str(get("arrival_rate", ""))),
+        phases=parse_phases(str(get("phases", ""))),
+        trigger=parse_trigger(str(get("trigger", ""))),
+        max_inflight_intents=int(get("max_inflight_intents", 200)),
     )
     _check(options)
     return options
@@ -108,8 +179,8 @@ def storm_options(parsed: argparse.Namespace | None) -> StormOptions:
 
 def _check(o: StormOptions) -> None:
     problems = []
-    if o.agents < 1:
-        problems.append(f"--agents must be >= 1, got {o.agents}")
+    if o.agents < 0:
+        problems.append(f"--agents must be >= 0, got {o.agents}")
     if not 1 <= o.duplicates <= 1000:
         problems.append(f"--duplicates must be 1..1000, got {o.duplicates}")
     if not 0 < o.client_timeout <= 3600:
@@ -122,5 +193,13 @@ def _check(o: StormOptions) -> None:
         problems.append(f"--retry-base must be 0..60, got {o.retry_base}")
     if not 0 <= o.think_time <= 60:
         problems.append(f"--think-time must be 0..60, got {o.think_time}")
+    if not 0 < o.retry_budget <= 1:
+        problems.append(f"--retry-budget must be in (0, 1], got {o.retry_budget}")
+    if not 1 <= o.max_inflight_intents <= 100_000:
+        problems.append(f"--max-inflight-intents must be 1..100000, got {o.max_inflight_intents}")
+    if o.phases and o.arrival is None:
+        problems.append("--phases needs --arrival-rate (open-model load)")
+    if o.trigger is not None and not o.phases:
+        problems.append("--trigger needs --phases")
     if problems:
         raise ValueError("; ".join(problems))

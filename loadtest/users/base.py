@@ -2,19 +2,40 @@
 
 Users are numbered per class as they are created; with N targets, user i hits target i % N
 and seeds its RNG from (seed, worker, class, i // N), so every target sees the same schedule.
+Targets must be loopback unless --allow-remote names them (users/loopback.py): checked at
+start-up and again for each user, as the web UI can change the host after start-up.
 """
 
 from __future__ import annotations
 
 import itertools
 import random
+import sys
 from typing import Any, ClassVar
 
 from locust import events
 from locust.contrib.fasthttp import FastHttpUser
+from locust.exception import StopTest
 from stampede.loadtest.users.arguments import StormOptions, storm_options
+from stampede.loadtest.users.loopback import refused_urls, storm_urls
 
+EXIT_USAGE = 2
 _counters: dict[type, itertools.count] = {}
+
+
+@events.init.add_listener
+def _refuse_non_loopback(environment: Any, **_: Any) -> None:
+    """At start-up: --host and --targets on loopback unless --allow-remote (users/loopback.py)."""
+    parsed = environment.parsed_options
+    if parsed is None:
+        return
+    try:
+        problem = refused_urls(storm_urls(parsed, environment.host), parsed.allow_remote)
+    except ValueError as exc:  # a malformed --targets: its own one-line message
+        problem = str(exc)
+    if problem:
+        print(f"locust: error: {problem}", file=sys.stderr, flush=True)
+        raise SystemExit(EXIT_USAGE)
 
 
 @events.test_start.add_listener
@@ -41,14 +62,27 @@ class StormUser(FastHttpUser):
             self.name_prefix = f"{self.variant}:"
         else:
             self.variant, self.slot, self.name_prefix = self.default_variant, index, ""
+        # Again per user: the web UI may have re-aimed host or targets since start-up.
+        if problem := refused_urls([self.host] if self.host else [], self.options.allow_remote):
+            raise StopTest(problem)  # Locust logs it and stops the whole test
         # Instance attributes read by FastHttpUser.__init__ when it builds the client.
         self.network_timeout = self.options.client_timeout
         self.connection_timeout = self.options.client_timeout
-        self.concurrency = self.options.duplicates + 2
+        # Connections per user: one per sender of every intent it may have in flight, so no
+        # attempt ever queues for a connection inside the client (a hidden coordinated
+        # omission). The pool opens them lazily; this is only its bound.
+        in_flight = self.options.max_inflight_intents if self.options.arrival else 1
+        self.concurrency = self.options.duplicates * in_flight + 2
         super().__init__(environment)
         self.worker = int(getattr(environment.runner, "worker_index", 0) or 0)
         seed = f"{self.options.seed}:{self.worker}:{type(self).__name__}:{self.slot}"
         self.rng = random.Random(seed)
+
+    def agent_pool(self) -> list[str]:
+        """--agents N agents; 0 ("one per intent" for the storm) gives each user its own."""
+        if self.options.agents == 0:
+            return [f"agent-u{self.worker}-{self.slot}"]
+        return [f"agent-{i:03d}" for i in range(self.options.agents)]
 
     def context(self) -> dict[str, Any]:
         # Lands in every request event: the client-metrics exporter labels by it.

@@ -16,7 +16,7 @@ import bisect
 import logging
 import threading
 from collections import Counter
-from collections.abc import Iterable
+from collections.abc import Callable, Iterable
 from typing import Any
 
 from locust import events
@@ -102,6 +102,10 @@ class ClientMetrics:
         yield GaugeMetricFamily("stampede_client_users", "Users running now.", value=users)
 
 
+# More families to export next to these (intents register theirs): called at every scrape.
+EXTRA_FAMILIES: list[Callable[[], Iterable[Any]]] = []
+
+
 class _Collector(Collector):
     def __init__(self, store: ClientMetrics, environment: Any) -> None:
         self.store = store
@@ -109,7 +113,9 @@ class _Collector(Collector):
 
     def collect(self) -> Iterable[Any]:
         runner = self.environment.runner
-        return self.store.families(int(getattr(runner, "user_count", 0) or 0))
+        yield from self.store.families(int(getattr(runner, "user_count", 0) or 0))
+        for extra in EXTRA_FAMILIES:
+            yield from extra()
 
 
 STORE = ClientMetrics()

@@ -1,26 +1,38 @@
 """The retry storm on idempotent invocations (seed 001).
 
-Each logical request gets an idempotency key and an agent drawn from a skewed pool, so
-storms collide on hot agents. K senders fan the same key out at once (SDK retry + gateway
-retry + app retry); each sender retries on timeouts with the same key, per the retry policy.
-Attempts are named by intent: `invoke [primary]` is sender 0's first attempt, `invoke [dup]`
-the other senders' first attempts, `invoke [retry]` every later attempt.
+Each intent (one logical request) gets an idempotency key and an agent: its own (`--agents 0`,
+the default of `stampede compare`) or one drawn from a skewed pool, so intents collide on hot
+agents (409s). K senders fan the same key out at once (SDK retry + gateway retry + app retry);
+each sender retries on timeouts with the same key, per the retry policy. Attempts are named by
+role: `invoke [primary]` is sender 0's first attempt, `invoke [dup]` the other senders' first
+attempts, `invoke [retry]` every later attempt. Every attempt is recorded on its intent
+(loadtest/users/intents.py).
+
+Closed model (default): a user starts its next intent when the last one is done. Open model
+(`--arrival-rate`): intents start on the schedule of loadtest/users/arrival.py, each in its
+own greenlet, whatever the answers do; a start the user cannot make (too many in flight) is
+dropped and recorded, a late one keeps its intended start, so latency counts the lateness.
 """
 
 from __future__ import annotations
 
 import random
+import time
 from dataclasses import dataclass
 
 import gevent
 from gevent.pool import Group
 from locust import task
+from stampede.loadtest.users.arrival import RateSchedule, total_s
 from stampede.loadtest.users.base import StormUser
-from stampede.loadtest.users.outcomes import StormFailure, classify
+from stampede.loadtest.users.intents import LOG, Intent
+from stampede.loadtest.users.outcomes import classify, outcome_of
 from stampede.loadtest.users.retry import attempts, backoff_s, max_backoff_s
+from stampede.loadtest.users.retry_control import guard_for
 
 FANOUT_STAGGER_S = 0.02  # layers retrying "at once" still arrive a few ms apart
 TEARDOWN_S = 1.0
+DEFAULT_RAMP_S = 60.0  # a ramp without a run time (web UI): over this long, then hold
 
 
 @dataclass(frozen=True)
@@ -30,28 +42,83 @@ class LogicalRequest:
 
 
 class IdempotencyStormUser(StormUser):
-    """One logical request at a time, fanned out to --duplicates concurrent senders."""
+    """Intents fanned out to --duplicates concurrent senders each; closed or open model."""
 
     def on_start(self) -> None:
         self.sent = 0
         count = self.options.agents
         self.agents = [f"agent-{i:03d}" for i in range(count)]
         self.agent_weights = [1.0 / (rank + 1) for rank in range(count)]  # Zipf: hot agents
+        self.guard = guard_for(self.variant, self.options.retry_policy, self.options.retry_budget)
+        self.flying = Group()  # open model: this user's intents in flight
+        self.schedule_done = False
+
+    def on_stop(self) -> None:
+        self.flying.kill(block=False)
+
+    def wait_time(self) -> float:
+        return 0.0 if self.options.arrival is not None else super().wait_time()
 
     @task
     def storm(self) -> None:
-        request = self.next_request()
-        group = Group()
-        for sender in range(self.options.duplicates):
-            group.spawn(self.send, request, sender)
-        group.join(timeout=self.budget_s())
-        group.kill(block=True, timeout=TEARDOWN_S)  # only stragglers past the bound
+        if self.options.arrival is None:
+            now = time.time()
+            self.run_intent(self.next_request(), now, now)
+        elif not self.schedule_done:
+            self.open_loop()
+        else:
+            gevent.sleep(1.0)  # the schedule is over; stay idle until Locust stops
+
+    # -- open model ---------------------------------------------------------------------------
+
+    def open_loop(self) -> None:
+        """This user's share of the schedule: arrivals n = U x (k + phase), k = 0, 1, ..."""
+        o, env = self.options, self.environment
+        users = max(1, int(getattr(env.parsed_options, "num_users", 0) or 1))
+        run_time = float(getattr(env.parsed_options, "run_time", 0) or 0)
+        end_s = total_s(o.phases) or run_time or float("inf")
+        schedule = RateSchedule(o.arrival, run_time or DEFAULT_RAMP_S, o.phases, o.trigger)
+        t0 = float(LOG.meta.get("t0") or time.time())
+        phase = self.rng.random()
+        k = 0
+        try:
+            while True:
+                due_s = schedule.time_of(users * (k + phase))
+                if due_s is None or due_s >= end_s:
+                    return
+                k += 1
+                due = t0 + due_s
+                gevent.sleep(max(0.0, due - time.time()))
+                request = self.next_request()
+                if len(self.flying) >= o.max_inflight_intents:
+                    LOG.drop(request.key, self.variant, due)
+                    continue
+                self.flying.spawn(self.run_intent, request, due, time.time())
+        finally:
+            self.schedule_done = True
+
+    # -- one intent ---------------------------------------------------------------------------
 
     def next_request(self) -> LogicalRequest:
         self.sent += 1
-        agent = self.rng.choices(self.agents, weights=self.agent_weights)[0]
         key = f"s{self.options.seed}-w{self.worker}-u{self.slot}-r{self.sent}"
+        if not self.agents:
+            return LogicalRequest(agent=f"agent-{key}", key=key)
+        agent = self.rng.choices(self.agents, weights=self.agent_weights)[0]
         return LogicalRequest(agent=agent, key=key)
+
+    def run_intent(self, request: LogicalRequest, intended: float, started: float) -> None:
+        intent = LOG.open(request.key, self.variant, request.agent, intended, started)
+        group = Group()
+        try:
+            for sender in range(self.options.duplicates):
+                group.spawn(self.send, request, sender, intent)
+            group.join(timeout=self.budget_s())
+        except gevent.GreenletExit:  # Locust stops the user: the intent stays open, "cut"
+            group.kill(block=False)
+            raise
+        group.kill(block=True, timeout=TEARDOWN_S)  # only stragglers past the bound
+        LOG.close(intent)
 
     def budget_s(self) -> float:
         o = self.options
@@ -63,7 +130,7 @@ class IdempotencyStormUser(StormUser):
             + (tries - 1) * max_backoff_s(o.retry_policy, o.retry_base)
         )
 
-    def send(self, request: LogicalRequest, sender: int) -> None:
+    def send(self, request: LogicalRequest, sender: int, intent: Intent) -> None:
         o = self.options
         rng = random.Random(f"{request.key}:{sender}")
         if sender:
@@ -71,22 +138,47 @@ class IdempotencyStormUser(StormUser):
         tries = attempts(o.retry_policy, o.max_retries)
         for attempt in range(tries):
             label = "retry" if attempt else ("primary" if sender == 0 else "dup")
-            failure = self.attempt(request, label)
-            if failure is None or not failure.retryable or attempt + 1 == tries:
+            outcome = self.attempt(request, label, intent, rng)
+            if outcome == "ok" or not _retryable(outcome) or attempt + 1 == tries:
                 return
             gevent.sleep(backoff_s(o.retry_policy, attempt + 1, o.retry_base, rng))
 
-    def attempt(self, request: LogicalRequest, label: str) -> StormFailure | None:
-        with self.client.post(
-            f"/v1/agents/{request.agent}/invocations",
-            json={"prompt": f"storm {request.key}"},
-            headers={"Idempotency-Key": request.key},
-            name=f"{self.name_prefix}invoke [{label}]",
-            catch_response=True,
-        ) as response:
-            failure = classify(response)
-            if failure is None:
-                response.success()
-            else:
-                response.failure(failure)
-            return failure
+    def attempt(
+        self, request: LogicalRequest, label: str, intent: Intent, rng: random.Random
+    ) -> str:
+        """One HTTP attempt (unless the retry guard says no); returns its outcome."""
+        retry = label == "retry"
+        now = time.time()
+        if not self.guard.allow(retry, rng):
+            intent.record(label, now, now, "rejected_locally")
+            return "rejected_locally"
+        self.guard.begin(retry)
+        record = intent.begin(label, now)
+        outcome = "connection_error"
+        try:
+            with self.client.post(
+                f"/v1/agents/{request.agent}/invocations",
+                json={"prompt": f"storm {request.key}"},
+                headers={"Idempotency-Key": request.key},
+                name=f"{self.name_prefix}invoke [{label}]",
+                catch_response=True,
+                context={**self.context(), "intent": request.key},
+            ) as response:
+                failure = classify(response)
+                if failure is None:
+                    response.success()
+                else:
+                    response.failure(failure)
+                outcome = outcome_of(failure)
+        except gevent.GreenletExit:
+            outcome = "cut"  # the run stopped mid-attempt: it shows in flight, not failed
+            raise
+        finally:
+            self.guard.end(retry, outcome)
+            if outcome != "cut":
+                intent.end(record, time.time(), outcome)
+        return outcome
+
+
+def _retryable(outcome: str) -> bool:
+    return outcome in {"client_timeout", "duplicate_timeout", "throttled", "connection_error"}

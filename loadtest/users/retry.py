@@ -16,7 +16,9 @@ def backoff_s(policy: str, attempt: int, base: float, rng: random.Random) -> flo
     ceiling = base * 2 ** min(attempt - 1, MAX_DOUBLINGS)
     if policy == "exponential":
         return ceiling
-    if policy == "full-jitter":  # AWS's "full jitter": uniform in [0, exponential ceiling]
+    # AWS's "full jitter": uniform in [0, exponential ceiling]; budget and adaptive decide
+    # *whether* to retry (loadtest/users/retry_control.py) and back off the same way.
+    if policy in ("full-jitter", "budget", "adaptive"):
         return rng.uniform(0.0, ceiling)
     raise ValueError(f"unknown retry policy {policy!r}")
 

@@ -94,7 +94,7 @@ class HealthCheckUser(StormUser):
 
     def on_start(self) -> None:
         self.interval = check_interval(self.environment.parsed_options)
-        self.agents = [f"agent-{i:03d}" for i in range(self.options.agents)]
+        self.agents = self.agent_pool()
         self.last_started = time.monotonic()
 
     def wait_time(self) -> float:

@@ -166,7 +166,7 @@ class StreamUser(StormUser):
     def on_start(self) -> None:
         self.drop_after = drop_after(self.environment.parsed_options)
         self.reader = StreamReader(self.host, self.options.client_timeout)
-        self.agents = [f"agent-{i:03d}" for i in range(self.options.agents)]
+        self.agents = self.agent_pool()
 
     @task
     def drop_stream(self) -> None:

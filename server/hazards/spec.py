@@ -24,6 +24,7 @@ class HazardSpec:
     impls: tuple[str, ...]  # Stampede's own implementations: the buggy one first, then fixes
     user: str  # "module:Class" of the Locust user that triggers it
     scenario: str  # "module:attr" of the harness's Scenario for `stampede compare`
+    help: str  # what the setting picks, for the `serve` flag's help
     # "module:attr" of a callable ServerSettings -> Hazard (a class, usually) that mounts the
     # endpoint; None when the app's core serves it (the idempotency hazard's invocations).
     hazard: str | None = None

@@ -21,7 +21,7 @@ from collections import OrderedDict
 from dataclasses import dataclass, field
 from typing import Any
 
-from stampede.server.executor import tagged
+from stampede.probe.executor import tagged
 from stampede.server.inflight import Outcome
 from stampede.server.invocations import Dispatch, aborted_outcome, error, iso
 from stampede.server.model import ModelThrottledError, StubBedrockModel

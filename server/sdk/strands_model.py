@@ -16,8 +16,8 @@ import json
 from collections.abc import AsyncGenerator, Callable
 from typing import Any
 
+from stampede.probe.executor import tagged, work_owner
 from stampede.server.agent import TOOLS, _timed_converse
-from stampede.server.executor import tagged, work_owner
 from stampede.server.model import StubBedrockModel
 from strands import tool
 from strands.models.model import Model

@@ -24,6 +24,11 @@ DOCKERFILE = REPO / "Dockerfile"
 COMPOSE_SCHEMA = REPO.parent / "shared" / "schemas" / "compose-spec.json"
 GRAFANA_PROVISIONING = ph.DASHBOARD_DIR / "provisioning"
 IMAGE = "stampede:local"
+ADMIN_PASSWORD_VAR = "GRAFANA_ADMIN_PASSWORD"
+ADMIN_PASSWORD = "not-the-default-7f3a"
+# Grafana releases with the fix: CVE-2025-4123 (12.0.0+security-01) and CVE-2025-6023
+# (12.0.2+security-01); a plain release must be newer than the newest of those.
+GRAFANA_FIXED_AFTER = (12, 0, 2)
 LOOPBACK = "127.0.0.1"
 SERVERS = {
     "server-to-thread": "to_thread",
@@ -70,8 +75,9 @@ def raw_compose() -> dict[str, Any]:
 
 @pytest.fixture(scope="module")
 def compose(raw_compose: dict[str, Any]) -> dict[str, Any]:
-    # An empty environment: the defaults in the file are what a fresh `docker compose up` sees.
-    return interpolate(raw_compose, env={})
+    # The defaults in the file are what a fresh `docker compose up` sees, plus the one value
+    # without a default (the Grafana admin password, required).
+    return interpolate(raw_compose, env={ADMIN_PASSWORD_VAR: ADMIN_PASSWORD})
 
 
 @pytest.fixture(scope="module")
@@ -186,7 +192,8 @@ parsed = []
 for args in json.loads(sys.argv[1]):
     options = get_parser(default_config_files=[]).parse_args(args)
     parsed.append({key: getattr(options, key, None) for key in (
-        "user_classes", "class_picker", "master", "worker", "prometheus_port", "prometheus_host"
+        "user_classes", "class_picker", "master", "worker", "prometheus_port", "prometheus_host",
+        "allow_remote", "targets",
     )})
 users = sorted(
     name for name, value in vars(stampede.loadtest.locustfile).items()
@@ -450,3 +457,68 @@ def provisioned_datasource_uids() -> set[str]:
         (GRAFANA_PROVISIONING / "datasources" / "prometheus.yml").read_text(encoding="utf-8")
     )
     return {source["uid"] for source in config["datasources"]}
+
+
+# --- hardening ------------------------------------------------------------------------------------
+def test_every_service_is_unprivileged(services: dict[str, dict[str, Any]]) -> None:
+    for name, service in services.items():
+        assert "no-new-privileges:true" in service.get("security_opt", []), name
+        assert service.get("cap_drop") == ["ALL"], name
+        assert not service.get("cap_add") and not service.get("privileged"), name
+
+
+def test_grafana_is_current_and_needs_an_admin_password(
+    raw_compose: dict[str, Any], services: dict[str, dict[str, Any]]
+) -> None:
+    grafana = services["grafana"]
+    image, _, tag = grafana["image"].partition(":")
+    assert image == "grafana/grafana", "grafana-oss is no longer published from 12.4 on"
+    version = tuple(int(part) for part in re.match(r"(\d+)\.(\d+)\.(\d+)$", tag).groups())  # type: ignore[union-attr]
+    assert version > GRAFANA_FIXED_AFTER, f"{tag} predates the CVE-2025-4123/-6023 fixes"
+    env = grafana["environment"]
+    assert env["GF_SECURITY_ADMIN_PASSWORD"] == ADMIN_PASSWORD  # from the environment
+    with pytest.raises(AssertionError, match=ADMIN_PASSWORD_VAR):
+        interpolate(raw_compose, env={})  # required: no admin/admin fallback
+    with pytest.raises(AssertionError, match=ADMIN_PASSWORD_VAR):
+        interpolate(raw_compose, env={ADMIN_PASSWORD_VAR: ""})
+
+
+def test_anonymous_grafana_is_read_only(services: dict[str, dict[str, Any]]) -> None:
+    env = services["grafana"]["environment"]
+    assert env["GF_AUTH_ANONYMOUS_ENABLED"] == "true"
+    assert env["GF_AUTH_ANONYMOUS_ORG_ROLE"] == "Viewer"
+    for switch in ("GF_USERS_ALLOW_SIGN_UP", "GF_USERS_VIEWERS_CAN_EDIT", "GF_SNAPSHOTS_ENABLED",
+                   "GF_PUBLIC_DASHBOARDS_ENABLED"):  # fmt: skip
+        assert env[switch] == "false", switch
+    # The one dashboard it may see is provisioned and cannot be changed from the UI.
+    providers = yaml.safe_load((GRAFANA_PROVISIONING / "dashboards" / "stampede.yml").read_text())
+    for provider in providers["providers"]:
+        assert provider["allowUiUpdates"] is False and provider["disableDeletion"] is True
+    assert ph.dashboard_paths() == [ph.DASHBOARD_DIR / "waiter-comparison.json"]
+
+
+def test_dotenv_is_ignored_by_git() -> None:
+    ignored = subprocess.run(
+        ["git", "check-ignore", "-q", ".env"], cwd=REPO, capture_output=True, timeout=30
+    )
+    assert ignored.returncode == 0, ".env (where the admin password goes) is not git-ignored"
+
+
+def test_storm_may_reach_its_own_servers_only(
+    parsed_locust: dict[str, Any], services: dict[str, dict[str, Any]]
+) -> None:
+    servers = {name for name in services if name.startswith("server-")}
+    for name in ("locust-master", "headless"):
+        options = parsed_locust["options"][name]
+        allowed = set(options["allow_remote"].split(","))
+        # Exactly the compose servers: not a bare --allow-remote (any host), nothing else.
+        assert allowed == servers, name
+        hosts = {url.split("//")[1].split(":")[0] for url in re.findall(
+            r"=(http://[^,]+)", options["targets"])}  # fmt: skip
+        assert hosts and hosts <= allowed, name
+    # Workers take their options, --allow-remote included, from the master.
+    assert not parsed_locust["options"]["locust-worker"]["allow_remote"]
+    # The servers listen on their container's interface (published on 127.0.0.1 only), which
+    # `serve` allows with --allow-remote, given here as its environment variable.
+    for name in servers:
+        assert services[name]["environment"]["STAMPEDE_ALLOW_REMOTE"] == "true", name

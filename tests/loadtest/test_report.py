@@ -11,11 +11,12 @@ from typing import Any
 import matplotlib.image
 import pytest
 from stampede.loadtest.compare.report import write_reports
-from stampede.loadtest.plots import FIGURES, make_plots
+from stampede.loadtest.figures import FIGURES, INTENT_FIGURES
+from stampede.loadtest.plots import make_plots
 from stampede.loadtest.results import atomic_write_json, point_latest
 from stampede.loadtest.scenarios import SCENARIOS
 from stampede.loadtest.scenarios.idempotency import waiter_verdict
-from stampede.server.telemetry import LOOP_ERROR_KINDS
+from stampede.probe.metrics import LOOP_ERROR_KINDS
 
 PNG_SIGNATURE = b"\x89PNG\r\n\x1a\n"
 
@@ -72,18 +73,47 @@ def variant(wedged_at: float | None) -> dict[str, Any]:
     }
 
 
+def intent_buckets(wedge_at: float | None) -> list[dict[str, Any]]:
+    rows = []
+    for t in range(10):
+        down = wedge_at is not None and t >= wedge_at
+        rows.append(
+            {
+                "t_s": t + 0.5,
+                "goodput": 0 if down else 5,
+                "intents_per_s": 5,
+                "amplification": 12.0 if down else 6.0,
+                "intent_p50_ms": None if down else 1000,
+                "intent_p99_ms": None if down else 1400,
+            }
+        )
+    return rows
+
+
 def test_plots_and_self_contained_report(tmp_path: Path) -> None:
     inputs = {
         "to_thread": {
             "samples": samples("to_thread", 4.0),
             "history": [{"t_s": t, "p50": 2, "p95": 1500, "p99": 1500} for t in range(10)],
+            "intents": intent_buckets(4.0),
             "wedged_at_s": 4.1,
             "executor_max_workers": 6,
         },
-        "future": {"samples": samples("future", None), "history": [], "wedged_at_s": None},
+        "future": {
+            "samples": samples("future", None),
+            "history": [],
+            "intents": intent_buckets(None),
+            "wedged_at_s": None,
+        },
     }
     plots = make_plots(inputs, tmp_path / "plots")
     assert [p.name for p in plots] == [f.filename for f in FIGURES]
+    assert [p.name for p in plots][:3] == ["goodput.png", "amplification.png", "intent_latency.png"]
+    # Without intents (the stream and session storms) there are no empty intent panels.
+    for data in inputs.values():
+        data["intents"] = []
+    bare = make_plots(inputs, tmp_path / "bare")
+    assert [p.name for p in bare] == [f.filename for f in FIGURES if f not in INTENT_FIGURES]
     for path in plots:
         data = path.read_bytes()
         assert data.startswith(PNG_SIGNATURE) and len(data) > 5000, path
@@ -114,7 +144,7 @@ def test_plots_and_self_contained_report(tmp_path: Path) -> None:
     assert "future did not wedge; peak 0 worker(s) parked by waiters" in html
 
     text = md.read_text()
-    assert "| peak threads parked by waiters | 6 | 0 |" in text
+    assert "| peak workers parked by waiters | 6 | 0 |" in text
     assert all(f"](plots/{p.name})" in text for p in plots)
     assert "cgroup-v1" in text
 
@@ -140,7 +170,7 @@ def test_scenario_figures_are_drawn_and_go_with_the_verdict(tmp_path: Path) -> N
         "closing": {"samples": rows(False), "history": [], "baseline_tasks": 4},
     }
     plots = make_plots(inputs, tmp_path / "plots", figures)
-    standard, extra = plots[: len(FIGURES)], plots[len(FIGURES) :]
+    standard, extra = plots[: -len(figures)], plots[-len(figures) :]
     assert [p.name for p in extra] == ["loop_errors.png", "live_tasks.png"]
     for path in extra:
         data = path.read_bytes()

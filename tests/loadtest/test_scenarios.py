@@ -47,6 +47,7 @@ def test_for_hazard_follows_the_spec() -> None:
         impls=("buggy", "fix_a", "fix_b"),
         user="pkg.users:DemoUser",
         scenario="pkg.scenarios:DEMO",
+        help="what demo runs",
         sdk_impls={"real": "pkg.sdk:real"},
     )
     scenario = for_hazard(spec, "a demo", locust_args={"rate": "1"})

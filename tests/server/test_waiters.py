@@ -5,7 +5,7 @@ from __future__ import annotations
 import asyncio
 
 import pytest
-from stampede.server.executor import InstrumentedExecutor
+from stampede.probe.executor import InstrumentedExecutor
 from stampede.server.inflight import Inflight, Outcome
 from stampede.server.waiters import FutureWaiter, ToThreadWaiter, make_waiter
 

@@ -1,7 +1,7 @@
 """Duplicate invocations that park executor workers (seed 001): the invocations endpoint.
 
 The app's core serves it (server/invocations.py, with the waiters of server/waiters.py and the
-wedge detector of server/wedge.py), so the spec names no hazard class; it is the one list of
+wedge detector of stampede/probe/wedge.py), so the spec names no hazard class; it is the one list of
 the waiter implementations, the Locust user and the scenario.
 """
 
@@ -11,6 +11,8 @@ IDEMPOTENCY = HazardSpec(
     name="idempotency",
     setting="waiter",
     impls=("to_thread", "future", "batched"),
+    help="how duplicates wait: to_thread (pre-fix), future (the fix, as the SDK ships it) or "
+    "batched (the fix with one bridge per primary and loop)",
     user="stampede.loadtest.users.idempotency:IdempotencyStormUser",
     scenario="stampede.loadtest.scenarios.idempotency:IDEMPOTENCY",
 )

@@ -11,6 +11,7 @@ SESSION = HazardSpec(
     name="session",
     setting="session_impl",
     impls=("bare", "closing"),
+    help="how the WebSocket session runs its agent connection",
     hazard="stampede.server.hazards.session.hazard:SessionHazard",
     sdk_impls={"acp": "stampede.server.sdk:acp_session_hazard"},
     user="stampede.loadtest.users.session:HealthCheckUser",

@@ -12,6 +12,7 @@ STREAM = HazardSpec(
     name="stream",
     setting="stream_impl",
     impls=("anyio_taskgroup", "asyncio_tasks", "owner_task"),
+    help="Query implementation behind the SSE stream endpoint",
     hazard="stampede.server.hazards.stream.hazard:StreamHazard",
     sdk_impls={"claude-agent-sdk": "stampede.server.sdk:claude_stream_hazard"},
     user="stampede.loadtest.users.stream:StreamUser",

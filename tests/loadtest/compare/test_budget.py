@@ -17,7 +17,7 @@ from stampede.loadtest.runner import LOCUST_STOP_S, SERVER_STOP_S, SETTLE_S, TEA
 
 def simulate(variants: int, duration_s: float, startup_s: float, teardown_s: float,
              misbehave: bool) -> tuple[list[float], float, float]:  # fmt: skip
-    """Plan a run the way compare_run does, each variant measured after it ran.
+    """Plan a run the way the compare run does, each variant measured after it ran.
 
     Well-behaved variants use start-up + duration + teardown; misbehaving ones run to their
     cap and then take every teardown wait in full (as far as the runner's cut allows).

@@ -4,10 +4,13 @@ from __future__ import annotations
 
 import pytest
 from pydantic import ValidationError
-from stampede.server.hazards import BY_NAME, HAZARDS
+from stampede.server.hazards import BY_NAME, HAZARDS, IDEMPOTENCY, SESSION, STREAM
 from stampede.server.hazards.build import build_hazards
+from stampede.server.hazards.session.runners import RUNNERS
 from stampede.server.hazards.spec import HazardSpec, load
+from stampede.server.hazards.stream.query import QUERY_CLASSES
 from stampede.server.settings import ServerSettings
+from stampede.server.waiters import WAITERS
 
 
 def _spec(**changes: object) -> HazardSpec:
@@ -17,6 +20,7 @@ def _spec(**changes: object) -> HazardSpec:
         "impls": ("buggy", "fixed"),
         "user": "pkg.users:DemoUser",
         "scenario": "pkg.scenarios:DEMO",
+        "help": "what demo runs",
     }
     return HazardSpec(**(fields | changes))  # type: ignore[arg-type]
 
@@ -78,3 +82,10 @@ def test_spec_defaults_and_names() -> None:
 def test_malformed_specs_are_refused(changes: dict[str, object]) -> None:
     with pytest.raises(ValueError, match="demo"):
         _spec(**changes)
+
+
+def test_each_registered_implementation_exists() -> None:
+    # The spec names them; each folder's implementation table must hold exactly those.
+    assert tuple(WAITERS) == IDEMPOTENCY.impls
+    assert tuple(QUERY_CLASSES) == STREAM.impls
+    assert tuple(RUNNERS) == SESSION.impls

@@ -2,14 +2,20 @@
 
 `asyncio.to_thread` submits from the calling task, in that task's context, so two context
 variables set around the call tell the executor what each work item is (a model call, a
-parked waiter, or anything else) and which in-flight invocation it belongs to. The executor
-keeps the queued and running items under one lock, so a snapshot is exact at any moment.
+parked waiter, or anything else) and which in-flight invocation it belongs to. Code that tags
+nothing gets kind "other". The executor keeps the queued and running items under one lock, so
+a snapshot is exact at any moment; a snapshot with `stacks=True` also says which running items
+have their worker parked in a wait primitive (see stacks.py).
+
+Its threads are named like CPython's default executor's (`asyncio_N`), so a probed server's
+stacks read the same as an unprobed one's.
 """
 
 from __future__ import annotations
 
 import contextlib
 import itertools
+import os
 import threading
 import time
 from collections import Counter
@@ -18,6 +24,8 @@ from concurrent.futures import Future, ThreadPoolExecutor
 from contextvars import ContextVar
 from dataclasses import dataclass, field
 from typing import Any, Literal
+
+from stampede.probe.stacks import parked_threads
 
 WorkKind = Literal["model", "waiter", "other"]
 KINDS: tuple[WorkKind, ...] = ("model", "waiter", "other")
@@ -46,6 +54,7 @@ class WorkItem:
     submitted_at: float
     started_at: float | None = None
     thread_name: str | None = None
+    thread_ident: int | None = None
 
 
 @dataclass(frozen=True)
@@ -54,6 +63,12 @@ class ExecutorSnapshot:
     threads: int
     running: tuple[WorkItem, ...] = field(default_factory=tuple)
     queued: tuple[WorkItem, ...] = field(default_factory=tuple)
+    completed: int = 0  # items that ran to the end (or raised) since the executor started
+    parked: frozenset[int] = frozenset()  # ids of running items whose worker waits on a lock
+
+    @property
+    def parked_items(self) -> tuple[WorkItem, ...]:
+        return tuple(item for item in self.running if item.id in self.parked)
 
     def busy_by_kind(self) -> dict[WorkKind, int]:
         counts = Counter(item.kind for item in self.running)
@@ -64,14 +79,22 @@ class ExecutorSnapshot:
         return {kind: counts.get(kind, 0) for kind in KINDS}
 
 
+def default_pool_size() -> int:
+    """The size CPython gives a loop's default executor on this interpreter and host."""
+    count = getattr(os, "process_cpu_count", os.cpu_count)()  # 3.13+: affinity-aware
+    return min(32, (count or 1) + 4)
+
+
 class InstrumentedExecutor(ThreadPoolExecutor):
-    def __init__(self, max_workers: int) -> None:
-        super().__init__(max_workers=max_workers, thread_name_prefix="stampede-pool")
+    def __init__(self, max_workers: int | None = None) -> None:
+        max_workers = max_workers or default_pool_size()
+        super().__init__(max_workers=max_workers, thread_name_prefix="asyncio")
         self.max_workers = max_workers
         self._state_lock = threading.Lock()
         self._ids = itertools.count(1)
         self._queued: dict[int, WorkItem] = {}
         self._running: dict[int, WorkItem] = {}
+        self._completed = 0
 
     def submit(self, fn: Callable[..., Any], /, *args: Any, **kwargs: Any) -> Future[Any]:
         item = WorkItem(next(self._ids), work_kind.get(), work_owner.get(), time.monotonic())
@@ -93,25 +116,35 @@ class InstrumentedExecutor(ThreadPoolExecutor):
             self._queued.pop(item.id, None)
             item.started_at = time.monotonic()
             item.thread_name = threading.current_thread().name
+            item.thread_ident = threading.get_ident()
             self._running[item.id] = item
         try:
             return fn(*args, **kwargs)
         finally:
             with self._state_lock:
                 self._running.pop(item.id, None)
+                self._completed += 1
 
     def _forget(self, item: WorkItem) -> None:
         with self._state_lock:
             self._queued.pop(item.id, None)
 
-    def snapshot(self) -> ExecutorSnapshot:
+    def snapshot(self, *, stacks: bool = False) -> ExecutorSnapshot:
+        """The executor now; with `stacks`, also which running items' workers are parked."""
         with self._state_lock:
-            return ExecutorSnapshot(
-                max_workers=self.max_workers,
-                threads=len(self._threads),
-                running=tuple(self._running.values()),
-                queued=tuple(self._queued.values()),
-            )
+            running = tuple(self._running.values())
+            queued = tuple(self._queued.values())
+            completed = self._completed
+            threads = len(self._threads)
+        parked: frozenset[int] = frozenset()
+        if stacks and running:
+            by_thread = {item.thread_ident: item.id for item in running}
+            waiting = parked_threads(ident for ident in by_thread if ident is not None)
+            # Re-read after the stacks: an item that ended meanwhile is not parked.
+            with self._state_lock:
+                still = {item.id for item in self._running.values()}
+            parked = frozenset(by_thread[i] for i in waiting if by_thread[i] in still)
+        return ExecutorSnapshot(self.max_workers, threads, running, queued, completed, parked)
 
     def cancel_queued(self) -> None:
         """Drop every queued item (their futures are cancelled) and accept no more work."""

@@ -7,16 +7,24 @@ them by kind turns the seed hazards' log noise into a metric.
 The same hazard can surface in a second place: raised out of the ASGI app while a response
 tears down (uvicorn then logs "Exception in ASGI application"). `Detector` is fed from both
 places and counts each exception object once, wherever it surfaces first.
+
+`install` chains: a handler the program had set before still sees every report after it is
+counted; without one, asyncio's default handler logs it, prefixed with the kind.
 """
 
 from __future__ import annotations
 
 import asyncio
 from collections import OrderedDict
-from collections.abc import Callable
+from collections.abc import Awaitable, Callable, MutableMapping
 from typing import Any
 
-from starlette.types import ASGIApp, Receive, Scope, Send
+# The ASGI interface, spelled out so the probe needs no web framework.
+Scope = MutableMapping[str, Any]
+Receive = Callable[[], Awaitable[MutableMapping[str, Any]]]
+Send = Callable[[MutableMapping[str, Any]], Awaitable[None]]
+ASGIApp = Callable[[Scope, Receive, Send], Awaitable[None]]
+Handler = Callable[[asyncio.AbstractEventLoop, dict[str, Any]], object]
 
 CANCEL_SCOPE_TEXT = "cancel scope in a different task"
 # Exceptions already counted, by identity; holding them keeps their ids from being reused.
@@ -84,14 +92,22 @@ class Detector:
         return True
 
 
-def install(loop: asyncio.AbstractEventLoop, detector: Detector) -> None:
+def install(loop: asyncio.AbstractEventLoop, detector: Detector) -> Handler | None:
+    """Count every report the loop's exception handler gets; returns the handler it chains to
+    (None: asyncio's default), for `uninstall`."""
+    previous = loop.get_exception_handler()
+
     def handler(loop: asyncio.AbstractEventLoop, context: dict[str, Any]) -> None:
         message = str(context.get("message", ""))
         kind = detector.report(message, context.get("exception"))
+        if previous is not None:
+            previous(loop, context)
+            return
         label = kind or "already counted"
         loop.default_exception_handler({**context, "message": f"[{label}] {message}"})
 
     loop.set_exception_handler(handler)
+    return previous
 
 
 class CountAsgiErrors:

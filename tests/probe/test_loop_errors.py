@@ -9,7 +9,7 @@ from collections import Counter
 import anyio
 import httpx
 import pytest
-from stampede.server.loop_errors import CountAsgiErrors, Detector, classify, install
+from stampede.probe.loop_errors import CountAsgiErrors, Detector, classify, install
 from starlette.applications import Starlette
 from starlette.requests import Request
 from starlette.responses import PlainTextResponse

@@ -1,0 +1,94 @@
+"""Gates: parsing, unknown figures failing, and the exit codes of a real compare."""
+
+from __future__ import annotations
+
+import json
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+from stampede.loadtest.gates import evaluate, parse_gates
+
+VARIANTS = {
+    "to_thread": {"wedged": True, "leaked_tasks": 0, "intents": {"success_ratio": 0.0}},
+    "future": {
+        "wedged": False,
+        "leaked_tasks": 0,
+        "intents": {"success_ratio": 0.97, "latency_ms": {"p99": 2500.0}},
+    },
+}
+
+
+def failed(text: str) -> list[str]:
+    return [r.line() for r in evaluate(parse_gates(text), VARIANTS) if r.failed]
+
+
+def test_each_gate_is_a_failure_condition_per_variant() -> None:
+    assert failed("wedged") == ["gate failed: to_thread: wedged (measured yes)"]
+    assert failed("!wedged") == ["gate failed: future: !wedged (measured no)"]
+    assert failed("goodput_ratio<0.9") == ["gate failed: to_thread: goodput_ratio<0.9 (measured 0)"]
+    assert failed("future:goodput_ratio<0.9,leaked_tasks>0") == []
+    assert failed("future:intent_p99_ms>=2500") == [
+        "gate failed: future: intent_p99_ms>=2500 (measured 2500)"
+    ]
+
+
+def test_a_figure_the_run_did_not_measure_fails_as_unknown() -> None:
+    assert failed("intent_p99_ms>3000") == [
+        "gate failed: to_thread: intent_p99_ms>3000 (measured unknown)"
+    ]
+    assert failed("nosuch:wedged") == ["gate failed: nosuch: wedged (measured unknown)"]
+
+
+@pytest.mark.parametrize(
+    ("text", "needle"),
+    [
+        ("speed>3", "unknown figure 'speed'"),
+        ("goodput_ratio<x", "'x' is not a number"),
+        ("!goodput>1", "bare NAME only"),
+        ("goodput_ratio=<1", "not NAME"),
+        (":wedged", "empty variant"),
+    ],
+)
+def test_bad_gates_name_themselves(text: str, needle: str) -> None:
+    with pytest.raises(ValueError, match=needle):
+        parse_gates(text)
+
+
+def stampede(*args: str, cwd: Path) -> subprocess.CompletedProcess[str]:
+    return subprocess.run(
+        [sys.executable, "-m", "stampede", *args],
+        capture_output=True,
+        text=True,
+        cwd=cwd,
+        timeout=90,
+    )
+
+
+def test_usage_error_exits_2_before_anything_starts(tmp_path: Path) -> None:
+    done = stampede("compare", "--fail-on", "wedged,speed>3", "--out", "r", cwd=tmp_path)
+    assert done.returncode == 2
+    assert (
+        done.stderr.strip().splitlines() == [done.stderr.strip()]
+        and "stampede compare: error: --fail-on 'speed>3'" in done.stderr
+    )
+    assert not (tmp_path / "r").exists()
+
+
+@pytest.mark.slow
+def test_failed_gates_exit_1_with_one_line_each(tmp_path: Path) -> None:
+    gates = "wedged,goodput_ratio<2,recovery_s>5"  # passes, fails (ratio <= 1), unknown
+    done = stampede(
+        "compare", "--variants", "future", "--duration", "2", "--users", "2",
+        "--fail-on", gates, "--out", str(tmp_path), "--no-progress",
+        cwd=tmp_path,
+    )  # fmt: skip
+    assert done.returncode == 1, done.stdout + done.stderr
+    lines = [line for line in done.stdout.splitlines() if line.startswith("gate failed")]
+    assert len(lines) == 2, done.stdout
+    assert lines[0].startswith("gate failed: future: goodput_ratio<2 (measured ")
+    assert lines[1] == "gate failed: future: recovery_s>5 (measured unknown)"
+    summary = json.loads((tmp_path / "latest" / "summary.json").read_text())
+    results = {g["gate"]: g["result"] for g in summary["gates"]}
+    assert results == {"wedged": "passed", "goodput_ratio<2": "failed", "recovery_s>5": "unknown"}
