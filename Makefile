@@ -15,13 +15,15 @@ $(VENV)/.installed: pyproject.toml
 demo: $(VENV)/.installed  ## storm both waiters in capped servers; report in results/latest
 	$(STAMPEDE) compare
 
-test: $(VENV)/.installed  ## lint, format check and the whole test suite
+test: $(VENV)/.installed  ## lint, format check, import layers and the whole test suite
 	$(VENV)/bin/ruff check .
 	$(VENV)/bin/ruff format --check .
+	$(VENV)/bin/lint-imports
 	$(PY) -m pytest $(PYTEST_ARGS)
 
-lint: $(VENV)/.installed
+lint: $(VENV)/.installed  ## ruff, and the import-linter contracts (pyproject.toml)
 	$(VENV)/bin/ruff check .
+	$(VENV)/bin/lint-imports
 
 format: $(VENV)/.installed
 	$(VENV)/bin/ruff format .

@@ -25,8 +25,7 @@ from stampede.loadtest.scenarios import Scenario, resolve
 from stampede.loadtest.sdk_envs import check_scenario, parse_spec, parse_specs
 from stampede.loadtest.users.arguments import RETRY_POLICIES
 from stampede.loadtest.users.arrival import parse_phases, parse_rate, parse_trigger, total_s
-from stampede.server.cli import settings_flags
-from stampede.server.settings import ServerSettings
+from stampede.server.settings import ServerSettings, settings_flags
 
 # The server settings compare forwards as flags of its own, with the server's defaults.
 FORWARDED = ("model_latency_ms", "model_cycles", "executor_workers")

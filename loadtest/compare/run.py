@@ -50,7 +50,7 @@ from stampede.loadtest.results import (
 from stampede.loadtest.runner import TEARDOWN_MIN_S, VariantPlan, VariantRecord, run_variant
 from stampede.loadtest.scenarios import Scenario, resolve
 from stampede.loadtest.sdk_envs import prepare_for_compare, sdk_python
-from stampede.server.cli import settings_flags
+from stampede.server.settings import settings_flags
 
 
 def run_compare(options: CompareOptions) -> list[Path]:

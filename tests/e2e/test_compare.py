@@ -26,8 +26,7 @@ from stampede.loadtest.caps import CapsRequest, parse_memory
 from stampede.loadtest.compare.options import CompareOptions, run_budget_s
 from stampede.loadtest.compare.run import run_compare
 from stampede.loadtest.scenarios import SCENARIOS
-from stampede.server.cli import settings_flags
-from stampede.server.settings import ServerSettings
+from stampede.server.settings import ServerSettings, settings_flags
 
 pytestmark = pytest.mark.slow
 PNG_SIGNATURE = b"\x89PNG\r\n\x1a\n"

@@ -14,8 +14,7 @@ from stampede.loadtest.compare.options import (
 )
 from stampede.loadtest.compare.run import run_compare
 from stampede.loadtest.scenarios import SCENARIOS, resolve
-from stampede.server.cli import server_argv
-from stampede.server.settings import ServerSettings
+from stampede.server.settings import ServerSettings, server_argv
 
 
 def test_run_compare_checks_options_before_starting(tmp_path: Path) -> None:
