@@ -31,7 +31,6 @@ from rich.console import Console
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TimeElapsedColumn
 from stampede.loadtest.bench import measure_waiters
 from stampede.loadtest.interrupts import run_async
-from stampede.loadtest.plan.plan_report import recommendations, write_report
 from stampede.loadtest.plan.probe import ServerSpec, hol_probe, wedge_probe
 from stampede.loadtest.results import atomic_write_json
 from stampede.server.settings import ServerSettings, default_pool_size, usable_cpu_count
@@ -324,6 +323,10 @@ def run_plan(options: PlanOptions) -> Path:
             plan["finished_at"] = _now()
             plan["elapsed_s"] = round(time.monotonic() - started, 2)
             atomic_write_json(run_dir / "plan.json", plan)
+    # The report, and pyplot with it, load here rather than at import: every `stampede`
+    # command imports this module, and --help or a usage error should not pay for pyplot.
+    from stampede.loadtest.plan.plan_report import recommendations, write_report
+
     plan["recommendation"] = recommendations(plan)
     atomic_write_json(run_dir / "plan.json", plan)
     write_report(plan, run_dir)
