@@ -175,7 +175,21 @@ class CappedProcess:
         self._leaves = list(leaves)  # still to remove
         self._paths = [str(leaf.path) for leaf in leaves]  # for the record, even after stop()
         self._killed = False
+        self.dirs: dict[str, Path] = {}  # controller -> its cgroup directory
         _LIVE.add(self)
+
+    def set_cpus(self, cpus: float) -> float | None:
+        """Change the CPU quota of the running child (a phased storm's cpu trigger); returns
+        the quota read back, None when no cgroup cpu controller caps it."""
+        d = self.dirs.get("cpu")
+        if d is None:
+            self.notes.append(f"cpus: cannot change to {cpus:g} without a cgroup cpu controller")
+            return None
+        v2 = self.method == "cgroup-v2"
+        apply_limits(
+            {"cpu": d}, v2, CapsRequest(cpus=cpus, memory_bytes=None, pids=None), self.notes
+        )
+        return read_cgroup_limits({"cpu": d}, v2).get("cpus")
 
     @property
     def pid(self) -> int:
@@ -313,6 +327,7 @@ def start_capped(
         )
         proc = CappedProcess(popen, method, request, leaves, notes)
         if leaves:
+            proc.dirs = dirs
             proc.enforced = read_cgroup_limits(dirs, method == "cgroup-v2")
             for leaf in leaves:
                 listed = cgroup_pids(leaf.path) or ()

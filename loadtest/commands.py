@@ -6,7 +6,8 @@ means adding it here. cli.py imports this once its signal handlers are in place.
 
 from __future__ import annotations
 
-from stampede.loadtest import bench, diff, serve_command
+from stampede.loadtest import diff, serve_command
+from stampede.loadtest.bench import cli as bench
 from stampede.loadtest.compare import command as compare
 from stampede.loadtest.plan import plan_cli as plan
 

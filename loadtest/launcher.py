@@ -7,6 +7,11 @@ A target is something with a base URL, maybe a process, maybe caps:
   is ready when `health_path` answers 200.
 - `UrlTarget`: a server someone else started; the harness only waits for its health path.
 
+A user's server may have no health route: with `tcp_fallback`, a 404 or 405 on the health path
+still proves the server accepts connections and answers, so it counts as up. A command target
+with `split_stderr` writes its stderr to a file of its own (`Handle.stderr_path`), which the
+black-box detector reads live.
+
 `stampede_target(settings)` is the CommandTarget of Stampede's own server, its argv made by
 `server_argv`, the one ServerSettings -> argv function.
 
@@ -69,6 +74,8 @@ class CommandTarget:
     caps: CapsRequest | None = None  # None: no caps, no cgroup
     env: Mapping[str, str] = field(default_factory=dict)  # on top of child_env()
     cwd: Path | None = None
+    tcp_fallback: bool = False  # a 404/405 on the health path also counts as up
+    split_stderr: bool = False  # stderr to <log>.stderr.log instead of the log
 
 
 @dataclass(frozen=True)
@@ -78,6 +85,7 @@ class UrlTarget:
     base_url: str
     name: str = "url"
     health_path: str = HEALTH_PATH
+    tcp_fallback: bool = False
 
 
 Target = CommandTarget | UrlTarget
@@ -106,6 +114,8 @@ class Handle:
     log_path: Path | None = None
     popen: subprocess.Popen[bytes] | None = None
     capped: CappedProcess | None = None
+    stderr_path: Path | None = None  # a command target's own stderr (split_stderr)
+    health: str | None = None  # how it proved up: "http" (200) or "tcp" (fallback)
 
     @property
     def pid(self) -> int | None:
@@ -124,7 +134,8 @@ class Handle:
         return self.popen is None or self.popen.poll() is None
 
     def log_tail(self, lines: int = 3) -> str:
-        return tail(self.log_path, lines)
+        # A split stderr holds what a failing server says (uvicorn logs there).
+        return tail(self.stderr_path, lines) or tail(self.log_path, lines)
 
     def stop(self, timeout: float = STOP_TIMEOUT_S) -> int | None:
         """SIGTERM the process group, SIGKILL after `timeout`, remove the cgroups; returns the
@@ -164,7 +175,9 @@ def wait_healthy(handle: Handle, deadline: float, cancel: threading.Event | None
                     f"{url} ({handle.log_tail()})"
                 )
             with contextlib.suppress(httpx.HTTPError):
-                if http.get(url).status_code == 200:
+                status = http.get(url).status_code
+                if status == 200 or (handle.target.tcp_fallback and status in (404, 405)):
+                    handle.health = "http" if status == 200 else "tcp"
                     return
             time.sleep(HEALTH_POLL_S)
     why = "was cancelled" if cancel and cancel.is_set() else "did not answer in time"
@@ -176,23 +189,28 @@ def _spawn(target: CommandTarget, port: int, log_path: Path) -> Handle:
     env = child_env(target.env)
     cwd = str(target.cwd) if target.cwd else None
     handle = Handle(target, f"http://{HOST}:{port}", port, log_path)
-    with deferred_interrupts(), log_path.open("ab") as log:  # the child keeps its own copy
+    if target.split_stderr:
+        handle.stderr_path = log_path.with_suffix(".stderr.log")
+    with contextlib.ExitStack() as files, deferred_interrupts():
+        log = files.enter_context(log_path.open("ab"))  # the child keeps its own copies
+        err: Any = subprocess.STDOUT
+        if handle.stderr_path is not None:
+            err = files.enter_context(handle.stderr_path.open("ab"))
         if target.caps is not None:
             handle.capped = start_capped(
-                argv, target.caps, name=target.name, env=env, cwd=cwd, stdout=log,
-                stderr=subprocess.STDOUT,
+                argv, target.caps, name=target.name, env=env, cwd=cwd, stdout=log, stderr=err,
             )  # fmt: skip
             handle.popen = handle.capped.popen
         else:
             handle.popen = spawn(
-                argv, env=env, cwd=cwd, stdin=subprocess.DEVNULL, stdout=log,
-                stderr=subprocess.STDOUT,
+                argv, env=env, cwd=cwd, stdin=subprocess.DEVNULL, stdout=log, stderr=err,
             )  # fmt: skip
     return handle
 
 
 def _port_taken(handle: Handle) -> bool:
-    return handle.exit_code() is not None and PORT_TAKEN in tail(handle.log_path, 20).lower()
+    said = tail(handle.log_path, 20) + tail(handle.stderr_path, 20)
+    return handle.exit_code() is not None and PORT_TAKEN in said.lower()
 
 
 def launch(
@@ -215,7 +233,12 @@ def launch(
     log = log_path or Path(tempfile.mkstemp(prefix=f"stampede-{target.name}-", suffix=".log")[1])
     log.parent.mkdir(parents=True, exist_ok=True)
     for attempt in range(1, PORT_ATTEMPTS + 1):
-        handle = _spawn(target, free_port(), log)
+        try:
+            handle = _spawn(target, free_port(), log)
+        except OSError as exc:  # no such program, not executable, a bad cwd: one clear line
+            raise LaunchError(
+                f"{target.name} could not start {target.argv[0]!r}: {exc.strerror or exc}"
+            ) from None
         try:
             wait_healthy(handle, _bound(deadline, health_timeout_s), cancel)
             return handle

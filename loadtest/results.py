@@ -22,12 +22,16 @@ from datetime import UTC, datetime
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
+from stampede.loadtest.blackbox import evidence_fields
 from stampede.loadtest.intents import variant_intents
+from stampede.loadtest.phases import variant_phases
 from stampede.loadtest.sampler import COLUMNS
-from stampede.loadtest.scenarios.scenario import Scenario
+from stampede.loadtest.target_verdict import is_target, target_verdict
 
-if TYPE_CHECKING:
+if TYPE_CHECKING:  # types only: importing scenarios here would run its registry, which reaches
+    # back into report/ and this module (an import cycle)
     from stampede.loadtest.runner import VariantRecord
+    from stampede.loadtest.scenarios.scenario import Scenario
 
 FAILURE_KINDS = {
     "ConflictError": "conflict",
@@ -244,6 +248,8 @@ def variant_summary(record: VariantRecord, run_dir: Path, scenario: Scenario) ->
         # Requests still in flight at the end (stuck behind a wedge) hold a task each: they
         # are counted apart, so leaked_tasks means tasks nothing is waiting for.
         "stuck_inflight": stuck,
+        # Model runs for a key whose model had already completed (the server's own count).
+        "duplicate_side_effects": _grew(record, "duplicate_side_effects"),
         "leaked_tasks": _leaked(tasks_start, tasks_end, stuck),
         # Both readings of leaked_tasks taken after a server gc pass (else it may count
         # orphans that the next pass would have destroyed, and reported, as leaked).
@@ -260,9 +266,16 @@ def variant_summary(record: VariantRecord, run_dir: Path, scenario: Scenario) ->
         "error": record.error,
     }
     summary["intents"] = variant_intents(record, run_dir, summary["stuck_inflight"])
+    summary.update(evidence_fields(record, summary))
+    summary["phases"] = variant_phases(record, run_dir)
     for hook in scenario.summary_hooks:
         summary.update(hook(record, summary))
     return summary
+
+
+def _grew(record: VariantRecord, column: str) -> int | None:
+    end, start = record.final.get(column), record.baseline.get(column)
+    return end - (start or 0) if isinstance(end, int) else None
 
 
 def _leaked(start: Any, end: Any, stuck: Any) -> int | None:
@@ -288,6 +301,8 @@ def build_summary(
     deadline_s: float,
 ) -> dict[str, Any]:
     verdict = scenario.verdict(variants) if scenario.verdict and variants else []
+    if any(is_target(v) for v in variants.values()):
+        verdict = target_verdict(variants)
     return {
         "run_id": run_id,
         "scenario": scenario.name,

@@ -21,6 +21,8 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import IO, Any
 
+from stampede.loadtest.blackbox import BlackBox
+from stampede.loadtest.cpu_trigger import CpuTrigger
 from stampede.loadtest.launcher import Handle, LaunchError, Target, launch, tail
 from stampede.loadtest.processes import (
     deferred_interrupts,
@@ -65,6 +67,11 @@ class VariantPlan:
     duration_s: float
     grace_s: float
     run_dir: Path
+    # A user's server (--target): what it is, for the summary, and the stall bound of the
+    # black box that watches it (blackbox.py). None: Stampede's own server, probed exactly.
+    target_info: dict[str, Any] | None = None
+    stall_s: float | None = None
+    locust_workers: int = 0  # 0: one local Locust process; N: a master and N local workers
 
 
 @dataclass
@@ -92,6 +99,9 @@ class VariantRecord:
     error: str | None = None
     teardown_s: float | None = None
     files: dict[str, str] = field(default_factory=dict)
+    target_info: dict[str, Any] | None = None
+    blackbox: BlackBox | None = None
+    events: dict[str, Any] = field(default_factory=dict)  # e.g. a cpu trigger's, and when
 
 
 def locust_argv(plan: VariantPlan, url: str, csv_prefix: Path, metrics_port: int) -> list[str]:
@@ -119,7 +129,9 @@ class VariantRun:
         self.begun = time.monotonic()
         self.load_ended: float | None = None
         self.record = VariantRecord(plan.variant, dict(plan.server_settings))
+        self.record.target_info = plan.target_info
         self.server: Handle | None = None
+        self._cpu_trigger: CpuTrigger | None = None
         self.locust: subprocess.Popen[bytes] | None = None
         self.sampler: Sampler | None = None
         self.logs: list[IO[bytes]] = []
@@ -193,12 +205,29 @@ class VariantRun:
             raise VariantError(str(exc)) from None
         self.url = self.server.base_url
         self.record.caps = self.server.caps or {}
+        if self.plan.stall_s is not None:
+            self._watch_black_box(self.server)
         # No pass yet (it comes one gc interval after start-up): wait for it, so leftovers of
         # the start-up are gone from the baseline as they will be from the final reading.
         self.record.gc["baseline_after_pass"] = after_gc_pass(
             self.url, gc_state(self.url), 1, self.deadline
         )
         self.record.baseline = scrape_server(self.url)
+
+    def _watch_black_box(self, server: Handle) -> None:
+        assert self.plan.stall_s is not None
+        if server.stderr_path is not None:
+            relative = server.stderr_path.relative_to(self.plan.run_dir)
+            self.record.files["server_stderr"] = str(relative)
+        self.record.blackbox = BlackBox(
+            pid=server.pid,
+            stderr_path=server.stderr_path,
+            stall_s=self.plan.stall_s,
+            run_dir=self.plan.run_dir,
+            stem=self.plan.variant,
+        )
+        if server.health:  # up by a 200 on the health path, or by the TCP fallback
+            self.record.target_info = {**(self.record.target_info or {}), "health": server.health}
 
     def _start_locust(self) -> None:
         metrics_port = free_port()
@@ -223,7 +252,7 @@ class VariantRun:
             )
             t0 = time.monotonic()
             self.record.started_at = time.time()
-        assert self.server is not None and self.server.pid is not None
+        assert self.server is not None
         self.sampler = Sampler(
             self.plan.variant,
             self.server.pid,
@@ -255,10 +284,13 @@ class VariantRun:
         next_at = time.monotonic()
         while True:
             row = self.sampler.sample()
+            if self.record.blackbox is not None:
+                self.record.blackbox.observe(row)
             self.record.samples.append(row)
             if self.record.load_started_s is None and row.get("client_users"):
                 self.record.load_started_s = row["t_s"]
             flagged_at = self._note_flags(row, flagged_at)
+            self.cpu_trigger.tick(row)
             self.progress(row)
             now = time.monotonic()
             self.record.ran_s = round(now - self.sampler.t0, 3)
@@ -297,7 +329,17 @@ class VariantRun:
             log = self.plan.run_dir / self.record.files["locust_log"]
             raise VariantError(f"locust exited with code {code} ({tail(log)})")
 
+    @property
+    def cpu_trigger(self) -> CpuTrigger:
+        if self._cpu_trigger is None:
+            capped = self.server.capped if self.server is not None else None
+            self._cpu_trigger = CpuTrigger(self.plan.locust_args, capped)
+            self.record.events = self._cpu_trigger.events
+        return self._cpu_trigger
+
     def _teardown(self) -> None:
+        if self._cpu_trigger is not None:
+            self._cpu_trigger.restore()
         started = time.monotonic()
         self.record.locust_exit_code = stop_group(self.locust, self._cut(LOCUST_STOP_S))
         if self.server is not None and self.server.alive() and self.url:
@@ -307,6 +349,8 @@ class VariantRun:
         if self.server is not None:
             self.record.server_exit_code = self.server.stop(timeout=self._cut(SERVER_STOP_S))
             self.record.caps = self.server.caps or {}
+        if self.record.blackbox is not None:
+            self.record.blackbox.finish()
         for handle in self.logs:
             handle.close()
         self.record.teardown_s = round(time.monotonic() - started, 3)

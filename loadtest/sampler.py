@@ -26,10 +26,12 @@ COLUMNS = [
     "executor_max_workers", "busy_model", "busy_waiter", "busy_other", "executor_queued",
     "event_loop_tasks", "waiters", "inflight_primaries", "orphaned_waiter_workers",
     "wedged", "stalled", "server_ok", "server_failed", "model_calls", "loop_errors",
+    "duplicate_side_effects",
     "client_requests", "client_ok", "client_failures", "client_conflict", "client_timeout",
     "client_users", "client_rps", "client_failures_per_s",
     "server_scrape_ok", "client_scrape_ok",
     *LOOP_ERROR_COLUMNS,
+    "processes", "executor_parked", "client_inflight", "probed",
 ]  # fmt: skip
 
 _GAUGES = {
@@ -43,6 +45,8 @@ _GAUGES = {
     "stampede_stalled": "stalled",
     "stampede_model_calls_total": "model_calls",
     "stampede_process_threads": "process_threads",
+    "stampede_executor_parked_workers": "executor_parked",
+    "stampede_duplicate_side_effects_total": "duplicate_side_effects",
 }
 TIMEOUT_OUTCOMES = {"client_timeout", "duplicate_timeout"}
 
@@ -66,6 +70,8 @@ def parse_server_metrics(text: str) -> dict[str, Any]:
                 out["tasks_by_name"][s.labels.get("name", "?")] = int(s.value)
             elif s.name == "stampede_loop_errors_total":
                 out["loop_errors_by_kind"][s.labels.get("kind", "other")] = int(s.value)
+    # A server that serves Stampede's metrics (built-in, or with stampede.probe installed).
+    out["probed"] = int("wedged" in out)
     by_kind = out["loop_errors_by_kind"]
     out["loop_errors"] = sum(by_kind.values())
     out.update({f"loop_errors_{kind}": by_kind.get(kind, 0) for kind in LOOP_ERROR_KINDS})
@@ -86,6 +92,10 @@ def parse_client_metrics(text: str) -> dict[str, Any]:
                 out["client_timeout"] += n if outcome in TIMEOUT_OUTCOMES else 0
             elif s.name == "stampede_client_users":
                 out["client_users"] = int(s.value)
+            elif s.name == "stampede_client_inflight":
+                out["client_inflight"] = int(s.value)
+            elif s.name == "stampede_client_schedule_start_seconds":
+                out["client_schedule_start"] = float(s.value)
     out["client_failures"] = out["client_requests"] - out["client_ok"]
     return out
 
@@ -94,7 +104,7 @@ class Sampler:
     """Takes rows for one variant; t_s counts from `t0` (monotonic), the Locust start."""
 
     def __init__(
-        self, variant: str, pid: int, server_url: str, client_url: str | None, t0: float
+        self, variant: str, pid: int | None, server_url: str, client_url: str | None, t0: float
     ) -> None:
         self.variant = variant
         self.server_url = server_url
@@ -104,9 +114,12 @@ class Sampler:
         self._pool = ThreadPoolExecutor(max_workers=2, thread_name_prefix="stampede-sampler")
         self._previous: dict[str, Any] | None = None
         self.loop_errors_by_kind: dict[str, int] = {}
+        self._children: dict[int, psutil.Process] = {}
         try:
-            self._process: psutil.Process | None = psutil.Process(pid)
-            self._process.cpu_percent(None)  # first call only primes the counter
+            # None: a server someone else started (a URL target); no process to read.
+            self._process: psutil.Process | None = None if pid is None else psutil.Process(pid)
+            if self._process is not None:
+                self._process.cpu_percent(None)  # first call only primes the counter
         except psutil.Error:
             self._process = None
 
@@ -147,18 +160,30 @@ class Sampler:
             return None
 
     def _process_stats(self) -> dict[str, Any]:
+        """The server's whole process tree (a user's command may fork workers), summed."""
         if self._process is None:
             return {}
         try:
-            with self._process.oneshot():
-                return {
-                    "threads": self._process.num_threads(),
-                    "rss_bytes": self._process.memory_info().rss,
-                    "cpu_percent": round(self._process.cpu_percent(None), 1),
-                    "open_fds": self._process.num_fds(),
-                }
+            tree = [self._process, *self._process.children(recursive=True)]
         except psutil.Error:  # exited between samples: keep the row, without these columns
             return {}
+        totals = {"threads": 0, "rss_bytes": 0, "cpu_percent": 0.0, "open_fds": 0}
+        for process in tree:
+            try:
+                with process.oneshot():
+                    totals["threads"] += process.num_threads()
+                    totals["rss_bytes"] += process.memory_info().rss
+                    totals["cpu_percent"] += self._cpu(process)
+                    totals["open_fds"] += process.num_fds()
+            except psutil.Error:  # a child that ended meanwhile
+                continue
+        totals["cpu_percent"] = round(totals["cpu_percent"], 1)
+        return {**totals, "processes": len(tree)}
+
+    def _cpu(self, process: psutil.Process) -> float:
+        # cpu_percent is measured since the previous call on the same Process object.
+        known = self._children.setdefault(process.pid, process)
+        return known.cpu_percent(None)
 
     def _add_rates(self, row: dict[str, Any], now: float) -> None:
         if "client_requests" not in row:

@@ -15,6 +15,7 @@ from datetime import UTC, datetime
 from typing import Any
 
 from stampede.server.agent import run_agent
+from stampede.server.idempotency import IdempotencyLedger, fingerprint
 from stampede.server.inflight import Inflight, Outcome
 from stampede.server.model import ModelThrottledError, StubBedrockModel
 from stampede.server.telemetry import Telemetry
@@ -41,6 +42,7 @@ class Dispatch:
     active_requests: int
     last_completion: float
     telemetry: Telemetry
+    ledger: IdempotencyLedger  # key semantics: fingerprints, replay, side effects
 
     async def invoke(self, agent_id: str, key: str | None, prompt: str) -> Outcome:
         if self.active_requests == 0:
@@ -50,12 +52,17 @@ class Dispatch:
         self.active_requests += 1
         started = time.perf_counter()
         role = "primary"
+        fp = fingerprint(prompt)
         try:
             current = self.inflight.get(agent_id)
+            known = self.ledger.lookup(agent_id, key, fp) if key is not None else None
             if self.closing:
                 outcome = error(503, "shutting_down", "the server is shutting down")
+            elif known is not None:
+                role = "replay" if known.body.get("role") == "replay" else "duplicate"
+                outcome = known
             elif current is None:
-                outcome = await self._primary(agent_id, key, prompt)
+                outcome = await self._run_primary(agent_id, key, prompt, fp)
             elif key is not None and key == current.key:
                 role = "duplicate"
                 outcome = await self._duplicate(current, prompt)
@@ -65,6 +72,18 @@ class Dispatch:
             self.active_requests -= 1
             self.last_completion = time.monotonic()
         self.telemetry.invocation_done(role, outcome_label(outcome), time.perf_counter() - started)
+        return outcome
+
+    async def _run_primary(self, agent_id: str, key: str | None, prompt: str, fp: str) -> Outcome:
+        if key is None:
+            return await self._primary(agent_id, key, prompt)
+        if self.ledger.started(agent_id, key, fp):
+            self.telemetry.duplicate_side_effects.inc()
+        outcome = aborted_outcome(agent_id)
+        try:
+            outcome = await self._primary(agent_id, key, prompt)
+        finally:
+            self.ledger.finished(agent_id, key, fp, outcome)
         return outcome
 
     async def _primary(self, agent_id: str, key: str | None, prompt: str) -> Outcome:
@@ -88,6 +107,7 @@ class InvocationService(Dispatch):
     active_requests: int = 0
     last_completion: float = field(default_factory=time.monotonic)
     closing: bool = False
+    ledger: IdempotencyLedger = field(default_factory=IdempotencyLedger)
 
     async def _primary(self, agent_id: str, key: str | None, prompt: str) -> Outcome:
         inflight = Inflight(agent_id=agent_id, key=key)
@@ -169,6 +189,7 @@ def outcome_label(outcome: Outcome) -> str:
         return "ok"
     return {
         409: "conflict",
+        422: "mismatch",
         504: "timeout",
         503: "aborted",
         429: "throttled",

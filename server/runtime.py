@@ -19,6 +19,7 @@ from stampede.probe import Probe
 from stampede.probe.executor import ExecutorSnapshot
 from stampede.probe.wedge import is_wedged
 from stampede.server.hazards.build import build_hazards
+from stampede.server.idempotency import IdempotencyLedger
 from stampede.server.invocations import InvocationService
 from stampede.server.model import StubBedrockModel
 from stampede.server.sdk import strands_module  # strands itself is imported only when asked
@@ -52,6 +53,7 @@ class Runtime:
             telemetry=self.telemetry,
             duplicate_timeout_s=settings.duplicate_timeout_s,
         )
+        self.service.ledger = IdempotencyLedger(settings.idempotency_mode, settings.replay_ttl_s)
         self.wedge = self.probe.wedge
         self.hazards = build_hazards(settings)
         self.loop_errors = self.probe.loop_errors
@@ -169,6 +171,7 @@ class Runtime:
                 "error_rate": self.settings.model_error_rate,
             },
             "duplicate_timeout_s": self.settings.duplicate_timeout_s,
+            "idempotency": self.service.ledger.status(),
             "loop_errors": dict(sorted(self.loop_errors.items())),
             "hazards": {hazard.name: hazard.status() for hazard in self.hazards},
             "gc": {

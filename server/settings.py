@@ -72,6 +72,14 @@ class ServerSettings(HazardChoices):  # type: ignore[misc, valid-type]
         None, gt=0, description="a duplicate waiting longer gets 504 (none: wait forever)"
     )
     seed: int = Field(0, description="seed for the model's jitter and errors")
+    idempotency_mode: Literal["throw", "replay"] = Field(
+        "throw",
+        description="throw: keys are forgotten when the primary finishes (Strands' THROW); "
+        "replay: the first answer per key is kept and replayed to later retries",
+    )
+    replay_ttl_s: float = Field(
+        300.0, gt=0, le=604_800, description="replay mode: seconds an answer is kept per key"
+    )
     stall_seconds: float = Field(
         10.0, gt=0, description="requests in flight and none finished this long: stalled"
     )

@@ -20,7 +20,7 @@ LATENCY_BUCKETS = (
     0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 0.75, 1.0, 1.5, 2.0, 3.0, 5.0, 7.5, 10.0,
     15.0, 30.0, 60.0,
 )  # fmt: skip
-OUTCOMES = ("ok", "conflict", "timeout", "throttled", "error", "aborted")
+OUTCOMES = ("ok", "conflict", "mismatch", "timeout", "throttled", "error", "aborted")
 
 
 class Telemetry:
@@ -59,7 +59,12 @@ class Telemetry:
             buckets=LATENCY_BUCKETS,
             registry=self.registry,
         )
-        for role in ("primary", "duplicate"):
+        self.duplicate_side_effects = Counter(
+            "stampede_duplicate_side_effects",
+            "Model runs for an idempotency key whose model had already completed a run.",
+            registry=self.registry,
+        )
+        for role in ("primary", "duplicate", "replay"):
             self.invocation_seconds.labels(role)
             for outcome in OUTCOMES:
                 self.invocations.labels(role, outcome)

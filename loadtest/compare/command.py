@@ -22,6 +22,7 @@ from stampede.loadtest.compare.options import (
     open_model_defaults,
 )
 from stampede.loadtest.compare.run import run_compare
+from stampede.loadtest.compare.targets import add_target_flags, target_options
 from stampede.loadtest.errors import UsageError
 from stampede.loadtest.scenarios import ALL, SCENARIOS
 from stampede.loadtest.sdk_envs import parse_specs
@@ -158,6 +159,11 @@ FLAGS: dict[str, tuple[str, flags.Converter[Any], str]] = {
         _checked(parse_trigger, "--trigger"),
         "spike:Nx | slow-model:Nx | cpu:SHARE, during the trigger phase",
     ),
+    "--locust-workers": (
+        "locust_workers",
+        flags.integer(0, 64),
+        "run the storm as a Locust master and N local workers (default 0)",
+    ),
     "--fail-on": (
         "fail_on",
         _gates,
@@ -181,6 +187,7 @@ def add_flags(parser: argparse.ArgumentParser) -> None:
     parser.add_argument(
         "--no-progress", action="store_true", help="plain progress lines even on a terminal"
     )
+    add_target_flags(parser)
 
 
 def options_from_args(args: argparse.Namespace) -> CompareOptions:
@@ -194,6 +201,9 @@ def options_from_args(args: argparse.Namespace) -> CompareOptions:
     if values.get("sdk") and "scenario" not in values:  # the SDK's own scenario
         values["scenario"] = parse_specs(values["sdk"][0])[0].scenario
     try:
+        targets = target_options(args)
+        if targets is not None:
+            values["targets"] = targets
         if values.get("phases") and "duration_s" in values:
             raise ValueError("--phases sets the duration (their sum): drop --duration")
         options = open_model_defaults(CompareOptions(**values))

@@ -19,6 +19,7 @@ from typing import Any
 
 from pydantic import ValidationError
 from stampede.loadtest.compare.budget import budget_s
+from stampede.loadtest.compare.targets import TargetOptions, check_targets
 from stampede.loadtest.gates import parse_gates
 from stampede.loadtest.outdir import check_out_dir
 from stampede.loadtest.scenarios import Scenario, resolve
@@ -27,8 +28,17 @@ from stampede.loadtest.users.arguments import RETRY_POLICIES
 from stampede.loadtest.users.arrival import parse_phases, parse_rate, parse_trigger, total_s
 from stampede.server.settings import ServerSettings, settings_flags
 
-# The server settings compare forwards as flags of its own, with the server's defaults.
-FORWARDED = ("model_latency_ms", "model_cycles", "executor_workers")
+# The server settings compare forwards as flags of its own, with the server's defaults and
+# validation. idempotency_mode, replay_ttl_s and stream_consume reach the server only when
+# given: an SDK release's server may not know them.
+FORWARDED = (
+    "model_latency_ms",
+    "model_cycles",
+    "executor_workers",
+    "idempotency_mode",
+    "replay_ttl_s",
+    "stream_consume",
+)
 
 
 @dataclass(frozen=True)
@@ -59,6 +69,8 @@ class CompareOptions:
     phases: str = ""  # "baseline=S,trigger=S,recovery=S": the load lasts their sum
     trigger: str = ""  # spike:Nx | slow-model:Nx | cpu:SHARE, during the trigger phase
     fail_on: tuple[str, ...] = ()  # gates: the run exits 1 when one fails
+    targets: TargetOptions | None = None  # --target: the user's servers are the variants
+    locust_workers: int = 0  # 0: one local Locust process; N: a master and N workers
     progress: bool | None = None  # None: a live table on a terminal, plain lines otherwise
 
 
@@ -118,6 +130,8 @@ def storm_args(options: CompareOptions) -> dict[str, str]:
 
 
 def variants_of(options: CompareOptions, scenario: Scenario) -> list[str]:
+    if options.targets is not None:
+        return [spec.name for spec in options.targets.specs]
     return list(options.sdk) or list(options.variants) or list(scenario.variants)
 
 
@@ -127,9 +141,11 @@ def run_budget_s(options: CompareOptions, scenario: Scenario) -> float:
 
 def recorded_settings(options: CompareOptions, scenario: Scenario) -> dict[str, Any]:
     """summary.json's `settings`: the options, flat as the flags name them, and what follows."""
-    record = {k: v for k, v in asdict(options).items() if k not in ("progress", "server")}
+    skip = ("progress", "server", "targets")
+    record = {k: v for k, v in asdict(options).items() if k not in skip}
     record |= {name: getattr(options.server, name) for name in FORWARDED}
     record["out"] = str(options.out)
+    record["targets"] = options.targets.record() if options.targets else None
     record["variants"] = variants_of(options, scenario)
     common = common_settings(options).merged(**scenario.server_settings)
     return {
@@ -159,6 +175,13 @@ def check_options(options: CompareOptions) -> None:
                     )
     if options.sdk:
         _check_sdk(options, scenarios)
+    if options.targets is not None:
+        check_targets(options.targets, options.variants, options.sdk)
+    if "stream_consume" in options.server.model_fields_set and not _serves_consume(options):
+        raise ValueError(
+            f"--stream-consume {options.server.stream_consume!r}: the patterns are "
+            "claude-agent-sdk's; use it with --sdk claude-agent-sdk==A,claude-agent-sdk==B"
+        )
     if options.retry_policy not in RETRY_POLICIES:
         raise ValueError(
             f"--retry-policy {options.retry_policy!r}: must be one of {', '.join(RETRY_POLICIES)}"
@@ -166,7 +189,7 @@ def check_options(options: CompareOptions) -> None:
     parse_gates(options.fail_on)
     _check_phases(options)
     check_out_dir("--out", str(options.out))
-    for scenario in scenarios:
+    for scenario in scenarios if options.targets is None else ():
         for variant in variants_of(options, scenario):
             _check_server(options, scenario, variant)
     if importlib.util.find_spec("locust") is None:
@@ -179,6 +202,10 @@ def _check_sdk(options: CompareOptions, scenarios: list[Scenario]) -> None:
     if len(scenarios) != 1:
         raise ValueError(f"--sdk needs one --scenario, not {options.scenario!r}")
     check_scenario(parse_specs(",".join(options.sdk)), scenarios[0].name)
+
+
+def _serves_consume(options: CompareOptions) -> bool:
+    return bool(options.sdk) and all(spec.startswith("claude-agent-sdk==") for spec in options.sdk)
 
 
 def _check_server(options: CompareOptions, scenario: Scenario, variant: str) -> None:

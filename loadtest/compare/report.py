@@ -22,6 +22,7 @@ from stampede.loadtest.report import (
     Table,
     write_document,
 )
+from stampede.loadtest.target_verdict import parked_stacks
 
 Row = tuple[str, Callable[[dict[str, Any]], Any]]
 
@@ -190,13 +191,23 @@ def settings_rows(summary: dict[str, Any]) -> list[list[str]]:
     return [[str(k), _fmt(v)] for k, v in summary.get("settings", {}).items()]
 
 
+def stack_blocks(variants: dict[str, Any]) -> list[Block]:
+    """ "Parked threads": each wedged target's parked workers, the first one's stack."""
+    blocks: list[Block] = []
+    for name, count, stack in parked_stacks(variants):
+        blocks += [Paragraph(f"{name}: {count} parked thread(s); the first:"), BulletList([stack])]
+    return [Heading("Parked threads"), *blocks] if blocks else []
+
+
 def compare_document(
     summary: dict[str, Any],
     plots: Sequence[Path],
     run_dir: Path,
     scenario_plots: Sequence[Path] = (),
+    sections: Sequence[Block] = (),
 ) -> Document:
-    """`plots` go under "Plots"; `scenario_plots` (the scenario's own figures) with the verdict."""
+    """`plots` go under "Plots"; `scenario_plots` (the scenario's own figures) with the verdict,
+    then the scenario's own `sections`."""
 
     def images(paths: Sequence[Path]) -> list[Block]:
         return [Image(p.relative_to(run_dir).as_posix(), p.stem) for p in paths]
@@ -207,8 +218,10 @@ def compare_document(
             Paragraph(summary.get("description", "")),
             Heading("Verdict"),
             Callout(summary.get("verdict", [])),
+            *stack_blocks(summary.get("variants", {})),
             # The scenario's own figures are the evidence for the verdict: right under it.
             *images(scenario_plots),
+            *sections,
             Heading("Summary"),
             Table(*summary_table(summary)),
             Heading("Caps"),
@@ -224,9 +237,12 @@ def compare_document(
 
 
 def write_reports(
-    run_dir: Path, summary: dict[str, Any], plots: list[Path], scenario_plots: Sequence[Path] = ()
+    run_dir: Path,
+    summary: dict[str, Any],
+    plots: list[Path],
+    scenario_plots: Sequence[Path] = (),
+    sections: Sequence[Block] = (),
 ) -> list[Path]:
     """report.md and the self-contained report.html in `run_dir`; returns both paths."""
-    return write_document(
-        compare_document(summary, plots, run_dir, scenario_plots), run_dir, "report"
-    )
+    document = compare_document(summary, plots, run_dir, scenario_plots, sections)
+    return write_document(document, run_dir, "report")

@@ -33,6 +33,7 @@ from stampede.loadtest.compare.options import (
     variants_of,
 )
 from stampede.loadtest.compare.report import write_reports
+from stampede.loadtest.compare.targets import target_plan_fields
 from stampede.loadtest.gates import evaluate, gate_record, parse_gates
 from stampede.loadtest.intents import read_intents, timeline
 from stampede.loadtest.launcher import stampede_target
@@ -92,22 +93,31 @@ class _Run:
 
     def plan(self, variant: str) -> VariantPlan:
         o = self.options
+        caps = CapsRequest(cpus=o.cpus, memory_bytes=o.memory_bytes, pids=o.pids)
+        common: dict[str, Any] = {
+            "user_classes": list(self.scenario.user_classes),
+            "locust_args": storm_args(o) | self.scenario.locust_args,
+            "users": o.users,
+            "duration_s": o.duration_s,
+            "grace_s": o.grace_s,
+            "run_dir": self.run_dir,
+            "locust_workers": o.locust_workers,
+        }
+        if o.targets is not None:  # the user's own server: compare/targets.py
+            return VariantPlan(
+                variant=variant, **target_plan_fields(o.targets, variant, caps, common)
+            )
         settings = server_settings(o, self.scenario, variant)
         return VariantPlan(
             variant=variant,
             target=stampede_target(
                 settings,
                 python=sdk_python(variant) if o.sdk else None,
-                caps=CapsRequest(cpus=o.cpus, memory_bytes=o.memory_bytes, pids=o.pids),
+                caps=caps,
                 name=f"stampede-{variant}",
             ),
             server_settings=settings_flags(settings),
-            user_classes=list(self.scenario.user_classes),
-            locust_args=storm_args(o) | self.scenario.locust_args,
-            users=o.users,
-            duration_s=o.duration_s,
-            grace_s=o.grace_s,
-            run_dir=self.run_dir,
+            **common,
         )
 
     def measured(self, key: str, guess: float) -> float:
@@ -129,8 +139,9 @@ class _Run:
 
     def skipped(self, variant: str, left: float) -> VariantRecord:
         """A variant there is no time left for: nothing started, the summary says why."""
-        settings = settings_flags(server_settings(self.options, self.scenario, variant))
-        record = VariantRecord(variant, settings, ended="skipped")
+        plan = self.plan(variant)
+        record = VariantRecord(variant, plan.server_settings, ended="skipped")
+        record.target_info = plan.target_info
         record.error = f"skipped: {max(0.0, left):.1f} s left of the run's {self.budget_s:g} s"
         return record
 
@@ -248,7 +259,8 @@ def _finish(run: _Run) -> None:
     summary["plots"] = [str(p.relative_to(run.run_dir)) for p in plots]
     summary["scenario_plots"] = [str(p.relative_to(run.run_dir)) for p in scenario_plots]
     atomic_write_json(run.run_dir / "summary.json", summary)
-    write_reports(run.run_dir, summary, standard, scenario_plots)
+    sections = run.scenario.sections(summary) if run.scenario.sections else []
+    write_reports(run.run_dir, summary, standard, scenario_plots, sections)
     # Only now: `latest` never points at an aborted or half-written run.
     point_latest(run.options.out, run.run_dir)
     point_latest(run.options.out, run.run_dir, f"latest-{run.scenario.name}")  # --scenario all

@@ -29,7 +29,7 @@ from typing import Any
 
 from rich.console import Console
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TimeElapsedColumn
-from stampede.loadtest.bench import measure_waiters
+from stampede.loadtest.bench.waiters import measure_waiters
 from stampede.loadtest.interrupts import run_async
 from stampede.loadtest.plan.probe import ServerSpec, hol_probe, wedge_probe
 from stampede.loadtest.results import atomic_write_json

@@ -20,6 +20,9 @@ from stampede.server.hazards.spec import HazardSpec
 SummaryHook = Callable[[Any, dict[str, Any]], dict[str, Any]]
 # {variant: summary} -> plain-words verdict sentences
 VerdictHook = Callable[[dict[str, dict[str, Any]]], list[str]]
+# the run's summary -> the scenario's own report sections (loadtest/report/document.py blocks),
+# shown after the verdict; typed loosely, as the report package reads scenarios' results
+SectionsHook = Callable[[dict[str, Any]], list[Any]]
 
 
 @dataclass(frozen=True)
@@ -33,6 +36,7 @@ class Scenario:
     summary_hooks: list[SummaryHook] = field(default_factory=list)
     verdict: VerdictHook | None = None
     figures: tuple[Figure, ...] = ()  # the scenario's own plots, after the standard ones
+    sections: SectionsHook | None = None
 
 
 def for_hazard(spec: HazardSpec, description: str, **extra: Any) -> Scenario:

@@ -85,6 +85,11 @@ def add_arguments(parser: Any) -> None:
         default=200,
         help="open model: intents one user keeps in flight at most; starts beyond are dropped",
     )
+    # The run's shape, copied from Locust's own options by the master (or local runner) at
+    # test start: workers get custom arguments only, and open-model users split the rate by it.
+    group.add_argument("--storm-total-users", type=int, default=0, include_in_web_ui=False)
+    group.add_argument("--storm-run-time", type=float, default=0.0, include_in_web_ui=False)
+    group.add_argument("--storm-t0", type=float, default=0.0, include_in_web_ui=False)
     group.add_argument(
         "--intents-file",
         default="",

@@ -8,19 +8,24 @@ start-up and again for each user, as the web UI can change the host after start-
 
 from __future__ import annotations
 
+import contextlib
 import itertools
 import random
 import sys
+from collections.abc import Iterator
 from typing import Any, ClassVar
 
 from locust import events
 from locust.contrib.fasthttp import FastHttpUser
 from locust.exception import StopTest
 from stampede.loadtest.users.arguments import StormOptions, storm_options
+from stampede.loadtest.users.client_metrics import STORE
 from stampede.loadtest.users.loopback import refused_urls, storm_urls
+from stampede.loadtest.users.workload import Workload, add_workload_argument, workload_of
 
 EXIT_USAGE = 2
 _counters: dict[type, itertools.count] = {}
+events.init_command_line_parser.add_listener(add_workload_argument)
 
 
 @events.init.add_listener
@@ -54,6 +59,7 @@ class StormUser(FastHttpUser):
 
     def __init__(self, environment: Any) -> None:
         self.options: StormOptions = storm_options(environment.parsed_options)
+        self.workload: Workload = workload_of(environment.parsed_options)
         index = _next_index(type(self))
         targets = self.options.targets
         if targets:
@@ -90,3 +96,13 @@ class StormUser(FastHttpUser):
 
     def wait_time(self) -> float:
         return self.rng.uniform(0.0, self.options.think_time)
+
+    @contextlib.contextmanager
+    def in_flight(self) -> Iterator[None]:
+        """Count a request in flight while it runs (the client-side progress watch reads it),
+        however it ends: answered, timed out, or killed at the storm's time bound."""
+        STORE.started()
+        try:
+            yield
+        finally:
+            STORE.ended()

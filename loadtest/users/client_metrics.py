@@ -7,7 +7,9 @@ only the master (or a single local runner) serves /metrics. One scrape target th
 the whole storm, however many workers there are.
 
 Exported: stampede_client_requests_total{variant,name,outcome},
-stampede_client_request_duration_seconds{variant,name} (histogram), stampede_client_users.
+stampede_client_request_duration_seconds{variant,name} (histogram), stampede_client_users,
+stampede_client_inflight (requests sent and not yet answered; each worker reports its own
+count with every report and the master sums the latest of each).
 """
 
 from __future__ import annotations
@@ -44,6 +46,20 @@ class ClientMetrics:
         self.requests: Counter[tuple[str, str, str]] = Counter()
         self.buckets: dict[tuple[str, str], list[int]] = {}  # per-bucket counts, last is +Inf
         self.sums: Counter[tuple[str, str]] = Counter()
+        self.inflight = 0  # this process's requests in flight
+        self.remote_inflight: dict[str, int] = {}  # master: each worker's latest count
+
+    def started(self) -> None:
+        with self._lock:
+            self.inflight += 1
+
+    def ended(self) -> None:
+        with self._lock:
+            self.inflight -= 1
+
+    def total_inflight(self) -> int:
+        with self._lock:
+            return self.inflight + sum(self.remote_inflight.values())
 
     def observe(self, variant: str, name: str, outcome: str, seconds: float) -> None:
         with self._lock:
@@ -58,14 +74,16 @@ class ClientMetrics:
             data = {
                 "requests": [[*key, n] for key, n in self.requests.items()],
                 "durations": [[*key, c, self.sums[key]] for key, c in self.buckets.items()],
+                "inflight": self.inflight,
             }
             self.requests.clear()
             self.buckets.clear()
             self.sums.clear()
         return data
 
-    def merge(self, data: dict[str, Any]) -> None:
+    def merge(self, data: dict[str, Any], client_id: str = "") -> None:
         with self._lock:
+            self.remote_inflight[client_id] = int(data.get("inflight", 0))
             for variant, name, outcome, n in data.get("requests", []):
                 self.requests[(variant, name, outcome)] += int(n)
             for variant, name, counts, total in data.get("durations", []):
@@ -100,6 +118,11 @@ class ClientMetrics:
             histogram.add_metric(list(key), cumulative, sums[key])
         yield histogram
         yield GaugeMetricFamily("stampede_client_users", "Users running now.", value=users)
+        yield GaugeMetricFamily(
+            "stampede_client_inflight",
+            "Requests sent and not answered yet.",
+            value=self.total_inflight(),
+        )
 
 
 # More families to export next to these (intents register theirs): called at every scrape.
@@ -139,7 +162,7 @@ def _on_report_to_master(client_id: str, data: dict[str, Any], **_: Any) -> None
 @events.worker_report.add_listener
 def _on_worker_report(client_id: str, data: dict[str, Any], **_: Any) -> None:
     if REPORT_KEY in data:
-        STORE.merge(data[REPORT_KEY])
+        STORE.merge(data[REPORT_KEY], client_id)
 
 
 @events.init.add_listener

@@ -19,10 +19,12 @@ from __future__ import annotations
 import random
 import time
 from dataclasses import dataclass
+from typing import Any
 
 import gevent
 from gevent.pool import Group
-from locust import task
+from locust import events, task
+from locust.runners import WorkerRunner
 from stampede.loadtest.users.arrival import RateSchedule, total_s
 from stampede.loadtest.users.base import StormUser
 from stampede.loadtest.users.intents import LOG, Intent
@@ -39,6 +41,20 @@ DEFAULT_RAMP_S = 60.0  # a ramp without a run time (web UI): over this long, the
 class LogicalRequest:
     agent: str
     key: str
+
+
+@events.test_start.add_listener
+def _share_run_shape(environment: Any, **_: Any) -> None:
+    """Master or local runner: put the user count and run time where workers can read them
+    (Locust ships only custom arguments to workers)."""
+    if isinstance(environment.runner, WorkerRunner) or environment.parsed_options is None:
+        return
+    parsed = environment.parsed_options
+    target = getattr(environment.runner, "target_user_count", 0) or parsed.num_users or 0
+    parsed.storm_total_users = int(target)
+    parsed.storm_run_time = float(parsed.run_time or 0)
+    # One schedule origin for every worker: the master's (its intents file and triggers use it).
+    parsed.storm_t0 = float(LOG.meta.get("t0") or time.time())
 
 
 class IdempotencyStormUser(StormUser):
@@ -74,11 +90,12 @@ class IdempotencyStormUser(StormUser):
     def open_loop(self) -> None:
         """This user's share of the schedule: arrivals n = U x (k + phase), k = 0, 1, ..."""
         o, env = self.options, self.environment
-        users = max(1, int(getattr(env.parsed_options, "num_users", 0) or 1))
-        run_time = float(getattr(env.parsed_options, "run_time", 0) or 0)
+        parsed = env.parsed_options
+        users = max(1, int(getattr(parsed, "storm_total_users", 0) or parsed.num_users or 1))
+        run_time = float(getattr(parsed, "storm_run_time", 0) or parsed.run_time or 0)
         end_s = total_s(o.phases) or run_time or float("inf")
         schedule = RateSchedule(o.arrival, run_time or DEFAULT_RAMP_S, o.phases, o.trigger)
-        t0 = float(LOG.meta.get("t0") or time.time())
+        t0 = float(getattr(parsed, "storm_t0", 0) or LOG.meta.get("t0") or time.time())
         phase = self.rng.random()
         k = 0
         try:
@@ -156,15 +173,20 @@ class IdempotencyStormUser(StormUser):
         record = intent.begin(label, now)
         outcome = "connection_error"
         try:
-            with self.client.post(
-                f"/v1/agents/{request.agent}/invocations",
-                json={"prompt": f"storm {request.key}"},
-                headers={"Idempotency-Key": request.key},
-                name=f"{self.name_prefix}invoke [{label}]",
-                catch_response=True,
-                context={**self.context(), "intent": request.key},
-            ) as response:
-                failure = classify(response)
+            invoke = self.workload.invoke
+            with (
+                self.in_flight(),
+                self.client.request(
+                    invoke.method,
+                    self.workload.invoke_path(request.agent),
+                    json=self.workload.invoke_body(f"storm {request.key}"),
+                    headers={invoke.idempotency_header: request.key},
+                    name=f"{self.name_prefix}invoke [{label}]",
+                    catch_response=True,
+                    context={**self.context(), "intent": request.key},
+                ) as response,
+            ):
+                failure = classify(response, self.workload)
                 if failure is None:
                     response.success()
                 else:

@@ -245,9 +245,16 @@ def _on_test_start(environment: Any, **_: Any) -> None:
     )
 
 
+@events.test_stopping.add_listener
+def _on_test_stopping(environment: Any, **_: Any) -> None:
+    # Before the users are stopped (that takes a moment): the end of the schedule.
+    note_meta(stopped_at=round(time.time(), 4))
+
+
 @events.test_stop.add_listener
 def _on_test_stop(environment: Any, **_: Any) -> None:
-    note_meta(stopped_at=round(time.time(), 4))
+    if "stopped_at" not in LOG.meta:
+        note_meta(stopped_at=round(time.time(), 4))
     LOG.cut_open()
     _write(environment)
 

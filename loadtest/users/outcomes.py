@@ -10,6 +10,7 @@ import socket
 from typing import Any
 
 import gevent
+from stampede.loadtest.users.workload import Workload
 
 
 class StormFailure(Exception):
@@ -65,14 +66,33 @@ _BY_STATUS: dict[int, StormFailure] = {
     429: ThrottledError("429 model throttled"),
     503: AbortedError("503 aborted by server shutdown"),
 }
+# A workload's own statuses: the outcome each one means (messages stay constant per status).
+_BY_OUTCOME: dict[str, type[StormFailure]] = {
+    "conflict": ConflictError,
+    "duplicate_timeout": DuplicateTimeoutError,
+    "throttled": ThrottledError,
+    "aborted": AbortedError,
+}
+_FAILURES: dict[tuple[str, int], StormFailure] = {}
 TIMEOUT_TYPES = (TimeoutError, socket.timeout, gevent.Timeout)
 
 
-def classify(response: Any) -> StormFailure | None:
-    """None for success, else the failure to report. `response` is a FastResponse."""
+def classify(response: Any, workload: Workload | None = None) -> StormFailure | None:
+    """None for success, else the failure to report. `response` is a FastResponse; a workload
+    says which statuses mean what on someone else's API (default: the built-in server's)."""
     status = int(getattr(response, "status_code", 0) or 0)
-    if status == 200:
+    if 200 <= status < 300 and (status == 200 or workload is not None):
         return None
+    if workload is not None and status:
+        outcome = workload.status_outcome(status)
+        if outcome is None:
+            return UnexpectedStatusError(f"unexpected HTTP {status}")
+        if status in _BY_STATUS and _BY_STATUS[status].outcome == outcome:
+            return _BY_STATUS[status]  # the built-in meaning, with its usual message
+        key = (outcome, status)
+        if key not in _FAILURES:
+            _FAILURES[key] = _BY_OUTCOME[outcome](f"{status} {outcome.replace('_', ' ')}")
+        return _FAILURES[key]
     if status in _BY_STATUS:
         return _BY_STATUS[status]
     if status == 0:

@@ -53,12 +53,12 @@ def check_interval(parsed: Any) -> float:
     return value
 
 
-def ws_url(http_url: str, agent: str) -> str:
+def ws_url(http_url: str, agent: str, path: str = "/v1/agents/{agent}/session") -> str:
     base = http_url.rstrip("/").replace("https://", "wss://", 1).replace("http://", "ws://", 1)
-    return f"{base}/v1/agents/{agent}/session"
+    return base + path.replace("{agent}", agent)
 
 
-def health_check(url: str, timeout: float) -> int:
+def health_check(url: str, timeout: float, initialize: Any = None) -> int:
     """Open, initialize, close; returns the reply's size. Raises a StormFailure on trouble."""
     try:
         ws = websocket.create_connection(url, timeout=timeout)
@@ -67,10 +67,12 @@ def health_check(url: str, timeout: float) -> int:
     except (OSError, websocket.WebSocketException) as exc:
         raise _failure(exc) from None
     try:
-        ws.send(json.dumps(INITIALIZE))
+        message = INITIALIZE if initialize is None else initialize
+        ws.send(message if isinstance(message, str) else json.dumps(message))
         raw = ws.recv()
         reply = json.loads(raw)
-        if reply.get("id") != 1 or "result" not in reply:
+        expected = message.get("id", 1) if isinstance(message, dict) else reply.get("id")
+        if not isinstance(reply, dict) or reply.get("id") != expected or "result" not in reply:
             raise BadReplyError("initialize answered without a result")
         return len(raw)
     except ValueError:
@@ -109,7 +111,13 @@ class HealthCheckUser(StormUser):
         exception: BaseException | None = None
         size = 0
         try:
-            size = health_check(ws_url(self.host, agent), self.options.client_timeout)
+            session = self.workload.session
+            with self.in_flight():
+                size = health_check(
+                    ws_url(self.host, agent, session.path),
+                    self.options.client_timeout,
+                    session.initialize,
+                )
         except StormFailure as exc:
             exception = exc
         self.environment.events.request.fire(

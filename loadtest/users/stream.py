@@ -175,7 +175,9 @@ class StreamUser(StormUser):
         exception: BaseException | None = None
         received = b""
         try:
-            _, received = self.reader.read(f"/v1/agents/{agent}/stream", self.drop_after)
+            path = self.workload.stream.path.replace("{agent}", agent)
+            with self.in_flight():
+                _, received = self.reader.read(path, self.drop_after)
         except StormFailure as exc:
             exception = exc
         name = f"{self.name_prefix}stream [{_describe(self.reader.pattern, self.drop_after)}]"

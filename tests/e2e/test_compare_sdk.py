@@ -51,3 +51,39 @@ def test_compare_sdk_flags_the_leaky_release_and_clears_the_fix(tmp_path: Path) 
     assert any(line.startswith(f"{FIXED} clean") for line in summary["verdict"])
     report = (path.parent / "report.md").read_text()
     assert LEAKY in report and FIXED in report
+
+
+BUGGY, FIXED_CLAUDE = "claude-agent-sdk==0.1.50", "claude-agent-sdk==0.1.51"
+
+
+def test_compare_claude_agent_sdk_flags_0_1_50_by_pattern(tmp_path: Path) -> None:
+    """The plain command (no pattern option) flags 0.1.50 under break and flag, and clears
+    0.1.51 under every pattern; the client hanging up (relay) is clean on both."""
+    for spec in (BUGGY, FIXED_CLAUDE):
+        ensure_env(parse_spec(spec), print)
+    out = tmp_path / "results"
+    argv = [sys.executable, "-m", "stampede", "compare", "--sdk", f"{BUGGY},{FIXED_CLAUDE}"]
+    argv += ["--duration", "3", "--users", "4", "--out", str(out), "--no-progress"]
+    done = subprocess.run(argv, cwd=ROOT, capture_output=True, text=True, timeout=120)
+    assert done.returncode == 0, done.stdout[-3000:] + done.stderr[-3000:]
+    (path,) = [p for p in out.glob("*/summary.json") if not p.parent.is_symlink()]
+    summary = json.loads(path.read_text())
+    assert summary["scenario"] == "stream" and summary["complete"] is True
+    assert list(summary["variants"]) == [BUGGY, FIXED_CLAUDE]
+    buggy, fixed = summary["variants"][BUGGY], summary["variants"][FIXED_CLAUDE]
+    assert buggy["sdk"] == "claude-agent-sdk 0.1.50" and fixed["sdk"] == "claude-agent-sdk 0.1.51"
+    assert buggy["hazard"]["result"] == "flagged" and fixed["hazard"]["result"] == "clean"
+    for name in ("relay", "break", "flag", "cancel"):
+        b, f = buggy["consume"]["patterns"][name], fixed["consume"]["patterns"][name]
+        assert b["dropped"] > 0 and f["dropped"] > 0, (name, b, f)
+        assert f["result"] == "clean", (name, f)
+        if name in ("break", "flag"):
+            assert b["result"] == "flagged"
+            assert b["per_dropped_stream"]["cancel_scope"] >= 0.9, (name, b)
+        else:
+            assert b["result"] == "clean", (name, b)
+    assert any(line.startswith(f"{BUGGY} FLAGGED") for line in summary["verdict"])
+    assert any(line.startswith(f"{FIXED_CLAUDE} clean") for line in summary["verdict"])
+    report = (path.parent / "report.md").read_text()
+    assert "## Consumption patterns" in report
+    assert "relay (the client hangs up) cannot trigger it on any release" in report

@@ -12,18 +12,13 @@ hangs up (`relay`) and a cancelled background consumer (`cancel`) report none on
 from __future__ import annotations
 
 import asyncio
-import contextlib
-import subprocess
-import tempfile
 import time
-from collections.abc import Iterator
 from pathlib import Path
 
-import httpx
 import pytest
-from stampede.loadtest.sdk_envs import ensure_env, parse_spec, server_command
+from stampede.loadtest.sdk_envs import ensure_env, parse_spec
 
-from tests.serverproc import ServerProcess, free_port
+from tests.serverproc import ServerProcess, running_server
 
 # First use builds each venv (7-70 s each, depending on the machine's load).
 pytestmark = pytest.mark.timeout(600)
@@ -35,7 +30,8 @@ BUGGY, FIXED, CURRENT = (
 )
 PATTERNS = ("relay", "break", "flag", "cancel")
 K = 3
-CONCURRENCY = 8
+RELAY_EVENTS = 100
+CONCURRENCY = 16
 IO_TIMEOUT_S = 10.0
 # Short streams, fast: a dropped stream takes a few milliseconds.
 STREAM_SETTINGS = {"stream_impl": "claude-agent-sdk", "stream_events": 8, "stream_interval_ms": 2}
@@ -46,39 +42,13 @@ def envs() -> dict[str, Path]:
     return {spec: ensure_env(parse_spec(spec), print) for spec in (BUGGY, FIXED, CURRENT)}
 
 
-@contextlib.contextmanager
-def env_server(python: Path, **settings: object) -> Iterator[ServerProcess]:
-    """`stampede serve` run by a release env's interpreter, on a free loopback port."""
-    port = free_port()
-    argv = [*server_command(python), "--port", str(port)]
-    for name, value in settings.items():
-        argv += ["--" + name.replace("_", "-"), str(value)]
-    log_path = Path(tempfile.mkstemp(prefix="stampede-claude-", suffix=".log")[1])
-    with log_path.open("wb") as log:
-        proc = subprocess.Popen(argv, stdout=log, stderr=subprocess.STDOUT)
-    server = ServerProcess(proc, f"http://127.0.0.1:{port}", log_path)
-    try:
-        deadline = time.monotonic() + 30
-        while not _healthy(server):
-            if proc.poll() is not None or time.monotonic() > deadline:
-                raise RuntimeError(f"server did not start:\n{server.log()}")
-            time.sleep(0.1)
-        yield server
-    finally:
-        server.stop()
-
-
-def _healthy(server: ServerProcess) -> bool:
-    with contextlib.suppress(httpx.HTTPError):
-        return httpx.get(f"{server.url}/healthz", timeout=1).status_code == 200
-    return False
-
-
 async def one_stream(port: int, pattern: str) -> bytes:
     """relay: read K events and hang up; the other patterns: read to the end of the response."""
     reader, writer = await asyncio.open_connection("127.0.0.1", port)
     try:
         path = f"/v1/agents/a/stream?consume={pattern}&break_after={K}"
+        if pattern == "relay":  # long enough that the client always leaves before the end
+            path += f"&events={RELAY_EVENTS}"
         writer.write(f"GET {path} HTTP/1.1\r\nHost: 127.0.0.1\r\n\r\n".encode())
         data = b""
         while True:
@@ -131,7 +101,7 @@ def test_0_1_50_reports_one_cancel_scope_error_per_stream_left_early(
     envs: dict[str, Path],
 ) -> None:
     n = 60
-    with env_server(envs[BUGGY], **STREAM_SETTINGS) as server:
+    with running_server(envs[BUGGY], **STREAM_SETTINGS) as server:
         counts = run_patterns(server, n)
     assert counts["_sdk"] == "claude-agent-sdk 0.1.50"
     for pattern in ("break", "flag"):
@@ -154,7 +124,7 @@ def test_0_1_50_reports_one_cancel_scope_error_per_stream_left_early(
 @pytest.mark.parametrize("spec", [FIXED, CURRENT])
 def test_fixed_releases_report_nothing_for_any_pattern(spec: str, envs: dict[str, Path]) -> None:
     n = 200
-    with env_server(envs[spec], **STREAM_SETTINGS) as server:
+    with running_server(envs[spec], **STREAM_SETTINGS) as server:
         counts = run_patterns(server, n)
     assert counts["_sdk"] == spec.replace("==", " ")
     for pattern in PATTERNS:

@@ -18,6 +18,7 @@ from stampede.loadtest.cli import main
 pytestmark = pytest.mark.timeout(300)
 
 GOOD = "agent-client-protocol==0.8.1,agent-client-protocol==0.12.1"
+CLAUDE = "claude-agent-sdk==0.1.50,claude-agent-sdk==0.1.51"
 
 
 @pytest.mark.parametrize(
@@ -32,13 +33,19 @@ GOOD = "agent-client-protocol==0.8.1,agent-client-protocol==0.12.1"
         (["--sdk", GOOD, "--scenario", "idempotency"], "is compared with --scenario session"),
         (["--sdk", GOOD, "--scenario", "all"], "--sdk needs one --scenario, not 'all'"),
         (["--sdk", GOOD, "--variants", "bare"], "--sdk and --variants both name the variants"),
+        (["--sdk", "claude-agent-sdk==0.0.23"], "drives claude-agent-sdk >= 0.1.0 only"),
+        (["--sdk", CLAUDE, "--scenario", "session"], "is compared with --scenario stream"),
+        (["--sdk", CLAUDE, "--stream-consume", "break,nope"], "unknown pattern 'nope'"),
+        (["--sdk", CLAUDE, "--stream-consume", "flag,flag"], "a pattern is named twice"),
+        (["--sdk", GOOD, "--stream-consume", "break"], "the patterns are claude-agent-sdk's"),
     ],
 )
 def test_bad_sdk_is_a_one_line_usage_error(
     argv: list[str], message: str, tmp_path: Path, capsys: pytest.CaptureFixture[str]
 ) -> None:
     out = tmp_path / "results"
-    scenario = [] if "--scenario" in argv else ["--scenario", "session"]
+    own = "stream" if any(arg.startswith("claude-agent-sdk") for arg in argv) else "session"
+    scenario = [] if "--scenario" in argv else ["--scenario", own]
     with pytest.raises(SystemExit) as exit_info:
         main(["compare", *scenario, *argv, "--out", str(out), "--no-progress"])
     assert exit_info.value.code == 2

@@ -17,6 +17,7 @@ pattern's name.
 
 from __future__ import annotations
 
+import asyncio
 import itertools
 from collections import Counter
 from collections.abc import AsyncIterator
@@ -110,8 +111,10 @@ class ClaudeStreamHazard:
         pattern = consume or next(self._rotation)
         self.counts["started"] += 1
 
+        torn_down = asyncio.Event()
+
         def open_query(label: str) -> AsyncIterator[Any]:
-            transport = StandInTransport(script, label)
+            transport = StandInTransport(script, label, torn_down)
             return query(prompt=PROMPT, options=ClaudeAgentOptions(), transport=transport)
 
         def frame(message: Any, index: int) -> bytes | None:
@@ -128,6 +131,7 @@ class ClaudeStreamHazard:
             frame=frame,
             counts=self.by_pattern[pattern],
             tasks=self.consumers,
+            torn_down=torn_down,
         )
         return PatternResponse(stream, self.asgi_error_texts[pattern])
 

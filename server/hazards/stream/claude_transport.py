@@ -10,9 +10,9 @@ reads. After the result the stream ends, as the CLI's stdout does when the CLI e
 
 Concurrency model: `write()` runs in whichever task the SDK writes from and only enqueues;
 `read_messages()` runs in the SDK's reader task (an anyio task group up to 0.1.50, a plain
-task since) and is the only place that sleeps. `close()` ends the reader from any task. Each
-transport records which task started the query and which closed it, so a report can be traced
-back to the stream (and the consumption pattern) it came from.
+task since) and is the only place that sleeps; `stopped` is set when it ends, however the SDK
+ended it. `close()` ends the reader from any task. Each transport carries a label (its
+consumption pattern), so a report whose traceback holds it can be traced to its stream.
 """
 
 from __future__ import annotations
@@ -45,9 +45,13 @@ def initialize_response() -> dict[str, Any]:
 class StandInTransport(Transport):
     """The CLI's side of one `query()`: control protocol answers, then a scripted turn."""
 
-    def __init__(self, script: Script, label: str = "") -> None:
+    def __init__(
+        self, script: Script, label: str = "", stopped: asyncio.Event | None = None
+    ) -> None:
         self.script = script
         self.label = label  # who uses this stream (a consumption pattern); read by reports
+        # Set when the SDK's reader stops reading (the result played, or it was cancelled).
+        self.stopped = stopped or asyncio.Event()
         self.session_id = str(uuid.uuid4())
         self._inbox: asyncio.Queue[str | dict[str, Any]] = asyncio.Queue()
         self._ready = False
@@ -88,16 +92,19 @@ class StandInTransport(Transport):
         # control_responses (answers to requests the CLI makes) never come: it makes none.
 
     async def read_messages(self) -> AsyncIterator[dict[str, Any]]:
-        while True:
-            item = await self._inbox.get()
-            if item == _EOF:
-                return
-            if item == _PLAY:
-                async for message in self._play():
-                    yield message
-                return  # the CLI exits after its result
-            if isinstance(item, dict):
-                yield item
+        try:
+            while True:
+                item = await self._inbox.get()
+                if item == _EOF:
+                    return
+                if item == _PLAY:
+                    async for message in self._play():
+                        yield message
+                    return  # the CLI exits after its result
+                if isinstance(item, dict):
+                    yield item
+        finally:
+            self.stopped.set()
 
     async def _play(self) -> AsyncIterator[dict[str, Any]]:
         yield self._system_init()

@@ -15,8 +15,10 @@ writes it, with Starlette's own StreamingResponse:
 - `cancel`: a background consumer the endpoint cancels after k messages: the cancellation
   lands inside `query()`, which closes in its own task.
 
-In `break` and `flag` the consumer then does more work (AFTER_EXIT_S of it, saving a
-transcript, say). A leaked cancel scope from the SDK cancels it there: that is counted as
+In `break` and `flag` the consumer then has more work to do (saving a transcript, say), which
+lasts until the SDK has torn the abandoned stream down (`Stream.torn_down`, bounded by
+AFTER_EXIT_S), so every teardown happens while the consumer still runs. A cancel scope the
+SDK left entered on the consumer's task cancels it there: that is counted as
 `consumer_cancelled`, since nothing else in these patterns cancels the consumer (the client
 reads these streams to their end). Exceptions escaping the response are `asgi_errors`.
 
@@ -27,6 +29,7 @@ consumers are plain tasks held in a set until they finish, fed to the body by a 
 from __future__ import annotations
 
 import asyncio
+import contextlib
 from collections import Counter
 from collections.abc import AsyncIterator, Callable
 from dataclasses import dataclass
@@ -36,17 +39,31 @@ from starlette.responses import StreamingResponse
 from starlette.types import Receive, Scope, Send
 
 CONSUME_PATTERNS: tuple[str, ...] = ("relay", "break", "flag", "cancel")
+# What each pattern does and whether it can leave query() to the finalizer (for reports).
+DESCRIPTIONS = {
+    "relay": "relay every message; the client hangs up after k. Starlette runs the response "
+    "body in a task of its own and cancels that task on disconnect, so the CancelledError lands "
+    "inside query() and the SDK closes it in the task that started it: no release can report "
+    "the error this way.",
+    "break": "`break` out of `async for` after k messages: the generator is left at its yield "
+    "and the event loop's async-generator finalizer closes it in a new task.",
+    "flag": "a background consumer task that breaks once the endpoint sets a stop flag (after "
+    "k messages): the same abandoned generator, closed by the finalizer in a new task.",
+    "cancel": "a background consumer the endpoint cancels after k messages: the "
+    "CancelledError lands inside query(), which closes in its own task.",
+}
 # The patterns in which the server's own code stops consuming; the client reads to the end.
 SERVER_STOPS = frozenset({"break", "flag", "cancel"})
 CONSUME_HEADER = "X-Stampede-Consume"
 SSE_HEADERS = {"Cache-Control": "no-cache", "X-Accel-Buffering": "no"}
-# The consumer's work after it left query() early: one await, where a leaked scope strikes.
-AFTER_EXIT_S = 0.05
+# The most the consumer's work after leaving query() early waits for the SDK's teardown.
+AFTER_EXIT_S = 1.0
 # Distinct ASGI error texts kept per pattern for the status (the counts are exact regardless).
 ERROR_TEXTS = 4
 _END = object()  # queue marker: the background consumer is done
 
-# A fresh query() generator for one stream, tagged with the pattern that consumes it.
+# A fresh query() generator for one stream, tagged with the pattern that consumes it; its
+# source sets the Stream's `torn_down` event once the SDK has stopped it.
 OpenQuery = Callable[[str], AsyncIterator[Any]]
 # One SDK message as an SSE frame (index = frames sent before it), or None to skip it.
 Frame = Callable[[Any, int], bytes | None]
@@ -79,6 +96,7 @@ class Stream:
     frame: Frame
     counts: Counter[str]
     tasks: set[asyncio.Task[None]]  # holds background consumers until they finish
+    torn_down: asyncio.Event  # set by the query's source once the SDK has stopped it
 
     def body(self) -> AsyncIterator[bytes]:
         self.counts["started"] += 1
@@ -120,7 +138,9 @@ class Stream:
 
     async def _after_exit(self) -> None:
         try:
-            await asyncio.sleep(AFTER_EXIT_S)
+            with contextlib.suppress(TimeoutError):
+                async with asyncio.timeout(AFTER_EXIT_S):
+                    await self.torn_down.wait()
         except asyncio.CancelledError:
             self.counts["consumer_cancelled"] += 1
             raise

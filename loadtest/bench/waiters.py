@@ -1,4 +1,4 @@
-"""`stampede bench waiters`: what one waiting duplicate costs, per waiter strategy.
+"""What one waiting duplicate costs, per waiter strategy, against the asyncio floor.
 
 In-process and exact: a primary's model call holds one worker behind a gate while N duplicates
 register through the real invocation service and waiter; with everyone waiting we read the
@@ -7,23 +7,24 @@ primary settling to that duplicate resuming. One model cycle, so the to_thread w
 the duplicates it cannot park instead of wedging. However the measurement ends (an error, a
 signal), it opens the gate and settles the primary first, so no worker thread stays parked and
 the process exits at once instead of waiting out the gate's deadline.
+
+The floor is what no waiter can beat on one event loop: N tasks awaiting one plain asyncio
+future, timed from `set_result` to each task resuming (one wake-up per task). It is measured in
+the same run, interleaved with the waiters, so each waiter's p99 is quoted as a multiple of it.
 """
 
 from __future__ import annotations
 
-import argparse
 import asyncio
 import gc
-import json
 import threading
 import time
+from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import Any
 
 import psutil
-from stampede.loadtest.errors import UsageError
 from stampede.loadtest.interrupts import run_async
-from stampede.loadtest.startup import add_wait_flag, exclusive_run, wait_from
 from stampede.loadtest.stats import percentile
 from stampede.probe.executor import InstrumentedExecutor
 from stampede.server.invocations import InvocationService
@@ -34,8 +35,6 @@ from stampede.server.waiters import WAITERS, make_waiter
 
 DEFAULT_SIZES = (10, 100, 1000, 10_000)
 SETTLE_DEADLINE_S = 120.0
-MAX_WORKERS = 1024  # threads; beyond this the bench measures the OS, not the waiter
-MAX_SIZE = 100_000
 
 
 @dataclass
@@ -113,7 +112,6 @@ async def _measure_gated(
 
     gate.set()
     await asyncio.wait_for(asyncio.gather(primary, *dups), SETTLE_DEADLINE_S)
-    gaps = sorted((t - settled_at[0]) * 1000 for t in resumed)
     return {
         "waiter": waiter,
         "duplicates": n,
@@ -121,10 +119,33 @@ async def _measure_gated(
         "threads_added": threads - base_threads,
         "rss_added_bytes": rss - base_rss,
         "rss_per_waiter_bytes": (rss - base_rss) / n,
-        "release_p50_ms": percentile(gaps, 50),
-        "release_p99_ms": percentile(gaps, 99),
-        "release_max_ms": gaps[-1],
+        **_release([(t - settled_at[0]) * 1000 for t in resumed]),
     }
+
+
+def _release(gaps_ms: list[float]) -> dict[str, float]:
+    return {
+        "release_p50_ms": percentile(gaps_ms, 50),
+        "release_p99_ms": percentile(gaps_ms, 99),
+        "release_max_ms": max(gaps_ms),
+    }
+
+
+async def _floor(n: int) -> list[float]:
+    future: asyncio.Future[None] = asyncio.get_running_loop().create_future()
+    resumed: list[float] = []
+
+    async def waiting() -> None:
+        await future
+        resumed.append(time.perf_counter())
+
+    tasks = [asyncio.create_task(waiting()) for _ in range(n)]
+    await asyncio.sleep(0)  # one loop pass: every task is parked on the future
+    gc.collect()
+    settled = time.perf_counter()
+    future.set_result(None)
+    await asyncio.wait_for(asyncio.gather(*tasks), SETTLE_DEADLINE_S)
+    return [(t - settled) * 1000 for t in resumed]
 
 
 def measure_waiters(waiter: str, n: int, *, workers: int | None = None) -> dict[str, float]:
@@ -139,76 +160,46 @@ def measure_waiters(waiter: str, n: int, *, workers: int | None = None) -> dict[
     return run_async(_measure(waiter, n, size))
 
 
-def run_bench(waiters: list[str], sizes: list[int], workers: int | None) -> list[dict[str, float]]:
-    return [measure_waiters(w, n, workers=workers) for w in waiters for n in sizes]
+def measure_floor(n: int) -> dict[str, float]:
+    """Release latency of n tasks awaiting one plain asyncio future, on a fresh event loop."""
+    if n < 1:
+        raise ValueError(f"duplicates must be >= 1, got {n}")
+    return {"duplicates": n, **_release(run_async(_floor(n)))}
 
 
-def render(rows: list[dict[str, float]]) -> None:
-    from rich.console import Console
-    from rich.table import Table
+def run_bench(
+    waiters: Sequence[str], sizes: Sequence[int], workers: int | None = None, repeat: int = 3
+) -> dict[str, list[dict[str, Any]]]:
+    """Floor and waiters, interleaved per size and repeat; each figure the median of `repeat`.
 
-    table = Table(title="Waiting duplicates: cost and release latency")
-    for header in ("waiter", "N", "threads added", "RSS/waiter", "p50 ms", "p99 ms", "max ms"):
-        table.add_column(header, justify="right")
-    for row in rows:
-        table.add_row(
-            str(row["waiter"]),
-            f"{row['duplicates']:,}",
-            str(row["threads_added"]),
-            f"{row['rss_per_waiter_bytes'] / 1024:.2f} KiB",
-            f"{row['release_p50_ms']:.2f}",
-            f"{row['release_p99_ms']:.2f}",
-            f"{row['release_max_ms']:.2f}",
-        )
-    Console().print(table)
-
-
-def _int_list(text: str) -> list[int]:
-    try:
-        values = [int(part) for part in text.split(",") if part.strip()]
-    except ValueError:
-        raise UsageError(f"--sizes {text!r}: expected comma-separated integers") from None
-    if not values or any(v < 1 or v > MAX_SIZE for v in values):
-        raise UsageError(f"--sizes {text!r}: each size must be between 1 and {MAX_SIZE}")
-    return values
+    Returns {"floor": [per size], "waiters": [per waiter and size]}; a waiter row carries the
+    floor's p99 for its size and its own p99 as a multiple of it (`p99_vs_floor`).
+    """
+    if repeat < 1:
+        raise ValueError(f"repeat must be >= 1, got {repeat}")
+    floors, rows = [], []
+    for n in sizes:
+        runs: dict[str, list[dict[str, Any]]] = {"floor": [], **{w: [] for w in waiters}}
+        for _ in range(repeat):
+            # Interleaved, so a busy moment on a shared machine hits floor and waiters alike.
+            runs["floor"].append(measure_floor(n))
+            for waiter in waiters:
+                runs[waiter].append(measure_waiters(waiter, n, workers=workers))
+        floor = _median_row(runs.pop("floor"))
+        floors.append(floor)
+        for waiter_runs in runs.values():
+            row = _median_row(waiter_runs)
+            row["floor_p99_ms"] = floor["release_p99_ms"]
+            row["p99_vs_floor"] = row["release_p99_ms"] / floor["release_p99_ms"]
+            rows.append(row)
+    return {"floor": floors, "waiters": rows}
 
 
-def _workers(text: str | None) -> int | None:
-    if text is None:
-        return None
-    try:
-        value = int(text)
-    except ValueError:
-        raise UsageError(f"--workers {text!r}: expected an integer") from None
-    if not 2 <= value <= MAX_WORKERS:
-        raise UsageError(f"--workers {text!r}: must be between 2 and {MAX_WORKERS}")
-    return value
-
-
-def cmd_bench(args: argparse.Namespace) -> int:
-    waiters = [w.strip() for w in args.waiters.split(",") if w.strip()]
-    for waiter in waiters:
-        if waiter not in WAITERS:
-            raise UsageError(f"--waiters: unknown waiter {waiter!r} (choose from to_thread,future)")
-    if not waiters:
-        raise UsageError(f"--waiters {args.waiters!r}: name at least one waiter")
-    sizes, workers, wait_s = _int_list(args.sizes), _workers(args.workers), wait_from(args)
-    with exclusive_run("bench", wait_s):  # a second run on the same cores skews the figures
-        rows = run_bench(waiters, sizes, workers)
-    if args.json:
-        print(json.dumps(rows, indent=2))
-    else:
-        render(rows)
-    return 0
-
-
-def register(sub: Any) -> None:
-    bench = sub.add_parser("bench", help="micro-benchmarks (figures, not pass/fail)")
-    which = bench.add_subparsers(dest="bench", required=True, metavar="BENCH")
-    waiters = which.add_parser("waiters", help="cost and release latency of waiting duplicates")
-    waiters.add_argument("--waiters", default="to_thread,future")
-    waiters.add_argument("--sizes", default=",".join(str(n) for n in DEFAULT_SIZES))
-    waiters.add_argument("--workers", default=None, help=f"executor workers (2..{MAX_WORKERS})")
-    waiters.add_argument("--json", action="store_true", help="print JSON rows")
-    add_wait_flag(waiters)
-    waiters.set_defaults(func=cmd_bench)
+def _median_row(runs: list[dict[str, Any]]) -> dict[str, Any]:
+    """Each numeric field's median over the repeats: the nearest-rank p50, an observed value."""
+    row = dict(runs[0])
+    for key, value in row.items():
+        if isinstance(value, int | float) and not isinstance(value, bool):
+            row[key] = percentile([run[key] for run in runs], 50)
+    row["repeats"] = len(runs)
+    return row

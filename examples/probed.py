@@ -1,0 +1,37 @@
+"""The example apps with `stampede.probe.install(app)`: the one line that makes detection exact.
+
+    uvicorn --factory examples.probed:to_thread_cache --port 8000
+    uvicorn --factory examples.probed:future_cache --port 8000
+
+Each factory builds the example's app and installs the probe on it, so /metrics serves
+Stampede's metric names and `stampede compare --target` reads the wedge, loop errors and live
+tasks from inside the server (evidence "exact").
+"""
+
+from __future__ import annotations
+
+import stampede.probe
+from fastapi import FastAPI
+
+from examples import busy_model, chatty_logs, idempotency_cache
+
+
+def _probed(app: FastAPI) -> FastAPI:
+    stampede.probe.install(app)
+    return app
+
+
+def to_thread_cache() -> FastAPI:
+    return _probed(idempotency_cache.create_app(wait_with_future=False))
+
+
+def future_cache() -> FastAPI:
+    return _probed(idempotency_cache.create_app(wait_with_future=True))
+
+
+def busy() -> FastAPI:
+    return _probed(busy_model.create_app())
+
+
+def chatty() -> FastAPI:
+    return _probed(chatty_logs.create_app())

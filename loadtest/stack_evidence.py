@@ -1,0 +1,129 @@
+"""Stack evidence from a process we cannot change: `py-spy dump --json`, classified.
+
+Every thread's stack is reduced to (file, function) frames and classified by the probe's own
+rule (stampede.probe.stacks): idle in its pool, parked in a wait primitive, or working.
+Threads are grouped by pool from their names: `asyncio_N` is the loop's default executor,
+`ThreadPoolExecutor-N_M` and "AnyIO worker thread" are other pools.
+
+The dump is written to the run folder as JSON (what py-spy printed) and as text (for the
+report). When py-spy cannot run (not installed, no ptrace permission, the process is gone),
+the evidence says so in `error` and holds no stacks: the caller falls back to the stall alone.
+"""
+
+from __future__ import annotations
+
+import json
+import re
+import shutil
+import subprocess
+import sys
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+from stampede.probe.stacks import ThreadState, classify_stack
+
+PY_SPY_TIMEOUT_S = 10.0
+DEFAULT_EXECUTOR = re.compile(r"^(asyncio|uvloop)_\d+$")  # uvloop names its pool so
+OTHER_POOLS = re.compile(r"^(ThreadPoolExecutor-\d+_\d+|AnyIO worker thread)$")
+
+
+@dataclass(frozen=True)
+class ThreadStack:
+    pid: int
+    name: str
+    pool: str | None  # "default", "other" or None
+    state: ThreadState
+    frames: tuple[tuple[str, str, int], ...]  # (file, function, line), innermost first
+
+
+@dataclass
+class StackEvidence:
+    threads: list[ThreadStack] = field(default_factory=list)
+    error: str | None = None  # why there are no stacks
+    json_file: str | None = None  # relative to the run folder
+    text_file: str | None = None
+
+    def pool(self, pool: str) -> list[ThreadStack]:
+        return [t for t in self.threads if t.pool == pool]
+
+    @property
+    def default_workers(self) -> int:
+        return len(self.pool("default"))
+
+    @property
+    def parked_default(self) -> list[ThreadStack]:
+        return [t for t in self.pool("default") if t.state == "parked"]
+
+    @property
+    def parked_other(self) -> list[ThreadStack]:
+        return [t for t in self.pool("other") if t.state == "parked"]
+
+    @property
+    def executor_wedged(self) -> bool:
+        """Every default-executor worker there is parked in a wait primitive."""
+        default = self.pool("default")
+        return bool(default) and all(t.state == "parked" for t in default)
+
+
+def py_spy() -> str | None:
+    """The py-spy executable: beside this interpreter (a venv), else on PATH."""
+    beside = Path(sys.executable).with_name("py-spy")
+    return str(beside) if beside.exists() else shutil.which("py-spy")
+
+
+def dump(pid: int, run_dir: Path, stem: str) -> StackEvidence:
+    """Dump every thread of `pid` and its children; files go to run_dir/stacks/<stem>.*."""
+    exe = py_spy()
+    if exe is None:
+        return StackEvidence(error="py-spy is not installed")
+    argv = [exe, "dump", "--json", "--subprocesses", "--pid", str(pid)]
+    try:
+        done = subprocess.run(argv, capture_output=True, timeout=PY_SPY_TIMEOUT_S, check=False)
+    except subprocess.TimeoutExpired:
+        return StackEvidence(error=f"py-spy did not answer within {PY_SPY_TIMEOUT_S:g} s")
+    except OSError as exc:
+        return StackEvidence(error=f"py-spy could not run: {exc}")
+    if done.returncode != 0:
+        lines = done.stderr.decode(errors="replace").strip().splitlines()
+        why = lines[-1] if lines else f"exit code {done.returncode}"
+        return StackEvidence(error=f"py-spy could not attach: {why}")
+    try:
+        raw = json.loads(done.stdout)
+    except ValueError:
+        return StackEvidence(error="py-spy printed no JSON")
+    evidence = StackEvidence(threads=parse(raw))
+    folder = run_dir / "stacks"
+    folder.mkdir(parents=True, exist_ok=True)
+    (folder / f"{stem}.json").write_bytes(done.stdout)
+    (folder / f"{stem}.txt").write_text(render(evidence.threads))
+    evidence.json_file = f"stacks/{stem}.json"
+    evidence.text_file = f"stacks/{stem}.txt"
+    return evidence
+
+
+def parse(raw: Any) -> list[ThreadStack]:
+    """py-spy's JSON (a list of threads) as classified ThreadStacks."""
+    threads = []
+    for thread in raw if isinstance(raw, list) else []:
+        name = str(thread.get("thread_name") or thread.get("thread_id") or "?")
+        frames = tuple(
+            (str(f.get("filename", "")), str(f.get("name", "")), int(f.get("line") or 0))
+            for f in thread.get("frames") or []
+        )
+        pool = "default" if DEFAULT_EXECUTOR.match(name) else None
+        if pool is None and OTHER_POOLS.match(name):
+            pool = "other"
+        state = classify_stack([(file, function) for file, function, _ in frames])
+        threads.append(ThreadStack(int(thread.get("pid") or 0), name, pool, state, frames))
+    return threads
+
+
+def render(threads: list[ThreadStack]) -> str:
+    parts = []
+    for t in threads:
+        pool = f", {t.pool} pool" if t.pool else ""
+        lines = [f'Thread "{t.name}" (pid {t.pid}{pool}): {t.state}']
+        lines += [f"    {function} ({file}:{line})" for file, function, line in t.frames]
+        parts.append("\n".join(lines))
+    return "\n\n".join(parts) + "\n"

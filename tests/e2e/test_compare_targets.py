@@ -1,0 +1,100 @@
+"""`stampede compare --target`: the project's example apps as the user's own servers.
+
+No Stampede code inside the black-box apps: the to_thread idempotency cache must come out
+wedged with evidence "stacks" (py-spy shows every default-executor worker parked in a wait)
+and its stacks file in the run folder; the future cache, a merely busy app and an app that
+only logs look-alike words must come out clean; a target that cannot start is one line while
+the others still run. The same caches with `stampede.probe.install(app)` are classified with
+evidence "exact".
+"""
+
+from __future__ import annotations
+
+import json
+import subprocess
+import sys
+from pathlib import Path
+from typing import Any
+
+import pytest
+from stampede.loadtest.stack_evidence import py_spy
+
+from tests.serverproc import ROOT
+
+pytestmark = [pytest.mark.slow, pytest.mark.timeout(180)]
+STORM = ["--duration", "4", "--users", "4", "--stall-seconds", "2", "--grace", "1"]
+
+
+def compare(out: Path, targets: dict[str, str]) -> tuple[dict[str, Any], str]:
+    argv = [sys.executable, "-m", "stampede", "compare", *STORM, "--out", str(out)]
+    argv += ["--no-progress"]
+    for name, command in targets.items():
+        argv += ["--target", f"{name}={command}"]
+    proc = subprocess.run(argv, cwd=ROOT, capture_output=True, text=True, timeout=170)
+    summary = json.loads((out / "latest" / "summary.json").read_text())
+    assert summary["complete"], proc.stdout[-2000:] + proc.stderr[-2000:]
+    return summary, proc.stdout
+
+
+@pytest.mark.skipif(py_spy() is None, reason="py-spy is a dependency but not installed here")
+def test_black_box_targets_are_classified_with_their_evidence(tmp_path: Path) -> None:
+    summary, stdout = compare(
+        tmp_path / "caches",
+        {
+            "to_thread": "uvicorn examples.idempotency_cache:app --port {port}",
+            "future": "uvicorn examples.idempotency_cache:fixed_app --port {port}",
+            "broken": "uvicorn examples.no_such_module:app --port {port}",
+        },
+    )
+    # Two runs, so that each stays well inside its budget on a loaded machine.
+    healthy, _ = compare(
+        tmp_path / "healthy",
+        {
+            "busy": "uvicorn examples.busy_model:app --port {port}",
+            "chatty": "uvicorn examples.chatty_logs:app --port {port}",
+        },
+    )
+    variants = {**summary["variants"], **healthy["variants"]}
+    run_dir = tmp_path / "caches" / "latest"
+
+    wedged = variants["to_thread"]
+    assert wedged["target"]["kind"] == "command"
+    assert (wedged["wedged"], wedged["wedge_evidence"]) == (True, "stacks")
+    assert wedged["parked_executor_threads"] >= 1
+    stacks = (run_dir / wedged["stacks_file"]).read_text()
+    assert stacks.count("Event.wait") >= wedged["parked_executor_threads"]
+    assert (run_dir / wedged["files"]["server_stderr"]).exists()
+    assert "WEDGED (evidence stacks" in "\n".join(summary["verdict"])
+
+    for name in ("future", "busy", "chatty"):
+        clean = variants[name]
+        assert clean["wedged"] is False, (name, summary["verdict"], healthy["verdict"])
+        assert clean["wedge_evidence"] in ("stall", "stacks"), name
+        assert not any(clean["loop_errors"].values()), (name, clean["loop_errors"])
+        assert clean["requests"]["ok"] > 0, name
+    assert variants["chatty"]["target"]["health"] == "tcp"  # it has no /healthz
+
+    broken = variants["broken"]
+    assert broken["error"] and "\n" not in broken["error"]
+    assert broken["wedged"] is None and broken["wedge_evidence"] is None
+    assert f"broken did not run: {broken['error']}" in summary["verdict"]
+    assert "report:" in stdout
+
+
+def test_probed_targets_are_exact(tmp_path: Path) -> None:
+    summary, _ = compare(
+        tmp_path,
+        {
+            "to_thread": "uvicorn --factory examples.probed:to_thread_cache --port {port}",
+            "future": "uvicorn --factory examples.probed:future_cache --port {port}",
+        },
+    )
+    variants = summary["variants"]
+    assert (variants["to_thread"]["wedged"], variants["to_thread"]["wedge_evidence"]) == (
+        True,
+        "exact",
+    )
+    assert variants["to_thread"]["parked_executor_threads"] >= 1
+    assert (variants["future"]["wedged"], variants["future"]["wedge_evidence"]) == (False, "exact")
+    assert variants["future"]["parked_executor_threads"] == 0
+    assert variants["future"]["leaked_tasks"] is not None
