@@ -43,6 +43,8 @@ def number(
 
     def convert(text: str) -> Any:
         try:
+            if not text.isascii():  # int() and float() take look-alike digits such as "٣"
+                raise ValueError(text)
             value = kind(text)
         except (TypeError, ValueError):
             raise BadValue(text, "not an integer" if kind is int else "not a number") from None

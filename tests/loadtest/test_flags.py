@@ -20,7 +20,7 @@ def test_numbers_with_bounds() -> None:
     cpus = flags.number(float, 0, 1024, open_low=True)
     assert cpus("0.5") == 0.5 and cpus("1024") == 1024
     assert "must be > 0" in _refused(cpus, "0")
-    for bad in ("nan", "inf", "1e308", "abc", ""):
+    for bad in ("nan", "inf", "1e308", "abc", "", "\u0663"):  # an Arabic-Indic three
         _refused(cpus, bad)
     users = flags.integer(1, 10)
     assert users("10") == 10
