@@ -54,4 +54,5 @@ EXPOSE 8000 8089 5557 9646
 HEALTHCHECK --interval=5s --timeout=3s --start-period=15s --retries=3 \
     CMD ["python", "-c", "import os, urllib.request; urllib.request.urlopen('http://127.0.0.1:' + os.environ.get('STAMPEDE_PORT', '8000') + '/healthz', timeout=2)"]
 
-CMD ["stampede", "serve", "--host", "0.0.0.0"]
+# 0.0.0.0 is the container's own interface; publish the port on the host's 127.0.0.1.
+CMD ["stampede", "serve", "--host", "0.0.0.0", "--allow-remote"]

@@ -4,9 +4,10 @@ PY := $(VENV)/bin/python
 STAMPEDE := $(VENV)/bin/stampede
 PYTEST_ARGS ?=
 
-.PHONY: demo test lint format serve bench plan clean
+.PHONY: demo test test-tools lint format serve bench plan clean
 
 $(VENV)/.installed: pyproject.toml
+	@scripts/ensure-tools.sh python
 	python3 -m venv $(VENV)
 	$(PY) -m pip install --quiet --upgrade pip
 	$(PY) -m pip install --quiet -e '.[dev,sdk]'
@@ -15,7 +16,12 @@ $(VENV)/.installed: pyproject.toml
 demo: $(VENV)/.installed  ## storm both waiters in capped servers; report in results/latest
 	$(STAMPEDE) compare
 
-test: $(VENV)/.installed  ## lint, format check, import layers and the whole test suite
+# Debian's prometheus package first (apt-get as root or via sudo, else one line saying what to
+# run): the container tests run promtool and prometheus for real and are never skipped.
+test-tools:
+	@scripts/ensure-tools.sh prometheus
+
+test: test-tools $(VENV)/.installed  ## tools, lint, format check, import layers and the whole test suite
 	$(VENV)/bin/ruff check .
 	$(VENV)/bin/ruff format --check .
 	$(VENV)/bin/lint-imports

@@ -13,7 +13,7 @@ from __future__ import annotations
 import stampede.probe
 from fastapi import FastAPI
 
-from examples import busy_model, chatty_logs, idempotency_cache
+from examples import busy_model, chatty_logs, idempotency_cache, sse_relay, ws_bridge
 
 
 def _probed(app: FastAPI) -> FastAPI:
@@ -35,3 +35,19 @@ def busy() -> FastAPI:
 
 def chatty() -> FastAPI:
     return _probed(chatty_logs.create_app())
+
+
+def sse_relay_app() -> FastAPI:
+    return _probed(sse_relay.create_app(fixed=False))
+
+
+def sse_relay_fixed() -> FastAPI:
+    return _probed(sse_relay.create_app(fixed=True))
+
+
+def ws_bridge_app() -> FastAPI:
+    return _probed(ws_bridge.create_app(fixed=False))
+
+
+def ws_bridge_fixed() -> FastAPI:
+    return _probed(ws_bridge.create_app(fixed=True))

@@ -62,7 +62,9 @@ def interrupts_tear_down() -> Iterator[None]:
 @contextlib.contextmanager
 def deferred_interrupts() -> Iterator[None]:
     """Hold teardown signals until the block ends, so starting or stopping a process is never
-    cut in half (a process started but not yet recorded would be leaked)."""
+    cut in half (a process started but not yet recorded would be leaked). A held signal is
+    then delivered to the handler that was in place: Interrupted in plain code, a cancel of
+    the main task under run_async, the default action where nothing handles it."""
     if threading.current_thread() is not threading.main_thread():
         yield
         return
@@ -77,8 +79,7 @@ def deferred_interrupts() -> Iterator[None]:
         for sig, handler in previous.items():
             signal.signal(sig, handler)
         if pending:
-            _received.extend(pending)
-            raise Interrupted(pending[0])
+            signal.raise_signal(pending[0])
 
 
 _CANCELLED = object()

@@ -28,8 +28,8 @@ from stampede.loadtest.phases import variant_phases
 from stampede.loadtest.sampler import COLUMNS
 from stampede.loadtest.target_verdict import is_target, target_verdict
 
-if TYPE_CHECKING:  # types only: importing scenarios here would run its registry, which reaches
-    # back into report/ and this module (an import cycle)
+if TYPE_CHECKING:  # annotations only: importing scenarios here would close a cycle through
+    # scenarios -> their reports -> report -> results
     from stampede.loadtest.runner import VariantRecord
     from stampede.loadtest.scenarios.scenario import Scenario
 

@@ -24,6 +24,7 @@ from typing import IO, Any
 from stampede.loadtest.blackbox import BlackBox
 from stampede.loadtest.cpu_trigger import CpuTrigger
 from stampede.loadtest.launcher import Handle, LaunchError, Target, launch, tail
+from stampede.loadtest.locust_workers import master_args, stall_bound, start_workers
 from stampede.loadtest.processes import (
     deferred_interrupts,
     free_port,
@@ -133,6 +134,7 @@ class VariantRun:
         self.server: Handle | None = None
         self._cpu_trigger: CpuTrigger | None = None
         self.locust: subprocess.Popen[bytes] | None = None
+        self.workers: list[subprocess.Popen[bytes]] = []
         self.sampler: Sampler | None = None
         self.logs: list[IO[bytes]] = []
         self.url = ""
@@ -222,7 +224,7 @@ class VariantRun:
         self.record.blackbox = BlackBox(
             pid=server.pid,
             stderr_path=server.stderr_path,
-            stall_s=self.plan.stall_s,
+            stall_s=stall_bound(self.plan.stall_s, self.plan.locust_workers),
             run_dir=self.plan.run_dir,
             stem=self.plan.variant,
         )
@@ -238,18 +240,21 @@ class VariantRun:
         self.record.files["locust_csv_prefix"] = f"locust/{self.plan.variant}"
         self.record.files["intents"] = f"locust/{self.plan.variant}_intents.jsonl"
         intents = (self.plan.run_dir / self.record.files["intents"]).resolve()
+        argv = [*locust_argv(self.plan, self.url, prefix, metrics_port)]
+        argv += ["--intents-file", str(intents)]
+        master_port = free_port() if self.plan.locust_workers else 0
+        v = self.plan.variant
+        if self.plan.locust_workers:  # Locust's distributed mode: locust_workers.py
+            argv += master_args(self.plan.locust_workers, master_port)
         with deferred_interrupts():
             self.locust = spawn(
-                [
-                    *locust_argv(self.plan, self.url, prefix, metrics_port),
-                    "--intents-file",
-                    str(intents),
-                ],
-                cwd=self.plan.run_dir,
-                stdin=subprocess.DEVNULL,
-                stdout=log,
+                argv, cwd=self.plan.run_dir, stdin=subprocess.DEVNULL, stdout=log,
                 stderr=subprocess.STDOUT,
-            )
+            )  # fmt: skip
+            self.workers = start_workers(
+                self.plan.locust_workers, LOCUSTFILE, master_port, self.plan.run_dir,
+                lambda i: self._open_log(f"locust/{v}.worker-{i}.log", f"locust_worker_{i}"),
+            )  # fmt: skip
             t0 = time.monotonic()
             self.record.started_at = time.time()
         assert self.server is not None
@@ -342,6 +347,8 @@ class VariantRun:
             self._cpu_trigger.restore()
         started = time.monotonic()
         self.record.locust_exit_code = stop_group(self.locust, self._cut(LOCUST_STOP_S))
+        for worker in self.workers:  # they quit with their master; stragglers are stopped
+            stop_group(worker, self._cut(LOCUST_STOP_S))
         if self.server is not None and self.server.alive() and self.url:
             self._final_snapshot()
         if self.sampler is not None:

@@ -24,7 +24,9 @@ from stampede.probe.loop_errors import CANCEL_SCOPE_TEXT
 
 CONTEXT_LINE = re.compile(r"^(future|task|handle|protocol|transport|socket|source_traceback): ")
 ASGI_START = "Exception in ASGI application"
-EXCEPTION_LINE = re.compile(r"^[A-Za-z_][\w.]*(Error|Exception|Exit|Interrupt|Iteration|Group)\b")
+# A traceback's exception line: "pkg.Name: message" or "Name" alone. Log lines are not: their
+# level is followed by several spaces (uvicorn) or no space at all ("INFO:app:...").
+EXCEPTION_LINE = re.compile(r"^[A-Za-z_][\w.]*(: (?! )|$)")
 CHAIN_LINES = (
     "Traceback (most recent call last)",
     "During handling of the above exception",

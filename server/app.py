@@ -1,4 +1,9 @@
-"""The FastAPI app: invocations, status, health and metrics."""
+"""The FastAPI app: invocations, status, health and metrics, behind the request limits.
+
+Every error answers `{"error", "message"}`: validation, unknown routes, 405 (with the `Allow`
+header RFC 9110 requires), and the limits' 413/503 (server/limits.py). What each route may
+answer is declared in its OpenAPI entry (server/api_models.py).
+"""
 
 from __future__ import annotations
 
@@ -8,22 +13,25 @@ from typing import Annotated
 
 from fastapi import FastAPI, Header, Path, Request
 from fastapi.exceptions import RequestValidationError
-from fastapi.responses import JSONResponse, Response
+from fastapi.responses import JSONResponse, PlainTextResponse, Response
 from prometheus_client import CONTENT_TYPE_LATEST, generate_latest
-from pydantic import BaseModel, ConfigDict, Field
 from stampede.probe.loop_errors import CountAsgiErrors
+from stampede.server.api_models import (
+    AGENT_ID,
+    KEY_SCHEMA,
+    MAX_KEY,
+    InvokeRequest,
+    InvokeResponse,
+    error_responses,
+    text_response,
+)
 from stampede.server.control import control_router
+from stampede.server.limits import BodyLimit, ConcurrencyLimit
 from stampede.server.runtime import Runtime
 from stampede.server.settings import ServerSettings
 from starlette.exceptions import HTTPException as StarletteHTTPException
 
-AGENT_ID = r"^[A-Za-z0-9][A-Za-z0-9._:-]{0,127}$"
-MAX_KEY = 255
-
-
-class InvokeRequest(BaseModel):
-    model_config = ConfigDict(extra="ignore")
-    prompt: str = Field(min_length=1, max_length=10_000)
+HTTP_ERRORS = {404: "not_found", 405: "method_not_allowed", 413: "payload_too_large"}
 
 
 def bad_request(status: int, message: str) -> JSONResponse:
@@ -38,6 +46,8 @@ def check_key(key: str | None) -> str | None:
         return f"Idempotency-Key must be 1..{MAX_KEY} characters, got {len(key)}"
     if not all(" " <= ch <= "~" for ch in key):
         return "Idempotency-Key must be printable ASCII"
+    if key.strip(" ") != key:
+        return "Idempotency-Key must not start or end with a space"
     return None
 
 
@@ -57,6 +67,9 @@ def create_app(settings: ServerSettings | None = None) -> FastAPI:
     app.state.runtime = runtime
     # Hazard errors raised out of a response's teardown count once, like loop reports.
     app.add_middleware(CountAsgiErrors, detector=runtime.detector)
+    # Added last, so they run first: nothing below them sees a refused request.
+    app.add_middleware(ConcurrencyLimit, limit=settings.max_concurrency, count=runtime.rejected)
+    app.add_middleware(BodyLimit, max_bytes=settings.max_body_bytes, count=runtime.rejected)
     for hazard in runtime.hazards:
         app.include_router(hazard.router)
     app.include_router(control_router(runtime.model))
@@ -76,17 +89,33 @@ def create_app(settings: ServerSettings | None = None) -> FastAPI:
 
     @app.exception_handler(StarletteHTTPException)
     async def http_error(request: Request, exc: StarletteHTTPException) -> JSONResponse:
-        code = {404: "not_found", 405: "method_not_allowed"}.get(exc.status_code, "http_error")
+        if exc.status_code == 400:  # FastAPI could not decode the body (bad UTF-8, too deep)
+            return bad_request(400, "request body is not valid JSON")
+        code = HTTP_ERRORS.get(exc.status_code, "http_error")
         message = f"no route for {request.method} {request.url.path}"
         if exc.status_code not in (404, 405):
             message = str(exc.detail)
-        return JSONResponse({"error": code, "message": message}, status_code=exc.status_code)
+        # The 405's Allow header (RFC 9110) rides on the exception.
+        return JSONResponse(
+            {"error": code, "message": message}, status_code=exc.status_code, headers=exc.headers
+        )
 
-    @app.post("/v1/agents/{agent_id}/invocations")
+    @app.post(
+        "/v1/agents/{agent_id}/invocations",
+        response_model=InvokeResponse,
+        responses=error_responses(400, 409, 413, 422, 429, 500, 503, 504),
+    )
     async def invoke(
         body: InvokeRequest,
         agent_id: Annotated[str, Path(pattern=AGENT_ID)],
-        idempotency_key: Annotated[str | None, Header(alias="Idempotency-Key")] = None,
+        idempotency_key: Annotated[
+            str | None,
+            Header(
+                alias="Idempotency-Key",
+                description=f"1..{MAX_KEY} printable ASCII characters; duplicates share it",
+                json_schema_extra=KEY_SCHEMA,
+            ),
+        ] = None,
     ) -> JSONResponse:
         problem = check_key(idempotency_key)
         if problem:
@@ -102,7 +131,11 @@ def create_app(settings: ServerSettings | None = None) -> FastAPI:
     async def healthz() -> dict[str, object]:
         return {"status": "ok", "wedged": runtime.wedge.wedged}
 
-    @app.get("/metrics")
+    @app.get(
+        "/metrics",
+        response_class=PlainTextResponse,
+        responses={200: text_response("text/plain", "Prometheus text exposition format")},
+    )
     async def metrics() -> Response:
         return Response(generate_latest(runtime.telemetry.registry), media_type=CONTENT_TYPE_LATEST)
 

@@ -12,12 +12,18 @@ import ipaddress
 from fastapi import APIRouter, Request
 from fastapi.responses import JSONResponse
 from pydantic import BaseModel, ConfigDict, Field
+from stampede.server.api_models import error_responses
 from stampede.server.model import StubBedrockModel
 
 
 class ModelControl(BaseModel):
     model_config = ConfigDict(extra="forbid")
     latency_factor: float = Field(ge=0.01, le=1000)
+
+
+class ModelState(BaseModel):
+    latency_factor: float
+    latency_ms: float
 
 
 def is_loopback(host: str | None) -> bool:
@@ -30,7 +36,9 @@ def is_loopback(host: str | None) -> bool:
 def control_router(model: StubBedrockModel) -> APIRouter:
     router = APIRouter()
 
-    @router.put("/v1/control/model")
+    @router.put(
+        "/v1/control/model", response_model=ModelState, responses=error_responses(403, 413, 422)
+    )
     async def control_model(body: ModelControl, request: Request) -> JSONResponse:
         host = request.client.host if request.client else None
         if not is_loopback(host):

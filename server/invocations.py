@@ -21,6 +21,9 @@ from stampede.server.model import ModelThrottledError, StubBedrockModel
 from stampede.server.telemetry import Telemetry
 from stampede.server.waiters import Waiter
 
+# CPython's RuntimeError when the OS refuses a thread (a pids cap, RLIMIT_NPROC).
+THREAD_START_FAILED = "can't start new thread"
+
 
 def iso(ts: float) -> str:
     return datetime.fromtimestamp(ts, UTC).isoformat(timespec="milliseconds")
@@ -65,7 +68,7 @@ class Dispatch:
                 outcome = await self._run_primary(agent_id, key, prompt, fp)
             elif key is not None and key == current.key:
                 role = "duplicate"
-                outcome = await self._duplicate(current, prompt)
+                outcome = await self._wait_as_duplicate(current, agent_id, prompt)
             else:
                 outcome = await self._conflict(agent_id, key, prompt)
         finally:
@@ -73,6 +76,20 @@ class Dispatch:
             self.last_completion = time.monotonic()
         self.telemetry.invocation_done(role, outcome_label(outcome), time.perf_counter() - started)
         return outcome
+
+    async def _wait_as_duplicate(self, current: Any, agent_id: str, prompt: str) -> Outcome:
+        try:
+            return await self._duplicate(current, prompt)
+        except RuntimeError as exc:
+            # A thread-based waiter under a pids cap: no worker to park, so say so in JSON.
+            if THREAD_START_FAILED not in str(exc):
+                raise
+            return error(
+                503,
+                "no_worker_thread",
+                f"could not start a worker thread for this duplicate to wait on: {exc}",
+                agent_id=agent_id,
+            )
 
     async def _run_primary(self, agent_id: str, key: str | None, prompt: str, fp: str) -> Outcome:
         if key is None:

@@ -13,6 +13,7 @@ from __future__ import annotations
 import gc
 import logging
 import time
+from collections import Counter
 from typing import Any
 
 from stampede.probe import Probe
@@ -56,6 +57,8 @@ class Runtime:
         self.service.ledger = IdempotencyLedger(settings.idempotency_mode, settings.replay_ttl_s)
         self.wedge = self.probe.wedge
         self.hazards = build_hazards(settings)
+        # Requests the limits (server/limits.py) refused, by reason; never a hazard count.
+        self.rejected_requests: Counter[str] = Counter()
         self.loop_errors = self.probe.loop_errors
         self.detector = self.probe.detector
         for hazard in self.hazards:  # a hazard may trace reports back to its own requests
@@ -96,6 +99,9 @@ class Runtime:
         self.executor.cancel_queued()
         if aborted:
             log.warning("shutdown aborted %d in-flight invocation(s)", aborted)
+
+    def rejected(self, reason: str) -> None:
+        self.rejected_requests[reason] += 1
 
     def _gc_tick(self) -> None:
         # Collect on a timer so "destroyed but pending" shows during a run, not at exit.
@@ -173,6 +179,13 @@ class Runtime:
             "duplicate_timeout_s": self.settings.duplicate_timeout_s,
             "idempotency": self.service.ledger.status(),
             "loop_errors": dict(sorted(self.loop_errors.items())),
+            "limits": {
+                "max_body_bytes": self.settings.max_body_bytes,
+                "max_concurrency": self.settings.max_concurrency,
+                "max_sessions_per_connection": self.settings.max_sessions_per_connection,
+                "stream_max_duration_s": self.settings.stream_max_duration_s,
+                "rejected": dict(sorted(self.rejected_requests.items())),
+            },
             "hazards": {hazard.name: hazard.status() for hazard in self.hazards},
             "gc": {
                 "interval_s": self.settings.gc_interval_s,

@@ -18,6 +18,12 @@ log = logging.getLogger("stampede.server")
 
 # Longer than a healthy request needs to drain, short enough to stay inside 5 s when wedged.
 GRACEFUL_SHUTDOWN_S = 3
+# Open connections (idle keep-alive ones too) uvicorn takes per unit of --max-concurrency
+# before it answers 503 itself; the app's own limit on agent work trips first.
+CONNECTIONS_PER_REQUEST = 2
+# The largest WebSocket message uvicorn reads; a JSON-RPC frame over --max-body-bytes but
+# under this gets a JSON-RPC error, a larger one closes the connection (1009).
+WS_MAX_MESSAGE_BYTES = 16 << 20
 
 
 class _Server(uvicorn.Server):
@@ -73,6 +79,8 @@ def serve(settings: ServerSettings) -> None:
         log_level=settings.log_level,
         access_log=settings.access_log,
         timeout_graceful_shutdown=GRACEFUL_SHUTDOWN_S,
+        limit_concurrency=CONNECTIONS_PER_REQUEST * settings.max_concurrency,
+        ws_max_size=max(WS_MAX_MESSAGE_BYTES, settings.max_body_bytes),
         lifespan="on",
     )
     _Server(config, app.state.runtime.abort).run()

@@ -15,7 +15,7 @@ import os
 import sys
 from typing import Any, Literal
 
-from pydantic import Field, create_model, field_validator
+from pydantic import Field, ValidationInfo, create_model, field_validator
 from pydantic_settings import BaseSettings, PydanticBaseSettingsSource, SettingsConfigDict
 from stampede.server.hazards import HAZARDS
 from stampede.server.hazards.stream.consume import CONSUME_PATTERNS, parse_patterns
@@ -50,7 +50,10 @@ def default_pool_size(cpus: int) -> int:
 class ServerSettings(HazardChoices):  # type: ignore[misc, valid-type]
     model_config = SettingsConfigDict(env_prefix="STAMPEDE_", extra="ignore")
 
-    host: str = Field("127.0.0.1", description="address to bind (loopback by default)")
+    allow_remote: bool = Field(
+        False, description="allow --host to be a non-loopback address (other machines can call)"
+    )
+    host: str = Field("127.0.0.1", description="address to bind (loopback unless --allow-remote)")
     port: int = Field(8000, ge=0, le=65535, description="TCP port (0: any free port)")
     cpus: int | None = Field(
         None, ge=1, le=1024, description="emulated host CPUs the pool is sized from"
@@ -107,6 +110,27 @@ class ServerSettings(HazardChoices):  # type: ignore[misc, valid-type]
     agent: AgentImpl = Field(
         "builtin", description="builtin agent loop, or strands (needs strands-agents)"
     )
+    max_body_bytes: int = Field(
+        1 << 20,
+        ge=1024,
+        le=1 << 30,
+        description="largest request body and JSON-RPC frame; a larger body gets 413",
+    )
+    max_concurrency: int = Field(
+        1024,
+        ge=1,
+        le=1_000_000,
+        description="agent requests and sessions in progress at once; more get 503 overloaded",
+    )
+    max_sessions_per_connection: int = Field(
+        64, ge=1, le=100_000, description="session/new calls one WebSocket connection may make"
+    )
+    stream_max_duration_s: float = Field(
+        60.0,
+        gt=0,
+        le=86_400,
+        description="longest SSE stream: events x interval is cut to fit, and it ends by then",
+    )
     log_level: Literal["debug", "info", "warning", "error"] = "info"
     access_log: bool = False
 
@@ -125,13 +149,18 @@ class ServerSettings(HazardChoices):  # type: ignore[misc, valid-type]
 
     @field_validator("host")
     @classmethod
-    def _host(cls, value: str) -> str:
-        if value in {"localhost", "0.0.0.0", "::"}:
+    def _host(cls, value: str, info: ValidationInfo) -> str:
+        if value == "localhost":
             return value
         try:
-            ipaddress.ip_address(value)
+            address = ipaddress.ip_address(value)
         except ValueError:
             raise ValueError(f"not an IP address: {value!r}") from None
+        # allow_remote is declared before host, so it is already validated here.
+        if not address.is_loopback and not info.data.get("allow_remote", False):
+            raise ValueError(
+                f"{value} is not a loopback address; pass --allow-remote to serve other machines"
+            )
         return value
 
     @classmethod

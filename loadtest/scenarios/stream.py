@@ -30,7 +30,9 @@ STREAM = for_hazard(
     "SSE clients that read a few events and drop the connection: the abandoned query() "
     "generator is closed by the event loop's finalizer in another task, so a Query whose "
     "anyio task group was entered by hand reports a cancel-scope RuntimeError per dropped "
-    "stream; plain asyncio tasks and an owner task report none.",
+    "stream; plain asyncio tasks and an owner task report none. With --sdk claude-agent-sdk==..."
+    ", each release's own query() serves the stream, consumed in turn in each pattern of the "
+    "table below.",
     server_settings={"stream_interval_ms": "50"},
     locust_args={"stream_drop_after": "3"},
     summary_hooks=[hazard_summary("cancel_scope"), consume_summary],

@@ -21,6 +21,7 @@ from stampede.loadtest.users.arrival import (
 
 RETRY_POLICIES = ("none", "fixed", "exponential", "full-jitter", "budget", "adaptive")
 ANY_HOST = "*"  # --allow-remote without a value
+MAX_AGENTS = 1_000_000  # names are made on demand (users/base.py), the Zipf weights once
 
 
 def add_arguments(parser: Any) -> None:
@@ -184,8 +185,8 @@ def storm_options(parsed: argparse.Namespace | None) -> StormOptions:
 
 def _check(o: StormOptions) -> None:
     problems = []
-    if o.agents < 0:
-        problems.append(f"--agents must be >= 0, got {o.agents}")
+    if not 0 <= o.agents <= MAX_AGENTS:
+        problems.append(f"--agents must be 0..{MAX_AGENTS}, got {o.agents}")
     if not 1 <= o.duplicates <= 1000:
         problems.append(f"--duplicates must be 1..1000, got {o.duplicates}")
     if not 0 < o.client_timeout <= 3600:

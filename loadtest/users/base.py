@@ -12,12 +12,13 @@ import contextlib
 import itertools
 import random
 import sys
-from collections.abc import Iterator
+from collections.abc import Iterator, Sequence
 from typing import Any, ClassVar
 
 from locust import events
 from locust.contrib.fasthttp import FastHttpUser
 from locust.exception import StopTest
+from stampede.loadtest.users.agents import AgentPool
 from stampede.loadtest.users.arguments import StormOptions, storm_options
 from stampede.loadtest.users.client_metrics import STORE
 from stampede.loadtest.users.loopback import refused_urls, storm_urls
@@ -84,11 +85,11 @@ class StormUser(FastHttpUser):
         seed = f"{self.options.seed}:{self.worker}:{type(self).__name__}:{self.slot}"
         self.rng = random.Random(seed)
 
-    def agent_pool(self) -> list[str]:
+    def agent_pool(self) -> Sequence[str]:
         """--agents N agents; 0 ("one per intent" for the storm) gives each user its own."""
         if self.options.agents == 0:
             return [f"agent-u{self.worker}-{self.slot}"]
-        return [f"agent-{i:03d}" for i in range(self.options.agents)]
+        return AgentPool(self.options.agents)
 
     def context(self) -> dict[str, Any]:
         # Lands in every request event: the client-metrics exporter labels by it.

@@ -25,6 +25,7 @@ import gevent
 from gevent.pool import Group
 from locust import events, task
 from locust.runners import WorkerRunner
+from stampede.loadtest.users.agents import AgentPool, zipf_cum_weights
 from stampede.loadtest.users.arrival import RateSchedule, total_s
 from stampede.loadtest.users.base import StormUser
 from stampede.loadtest.users.intents import LOG, Intent
@@ -63,8 +64,8 @@ class IdempotencyStormUser(StormUser):
     def on_start(self) -> None:
         self.sent = 0
         count = self.options.agents
-        self.agents = [f"agent-{i:03d}" for i in range(count)]
-        self.agent_weights = [1.0 / (rank + 1) for rank in range(count)]  # Zipf: hot agents
+        self.agents = AgentPool(count)  # lazy, and the weights are shared: O(1) per user
+        self.agent_weights = zipf_cum_weights(count)  # Zipf: hot agents collide
         self.guard = guard_for(self.variant, self.options.retry_policy, self.options.retry_budget)
         self.flying = Group()  # open model: this user's intents in flight
         self.schedule_done = False
@@ -121,7 +122,7 @@ class IdempotencyStormUser(StormUser):
         key = f"s{self.options.seed}-w{self.worker}-u{self.slot}-r{self.sent}"
         if not self.agents:
             return LogicalRequest(agent=f"agent-{key}", key=key)
-        agent = self.rng.choices(self.agents, weights=self.agent_weights)[0]
+        agent = self.rng.choices(self.agents, cum_weights=self.agent_weights)[0]
         return LogicalRequest(agent=agent, key=key)
 
     def run_intent(self, request: LogicalRequest, intended: float, started: float) -> None:

@@ -55,6 +55,8 @@ class WorkItem:
     started_at: float | None = None
     thread_name: str | None = None
     thread_ident: int | None = None
+    # submit() raised (no thread could start) after queueing it: it must never run.
+    abandoned: bool = False
 
 
 @dataclass(frozen=True)
@@ -103,6 +105,10 @@ class InstrumentedExecutor(ThreadPoolExecutor):
         try:
             future = super().submit(self._run, item, fn, args, kwargs)
         except BaseException:
+            # ThreadPoolExecutor queues the item before starting a thread; if the start fails,
+            # the caller got the exception, so a later worker must skip the item, not run it.
+            with self._state_lock:
+                item.abandoned = True
             self._forget(item)
             raise
         # A queued item cancelled before it ran never reaches _run's finally.
@@ -114,6 +120,8 @@ class InstrumentedExecutor(ThreadPoolExecutor):
     ) -> Any:
         with self._state_lock:
             self._queued.pop(item.id, None)
+            if item.abandoned:
+                return None
             item.started_at = time.monotonic()
             item.thread_name = threading.current_thread().name
             item.thread_ident = threading.get_ident()

@@ -327,7 +327,7 @@ def test_dockerfile_final_stage() -> None:
     user = re.findall(r"^USER\s+(\S+)", final, re.M)
     assert user and user[-1].split(":")[0] not in {"root", "0"}
     assert re.search(r"^HEALTHCHECK .*\n?.*CMD \[\"python\".*/healthz", final, re.M)
-    assert 'CMD ["stampede", "serve", "--host", "0.0.0.0"]' in final
+    assert 'CMD ["stampede", "serve", "--host", "0.0.0.0", "--allow-remote"]' in final
 
 
 def test_dockerignore_keeps_what_the_dockerfile_copies() -> None:

@@ -84,6 +84,10 @@ def test_compare_claude_agent_sdk_flags_0_1_50_by_pattern(tmp_path: Path) -> Non
             assert b["result"] == "clean", (name, b)
     assert any(line.startswith(f"{BUGGY} FLAGGED") for line in summary["verdict"])
     assert any(line.startswith(f"{FIXED_CLAUDE} clean") for line in summary["verdict"])
+    # What the client sees: 0.1.50's leaked scope cuts every `break` stream short.
+    for spec, v in ((BUGGY, buggy), (FIXED_CLAUDE, fixed)):
+        broken = v["requests"]["by_name"][f"{spec}:stream [server break after 3]"]
+        assert broken["failed"] == (broken["requests"] if spec == BUGGY else 0), broken
     report = (path.parent / "report.md").read_text()
     assert "## Consumption patterns" in report
     assert "relay (the client hangs up) cannot trigger it on any release" in report

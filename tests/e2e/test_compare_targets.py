@@ -2,10 +2,11 @@
 
 No Stampede code inside the black-box apps: the to_thread idempotency cache must come out
 wedged with evidence "stacks" (py-spy shows every default-executor worker parked in a wait)
-and its stacks file in the run folder; the future cache, a merely busy app and an app that
-only logs look-alike words must come out clean; a target that cannot start is one line while
-the others still run. The same caches with `stampede.probe.install(app)` are classified with
-evidence "exact".
+and its stacks file in the run folder; the SSE relay's cancel-scope errors and the WebSocket
+bridge's destroyed tasks are read from stderr, each report once; the fixed apps, a merely busy
+app and an app that only logs look-alike words must come out clean; a target that cannot
+start is one line while the others still run. The same apps with `stampede.probe.install(app)`
+are classified with evidence "exact".
 """
 
 from __future__ import annotations
@@ -25,9 +26,11 @@ pytestmark = [pytest.mark.slow, pytest.mark.timeout(180)]
 STORM = ["--duration", "4", "--users", "4", "--stall-seconds", "2", "--grace", "1"]
 
 
-def compare(out: Path, targets: dict[str, str]) -> tuple[dict[str, Any], str]:
+def compare(
+    out: Path, targets: dict[str, str], extra: list[str] | None = None
+) -> tuple[dict[str, Any], str]:
     argv = [sys.executable, "-m", "stampede", "compare", *STORM, "--out", str(out)]
-    argv += ["--no-progress"]
+    argv += ["--no-progress", "--wait", "120", *(extra or [])]
     for name, command in targets.items():
         argv += ["--target", f"{name}={command}"]
     proc = subprocess.run(argv, cwd=ROOT, capture_output=True, text=True, timeout=170)
@@ -98,3 +101,38 @@ def test_probed_targets_are_exact(tmp_path: Path) -> None:
     assert (variants["future"]["wedged"], variants["future"]["wedge_evidence"]) == (False, "exact")
     assert variants["future"]["parked_executor_threads"] == 0
     assert variants["future"]["leaked_tasks"] is not None
+
+
+@pytest.mark.parametrize(
+    ("scenario", "module", "kind"),
+    [("stream", "sse_relay", "cancel_scope"), ("session", "ws_bridge", "task_destroyed_pending")],
+)
+def test_loop_error_hazards_from_stderr_and_from_the_probe(
+    tmp_path: Path, scenario: str, module: str, kind: str
+) -> None:
+    summary, _ = compare(
+        tmp_path,
+        {
+            "buggy": f"uvicorn examples.{module}:app --port {{port}}",
+            "fixed": f"uvicorn examples.{module}:fixed_app --port {{port}}",
+            "probed": f"uvicorn --factory examples.probed:{module}_app --port {{port}}",
+        },
+        ["--scenario", scenario],
+    )
+    variants = summary["variants"]
+    buggy, fixed, probed = variants["buggy"], variants["fixed"], variants["probed"]
+    assert buggy["loop_errors"].get(kind, 0) > 0, summary["verdict"]
+    assert sum(buggy["loop_errors"].values()) == buggy["loop_errors"][kind]
+    assert (
+        f"buggy: loop errors {buggy['loop_errors'][kind]} {kind} (read from its stderr)"
+        in (summary["verdict"])
+    )
+    assert not any(fixed["loop_errors"].values()), fixed["loop_errors"]
+    assert probed["wedge_evidence"] == "exact" and probed["wedged"] is False
+    assert probed["loop_errors"][kind] > 0
+    assert (
+        f"probed: loop errors {probed['loop_errors'][kind]} {kind} (counted by the probe)"
+        in (summary["verdict"])
+    )
+    if kind == "task_destroyed_pending":  # the probe also sees the leaked tasks live
+        assert probed["leaked_tasks"] > 0

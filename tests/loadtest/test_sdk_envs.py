@@ -8,11 +8,14 @@ once, with progress lines (replacing a half-built one), then reused without a wo
 from __future__ import annotations
 
 import subprocess
+import sys
+import time
 from pathlib import Path
 
 import pytest
 from stampede.loadtest import sdk_envs
 from stampede.loadtest.cli import main
+from stampede.loadtest.errors import HarnessError
 
 # Building one env takes about 15 s with a warm pip cache, under a minute from PyPI.
 pytestmark = pytest.mark.timeout(300)
@@ -55,14 +58,16 @@ def test_bad_sdk_is_a_one_line_usage_error(
     assert not out.exists(), "nothing may start before the specs are checked"
 
 
-def test_uninstallable_release_names_pips_reason(capsys: pytest.CaptureFixture[str]) -> None:
-    # No --scenario: an acp release implies the session scenario, so the lookup is reached.
+@pytest.mark.parametrize("spec", ["agent-client-protocol==0.9.99", "claude-agent-sdk==0.1.9999"])
+def test_uninstallable_release_names_pips_reason(
+    spec: str, capsys: pytest.CaptureFixture[str]
+) -> None:
+    # No --scenario: a release implies its package's scenario, so the lookup is reached.
     with pytest.raises(SystemExit):
-        main(["compare", "--sdk", "agent-client-protocol==0.9.99"])
+        main(["compare", "--sdk", spec])
     error = capsys.readouterr().err.strip().splitlines()[-1]
     assert error == (
-        "stampede compare: error: cannot find agent-client-protocol==0.9.99: "
-        "No matching distribution found for agent-client-protocol==0.9.99"
+        f"stampede compare: error: cannot find {spec}: No matching distribution found for {spec}"
     )
 
 
@@ -85,3 +90,29 @@ def test_env_is_built_once_then_reused(monkeypatch: pytest.MonkeyPatch, tmp_path
     again: list[str] = []
     assert sdk_envs.prepare((spec,), again.append)[str(spec)] == python
     assert again == []
+
+
+def test_waiting_for_another_runs_env_build_is_bounded(tmp_path: Path) -> None:
+    lock = tmp_path / "env.lock"
+    holder = subprocess.Popen(
+        [sys.executable, "-c",
+         "import fcntl, sys, time\n"
+         f"handle = open({str(lock)!r}, 'a')\n"
+         "fcntl.flock(handle, fcntl.LOCK_EX)\n"
+         "print('held', flush=True)\n"
+         "time.sleep(60)\n"],
+        stdout=subprocess.PIPE, text=True,
+    )  # fmt: skip
+    try:
+        assert holder.stdout.readline().strip() == "held"  # type: ignore[union-attr]
+        spec = sdk_envs.parse_spec("agent-client-protocol==0.8.1")
+        heard: list[str] = []
+        started = time.monotonic()
+        with pytest.raises(HarnessError) as exc, sdk_envs._locked(lock, spec, heard.append, 0.6):
+            pass
+        assert 0.6 <= time.monotonic() - started < 5
+        assert str(lock) in str(exc.value) and "\n" not in str(exc.value)
+        assert heard and "waiting for another run" in heard[0]
+    finally:
+        holder.kill()
+        holder.wait()

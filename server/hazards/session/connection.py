@@ -1,12 +1,17 @@
 """A small JSON-RPC 2.0 agent connection shaped like ACP's (seed 003).
 
 Concurrency model: `Connection.__init__` registers two long-lived tasks with a TaskSupervisor —
-the sender (drains an outbound queue into `write`) and the dispatcher (takes requests off an
-inbound queue, calls the agent, queues the reply). `listen()` is the receive loop in the
-caller's task: it reads frames until `read` returns None. Only `close()` stops the two
-supervised tasks; a caller cancelled inside listen() that never calls close() orphans them,
-and since nothing but their own reference cycle holds them, gc later destroys them while still
-pending ("Task was destroyed but it is pending!").
+the sender (drains an outbound queue into `write`) and the dispatcher (takes parsed frames off
+its queue, calls the agent, queues the replies). `listen()` is the receive loop in the caller's
+task: it reads frames until `read` returns None and parses each (frames.py) into the
+dispatcher's queue. Only `close()` stops the two supervised tasks; a caller cancelled inside
+listen() that never calls close() orphans them, and since nothing but their own reference cycle
+holds them, gc later destroys them while still pending ("Task was destroyed but it is
+pending!").
+
+Both queues are bounded and every producer awaits its put, so a peer that sends faster than the
+agent answers, or reads slower than it writes, stalls the receive loop (and, through the
+bridge's bounded inbound queue, the socket reads) instead of growing memory.
 """
 
 from __future__ import annotations
@@ -17,18 +22,27 @@ import logging
 from collections.abc import Awaitable, Callable, Coroutine
 from typing import Any, Protocol
 
+from stampede.server.hazards.session.frames import (
+    INTERNAL_ERROR,
+    INVALID_PARAMS,
+    JsonObject,
+    Parsed,
+    TooLarge,
+    error,
+    is_notification,
+    parse,
+)
+
 log = logging.getLogger("stampede.session")
 
-Read = Callable[[], Awaitable[str | None]]
+Frame = str | bytes | TooLarge
+Read = Callable[[], Awaitable[Frame | None]]
 Write = Callable[[str], Awaitable[None]]
-JsonObject = dict[str, Any]
-Notify = Callable[[str, JsonObject], None]
+Notify = Callable[[str, JsonObject], Awaitable[None]]
 
-PARSE_ERROR = -32700
-INVALID_REQUEST = -32600
-METHOD_NOT_FOUND = -32601
-INVALID_PARAMS = -32602
-INTERNAL_ERROR = -32603
+# Parsed frames waiting for the agent, and replies waiting for the socket.
+DISPATCH_QUEUE = 16
+SEND_QUEUE = 64
 # Bounds close(): flushing replies and stopping the two tasks normally takes one tick.
 CLOSE_TIMEOUT_S = 2.0
 
@@ -67,11 +81,11 @@ class TaskSupervisor:
 class MessageSender:
     def __init__(self, write: Write, tasks: TaskSupervisor) -> None:
         self._write = write
-        self._queue: asyncio.Queue[str | None] = asyncio.Queue()
+        self._queue: asyncio.Queue[str | None] = asyncio.Queue(maxsize=SEND_QUEUE)
         self.task = tasks.spawn(self._loop(), name="session.sender")
 
-    def send(self, message: JsonObject) -> None:
-        self._queue.put_nowait(json.dumps(message, separators=(",", ":")))
+    async def send(self, message: JsonObject | list[JsonObject]) -> None:
+        await self._queue.put(json.dumps(message, separators=(",", ":")))
 
     async def _loop(self) -> None:
         while (frame := await self._queue.get()) is not None:
@@ -81,57 +95,64 @@ class MessageSender:
                 log.debug("send failed: %r", exc)
                 return
 
-    def close(self) -> None:
+    async def close(self) -> None:
         """Stop after the replies already queued."""
-        self._queue.put_nowait(None)
+        await self._queue.put(None)
+        await asyncio.wait([self.task])
 
 
 class MessageDispatcher:
     def __init__(self, agent: Agent, sender: MessageSender, tasks: TaskSupervisor) -> None:
         self._agent = agent
         self._sender = sender
-        self._queue: asyncio.Queue[JsonObject | None] = asyncio.Queue()
+        self._queue: asyncio.Queue[Parsed | None] = asyncio.Queue(maxsize=DISPATCH_QUEUE)
         self.task = tasks.spawn(self._run(), name="session.dispatcher")
 
-    def put(self, message: JsonObject) -> None:
-        self._queue.put_nowait(message)
+    async def put(self, parsed: Parsed) -> None:
+        await self._queue.put(parsed)
 
-    def stop(self) -> None:
-        """Stop after the requests already queued."""
-        self._queue.put_nowait(None)
+    async def stop(self) -> None:
+        """Stop after the frames already queued."""
+        await self._queue.put(None)
+        await asyncio.wait([self.task])
 
     async def _run(self) -> None:
-        while (message := await self._queue.get()) is not None:
-            await self._dispatch(message)
+        while (parsed := await self._queue.get()) is not None:
+            replies = list(parsed.errors)
+            for request in parsed.requests:
+                reply = await self._dispatch(request)
+                if reply is not None:
+                    replies.append(reply)
+            if parsed.batch and replies:
+                await self._sender.send(replies)  # one array for the whole batch
+            elif not parsed.batch:
+                for reply in replies:
+                    await self._sender.send(reply)
 
-    async def _dispatch(self, message: JsonObject) -> None:
-        request_id = message.get("id")
+    async def _dispatch(self, request: JsonObject) -> JsonObject | None:
+        request_id = request.get("id")
         try:
-            params = message.get("params") or {}
+            params = request.get("params", {})
             if not isinstance(params, dict):
                 raise RpcError(INVALID_PARAMS, "params must be an object")
-            result = await self._agent.handle(message["method"], params, self._notify)
+            result = await self._agent.handle(request["method"], params, self._notify)
         except RpcError as exc:
-            self._reply_error(request_id, exc.code, exc.message)
+            reply = error(request_id, exc.code, exc.message)
         except Exception as exc:
-            log.exception("agent method %r failed", message.get("method"))
-            self._reply_error(request_id, INTERNAL_ERROR, f"internal error: {exc}")
+            log.exception("agent method %r failed", request.get("method"))
+            reply = error(request_id, INTERNAL_ERROR, f"internal error: {exc}")
         else:
-            if request_id is not None:
-                self._sender.send({"jsonrpc": "2.0", "id": request_id, "result": result})
+            reply = {"jsonrpc": "2.0", "id": request_id, "result": result}
+        return None if is_notification(request) else reply
 
-    def _notify(self, method: str, params: JsonObject) -> None:
-        self._sender.send({"jsonrpc": "2.0", "method": method, "params": params})
-
-    def _reply_error(self, request_id: object, code: int, message: str) -> None:
-        if request_id is not None:
-            error = {"code": code, "message": message}
-            self._sender.send({"jsonrpc": "2.0", "id": request_id, "error": error})
+    async def _notify(self, method: str, params: JsonObject) -> None:
+        await self._sender.send({"jsonrpc": "2.0", "method": method, "params": params})
 
 
 class Connection:
-    def __init__(self, agent: Agent, read: Read, write: Write) -> None:
+    def __init__(self, agent: Agent, read: Read, write: Write, max_frame_bytes: int) -> None:
         self._read = read
+        self._max_frame_bytes = max_frame_bytes
         self._tasks = TaskSupervisor()
         self._sender = MessageSender(write, self._tasks)
         self._dispatcher = MessageDispatcher(agent, self._sender, self._tasks)
@@ -144,39 +165,18 @@ class Connection:
     async def listen(self) -> None:
         """The receive loop; returns when the peer's stream ends."""
         while (frame := await self._read()) is not None:
-            self._receive(frame)
-
-    def _receive(self, frame: str) -> None:
-        try:
-            message = json.loads(frame)
-        except ValueError:
-            self._sender.send(_error(None, PARSE_ERROR, "frame is not valid JSON"))
-            return
-        problem = _check_request(message)
-        if problem:
-            request_id = message.get("id") if isinstance(message, dict) else None
-            self._sender.send(_error(request_id, INVALID_REQUEST, problem))
-            return
-        self._dispatcher.put(message)
+            try:
+                parsed = parse(frame, self._max_frame_bytes)
+            except Exception as exc:  # no frame may end the connection; say what went wrong
+                log.exception("could not parse a frame")
+                parsed = Parsed(errors=[error(None, INTERNAL_ERROR, f"internal error: {exc}")])
+            await self._dispatcher.put(parsed)
 
     async def close(self) -> None:
         """Finish queued requests, flush their replies, then stop both tasks (bounded)."""
-        self._dispatcher.stop()
-        await asyncio.wait([self._dispatcher.task], timeout=CLOSE_TIMEOUT_S)
-        self._sender.close()
-        await asyncio.wait([self._sender.task], timeout=CLOSE_TIMEOUT_S)
+        for step in (self._dispatcher.stop, self._sender.close):
+            try:
+                await asyncio.wait_for(step(), CLOSE_TIMEOUT_S)
+            except TimeoutError:
+                break  # a stuck peer: stop the tasks below without flushing
         await self._tasks.shutdown()
-
-
-def _check_request(message: object) -> str | None:
-    if not isinstance(message, dict) or message.get("jsonrpc") != "2.0":
-        return 'a JSON-RPC 2.0 message is an object with "jsonrpc": "2.0"'
-    if not isinstance(message.get("method"), str):
-        return 'a request needs a string "method"'
-    if "id" in message and not isinstance(message["id"], str | int):
-        return '"id" must be a string or an integer'
-    return None
-
-
-def _error(request_id: object, code: int, message: str) -> JsonObject:
-    return {"jsonrpc": "2.0", "id": request_id, "error": {"code": code, "message": message}}

@@ -24,13 +24,13 @@ from fastapi import APIRouter, Path, WebSocket
 from stampede.server import __version__
 from stampede.server.hazards.base import AGENT_ID, hazard_status
 from stampede.server.hazards.session import SESSION
-from stampede.server.hazards.session.connection import (
+from stampede.server.hazards.session.connection import Connection, Frame, Notify, RpcError
+from stampede.server.hazards.session.frames import (
     INVALID_PARAMS,
+    LIMIT_EXCEEDED,
     METHOD_NOT_FOUND,
-    Connection,
     JsonObject,
-    Notify,
-    RpcError,
+    TooLarge,
 )
 from stampede.server.hazards.session.runners import RUNNERS
 from stampede.server.settings import ServerSettings
@@ -40,7 +40,8 @@ log = logging.getLogger("stampede.session")
 PROTOCOL_VERSION = 1
 PROMPT_CHUNKS = 3
 PROMPT_CHUNK_INTERVAL_S = 0.01
-INBOUND_LIMIT = 64
+# Frames read off the socket and not yet parsed; each is at most --max-body-bytes.
+INBOUND_LIMIT = 16
 # The agent task gets this long to finish after being cancelled (closing flushes replies).
 BRIDGE_TIMEOUT_S = 5.0
 
@@ -48,8 +49,9 @@ BRIDGE_TIMEOUT_S = 5.0
 class StubAgent:
     """initialize, session/new and a session/prompt that streams session/update chunks."""
 
-    def __init__(self, agent_id: str) -> None:
+    def __init__(self, agent_id: str, max_sessions: int) -> None:
         self.agent_id = agent_id
+        self.max_sessions = max_sessions
         self.sessions: set[str] = set()
 
     async def handle(self, method: str, params: JsonObject, notify: Notify) -> JsonObject:
@@ -60,6 +62,12 @@ class StubAgent:
                 "agentInfo": {"name": f"stampede/{self.agent_id}", "version": __version__},
             }
         if method == "session/new":
+            if len(self.sessions) >= self.max_sessions:
+                raise RpcError(
+                    LIMIT_EXCEEDED,
+                    f"this connection already has {self.max_sessions} sessions, the server's "
+                    "limit (--max-sessions-per-connection)",
+                )
             session_id = uuid.uuid4().hex
             self.sessions.add(session_id)
             return {"sessionId": session_id}
@@ -81,20 +89,25 @@ class StubAgent:
                 "sessionUpdate": "agent_message_chunk",
                 "content": {"type": "text", "text": text},
             }
-            notify("session/update", {"sessionId": session_id, "update": update})
+            await notify("session/update", {"sessionId": session_id, "update": update})
         return {"stopReason": "end_turn"}
 
 
-async def _pump(websocket: WebSocket, inbound: asyncio.Queue[str | None]) -> None:
-    """Peer frames into the connection; returns when the peer goes away (no EOF sentinel)."""
+async def _pump(websocket: WebSocket, inbound: asyncio.Queue[Frame | None], max_bytes: int) -> None:
+    """Peer frames into the connection; returns when the peer goes away (no EOF sentinel).
+
+    A full queue stops the reads here, so a fast peer meets TCP backpressure; a frame over the
+    cap is queued as its size alone, for the connection to answer with an error.
+    """
     while True:
         message = await websocket.receive()
         if message["type"] == "websocket.disconnect":
             return
-        text = message.get("text")
-        if text is None:
-            text = (message.get("bytes") or b"").decode("utf-8", errors="replace")
-        await inbound.put(text)
+        frame: Frame = message.get("text") or message.get("bytes") or ""
+        size = len(frame.encode()) if isinstance(frame, str) else len(frame)
+        if size > max_bytes:
+            frame = TooLarge(size)
+        await inbound.put(frame)
 
 
 class SessionHazard:
@@ -103,6 +116,7 @@ class SessionHazard:
     impls = SESSION.choices
 
     def __init__(self, settings: ServerSettings) -> None:
+        self.settings = settings
         self.impl: str = settings.session_impl
         if self.impl not in RUNNERS:
             raise ValueError(f"no session runner for {self.impl!r}; known: {', '.join(RUNNERS)}")
@@ -118,10 +132,12 @@ class SessionHazard:
     ) -> None:
         await websocket.accept()
         self.counts["opened"] += 1
-        inbound: asyncio.Queue[str | None] = asyncio.Queue(maxsize=INBOUND_LIMIT)
-        conn = Connection(StubAgent(agent_id), inbound.get, websocket.send_text)
+        max_bytes = self.settings.max_body_bytes
+        inbound: asyncio.Queue[Frame | None] = asyncio.Queue(maxsize=INBOUND_LIMIT)
+        agent = StubAgent(agent_id, self.settings.max_sessions_per_connection)
+        conn = Connection(agent, inbound.get, websocket.send_text, max_bytes)
         agent_task = asyncio.create_task(self.runner.run(conn), name="session.agent")
-        peer_task = asyncio.create_task(_pump(websocket, inbound), name="session.peer")
+        peer_task = asyncio.create_task(_pump(websocket, inbound, max_bytes), name="session.peer")
         done: set[asyncio.Task[None]] = set()
         try:
             done, _ = await asyncio.wait(

@@ -34,13 +34,15 @@ from stampede.server.hazards.stream.consume import (
     Stream,
     parse_patterns,
 )
-from stampede.server.hazards.stream.hazard import sse_frame
+from stampede.server.hazards.stream.hazard import fit_to_duration, sse_frame
 from stampede.server.hazards.stream.query import Script
-from stampede.server.sdk import CLAUDE, sdk_version
+from stampede.server.sdk import CLAUDE, release, sdk_version
 from stampede.server.settings import ServerSettings
 
 IMPL = "claude-agent-sdk"
 PROMPT = "Stream your answer."
+# The first release that writes a string prompt to the CLI's stdin (before: as an argument).
+PROMPT_ON_STDIN = (0, 1, 31)
 
 
 def text_of(message: AssistantMessage | ResultMessage) -> str:
@@ -82,7 +84,9 @@ class ClaudeStreamHazard:
 
     def __init__(self, settings: ServerSettings) -> None:
         self.settings = settings
-        self.sdk = f"{CLAUDE} {sdk_version(CLAUDE, f'--stream-impl {IMPL}')}"
+        version = sdk_version(CLAUDE, f"--stream-impl {IMPL}")
+        self.sdk = f"{CLAUDE} {version}"
+        self.prompt_in_args = release(version) < PROMPT_ON_STDIN
         self.patterns = parse_patterns(settings.stream_consume)
         self.counts: Counter[str] = Counter()
         self.by_pattern: dict[str, Counter[str]] = {p: Counter() for p in CONSUME_PATTERNS}
@@ -103,18 +107,22 @@ class ClaudeStreamHazard:
         consume: Annotated[str | None, Query(pattern="^(relay|break|flag|cancel)$")] = None,
     ) -> PatternResponse:
         s = self.settings
-        script = Script(
-            agent_id=agent_id,
-            events=events if events is not None else s.stream_events,
-            interval_s=(interval_ms if interval_ms is not None else s.stream_interval_ms) / 1000,
+        # Bounded like every stream: events x interval fits --stream-max-duration-s.
+        fitted, interval_s = fit_to_duration(
+            events if events is not None else s.stream_events,
+            (interval_ms if interval_ms is not None else s.stream_interval_ms) / 1000,
+            s.stream_max_duration_s,
         )
+        script = Script(agent_id=agent_id, events=fitted, interval_s=interval_s)
         pattern = consume or next(self._rotation)
         self.counts["started"] += 1
 
         torn_down = asyncio.Event()
 
         def open_query(label: str) -> AsyncIterator[Any]:
-            transport = StandInTransport(script, label, torn_down)
+            transport = StandInTransport(
+                script, label, torn_down, prompt_in_args=self.prompt_in_args
+            )
             return query(prompt=PROMPT, options=ClaudeAgentOptions(), transport=transport)
 
         def frame(message: Any, index: int) -> bytes | None:

@@ -4,7 +4,8 @@ Every claude-agent-sdk release accepts `query(prompt=..., options=..., transport
 SDK's `Query` speaks its control protocol and stream-json over that transport. This transport
 plays the CLI's side: it answers each `control_request` (the SDK's `initialize`, and anything
 else it asks) with a `control_response` carrying the same `request_id`, and once the user turn
-arrives it plays a Script: a `system`/`init` message, then an `assistant` message per event
+arrives (at once, for releases before 0.1.31, which passed the prompt as an argument) it plays
+a Script: a `system`/`init` message, then an `assistant` message per event
 and a closing `result`, paced by the script's interval, in the shapes the SDK's message parser
 reads. After the result the stream ends, as the CLI's stdout does when the CLI exits.
 
@@ -46,9 +47,18 @@ class StandInTransport(Transport):
     """The CLI's side of one `query()`: control protocol answers, then a scripted turn."""
 
     def __init__(
-        self, script: Script, label: str = "", stopped: asyncio.Event | None = None
+        self,
+        script: Script,
+        label: str = "",
+        stopped: asyncio.Event | None = None,
+        *,
+        prompt_in_args: bool = False,
     ) -> None:
         self.script = script
+        # Before 0.1.31 the SDK put a string prompt on the CLI's command line (`--print`) and
+        # wrote nothing to it: the CLI answered at once. From 0.1.31 it always initializes and
+        # writes the user turn on stdin.
+        self.prompt_in_args = prompt_in_args
         self.label = label  # who uses this stream (a consumption pattern); read by reports
         # Set when the SDK's reader stops reading (the result played, or it was cancelled).
         self.stopped = stopped or asyncio.Event()
@@ -62,6 +72,8 @@ class StandInTransport(Transport):
 
     async def connect(self) -> None:
         self._ready = True
+        if self.prompt_in_args:
+            self._inbox.put_nowait(_PLAY)
 
     def is_ready(self) -> bool:
         return self._ready
