@@ -74,6 +74,12 @@ class Runtime:
         self.telemetry.add_gauges(self.gauges)
 
     async def start(self) -> None:
+        # Everything alive now (modules, the app, its routes and schemas) lives as long as the
+        # process: freeze it out of the collector's reach. A full pass, which the gc timer runs
+        # every second, then walks only what requests made since, not ~60k start-up objects
+        # (tens of ms with the loop stopped); leaked tasks are made later and still collected.
+        gc.collect()
+        gc.freeze()
         if self.settings.gc_mode == "timer":
             gc.disable()
         self._last_gc = time.monotonic()
@@ -89,6 +95,7 @@ class Runtime:
 
     async def stop(self) -> None:
         self.abort()
+        gc.unfreeze()
         if self.settings.gc_mode == "timer":
             gc.enable()
         await self.probe.stop()

@@ -56,7 +56,8 @@ class ToThreadWaiter:
             except asyncio.CancelledError:
                 self._abandon(parking)
                 raise
-        return inflight.future.result()
+        assert inflight.outcome is not None  # the event is set only after the outcome
+        return inflight.outcome
 
     def _park(self, event: threading.Event, parking: _Parking) -> None:
         with self._lock:

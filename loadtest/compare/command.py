@@ -24,6 +24,7 @@ from stampede.loadtest.compare.options import (
 from stampede.loadtest.compare.run import run_compare
 from stampede.loadtest.compare.targets import add_target_flags, target_options
 from stampede.loadtest.errors import UsageError
+from stampede.loadtest.gates import parse_gates
 from stampede.loadtest.scenarios import ALL, SCENARIOS
 from stampede.loadtest.sdk_envs import parse_specs
 from stampede.loadtest.startup import add_wait_flag, exclusive_run, wait_from
@@ -172,6 +173,17 @@ FLAGS: dict[str, tuple[str, flags.Converter[Any], str]] = {
 }
 
 
+def _workload_gates(targets: Any) -> tuple[str, ...]:
+    """The workload file's [gates] fail_on, checked here, naming the file on a bad one."""
+    gates = tuple(g.strip() for g in targets.workload.gates.fail_on)
+    try:
+        parse_gates(gates)
+    except ValueError as exc:
+        where = f"--workload {targets.workload_file!r}: gates.fail_on"
+        raise ValueError(f"{where}: {str(exc).removeprefix('--fail-on ')}") from None
+    return gates
+
+
 def add_flags(parser: argparse.ArgumentParser) -> None:
     for flag, (field, convert, help_text) in FLAGS.items():
         parser.add_argument(flag, dest=field, type=convert, metavar="VALUE", help=help_text)
@@ -204,6 +216,7 @@ def options_from_args(args: argparse.Namespace) -> CompareOptions:
         targets = target_options(args)
         if targets is not None:
             values["targets"] = targets
+            values["fail_on"] = (*values.get("fail_on", ()), *_workload_gates(targets))
         if values.get("phases") and "duration_s" in values:
             raise ValueError("--phases sets the duration (their sum): drop --duration")
         options = open_model_defaults(CompareOptions(**values))

@@ -63,7 +63,7 @@ class StrandsStubModel(Model):
     ) -> AsyncGenerator[dict[str, Any], None]:
         # A copy: the worker reads the history while strands may append to its own list.
         turn = [dict(message) for message in messages]
-        with tagged("model", work_owner.get()):
+        with tagged("model", work_owner()):
             response = await asyncio.to_thread(_timed_converse, self.stub, turn, self.on_model_call)
         for event in converse_events(response):
             yield event
