@@ -151,10 +151,43 @@ HAZARD_ROWS: list[Row] = [
 ]
 
 
+def _by_phase(key: str) -> Callable[[dict[str, Any]], Any]:
+    """ "2.88 / 0.40 / 2.13": one figure for baseline / trigger / recovery."""
+
+    def get(v: dict[str, Any]) -> Any:
+        phases = (v.get("phases") or {}).get("by_phase") or {}
+        cells = [(phases.get(name) or {}).get(key) for name in ("baseline", "trigger", "recovery")]
+        return " / ".join("-" if c is None else f"{c:.2f}" for c in cells)
+
+    return get
+
+
+def _recovery(v: dict[str, Any]) -> Any:
+    p = v.get("phases") or {}
+    if not p:
+        return None
+    return f"yes, after {p['recovery_s']:g} s" if p.get("recovered") else "no"
+
+
+# Only for phased storms (--phases): loadtest/phases.py.
+PHASE_ROWS: list[Row] = [
+    ("recovered (goodput within 10% of baseline)", _recovery),
+    (
+        "baseline goodput (intents/s)",
+        lambda v: (v.get("phases") or {}).get("baseline_goodput_per_s"),
+    ),
+    ("goodput baseline / trigger / recovery", _by_phase("goodput_per_s")),
+    ("amplification baseline / trigger / recovery", _by_phase("amplification")),
+    ("success ratio baseline / trigger / recovery", _by_phase("success_ratio")),
+]
+
+
 def summary_table(summary: dict[str, Any]) -> tuple[list[str], list[list[str]]]:
     variants = summary.get("variants", {})
     header = ["", *variants]
     table = list(SUMMARY_ROWS)
+    if any(v.get("phases") for v in variants.values()):
+        table = PHASE_ROWS + table
     if any(v.get("intents") for v in variants.values()):
         table = HEADLINE_ROWS + table
     if any(v.get("hazard") for v in variants.values()):
