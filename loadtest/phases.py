@@ -5,12 +5,12 @@ intents file's meta line has their bounds, on the clock the load generator used)
 intents started, their success ratio, goodput (answers per second during the phase),
 amplification (attempts per intent started in it), and intent latency. Then:
 
-- baseline goodput: the baseline phase's, after a short warm-up (the first answers take one
-  intent latency to arrive);
-- `recovery_s`: seconds after the trigger ended until the rolling 3 s goodput is back within
-  10% of baseline and stays there to the end of the run; `recovered`: it did. The last
-  stretch of the run (one baseline p99 latency, at least 1 s) is not judged: intents started
-  there had no time to be answered before the stop.
+- baseline goodput: succeeded intents per second of the baseline phase, after a short
+  warm-up, counted by intended start (rate x success: answers bunch, scheduled starts do not);
+- `recovery_s`: seconds after the trigger ended until the rolling 3 s goodput, counted the same
+  way, is back within 10% of baseline and stays there to the end of the run; `recovered`: it
+  did. The last stretch of the run (one baseline p99 latency, at least 1 s) is not judged:
+  intents started there had no time to be answered before the stop.
 
 A wedged server never recovers; one whose clients retry without a budget shows the sustaining
 effect as amplification that stays high in the recovery phase.
@@ -61,10 +61,13 @@ def phase_block(
 
 
 def goodput_series(rows: list[dict[str, Any]], t0: float, until: float) -> list[int]:
+    """Succeeded intents per second, by *intended start*: an open-model schedule starts the
+    same number every second, so this is rate x success and free of the bunching of answers
+    (a 3/s storm's answers arrive 2, 4, 3 a second; its starts do not)."""
     buckets = [0] * max(0, int(until))
     for r in rows:
         if r.get("succeeded") is not None:
-            index = int(r["succeeded"] - t0)
+            index = int(r["intended"] - t0)
             if 0 <= index < len(buckets):
                 buckets[index] += 1
     return buckets
@@ -102,20 +105,18 @@ def summarize_phases(meta: dict[str, Any], rows: list[dict[str, Any]]) -> dict[s
     base_start, base_end = phases[0][1], phases[0][2]
     warmup = min(WARMUP_MAX_S, WARMUP_SHARE * (base_end - base_start))
     warm = phase_block(rows, t0, base_start + warmup, base_end, timeout_s)
-    baseline = warm["goodput_per_s"] if stop > base_start + warmup else 0.0
+    series = goodput_series(rows, t0, stop)
+    first, last = int(base_start + warmup), int(base_end)
+    baseline = sum(series[first:last]) / max(1, last - first) if stop > base_start + warmup else 0.0
     tail = max(1.0, (warm["intent_latency_ms"]["p99"] or 0) / 1000)
     judged_until = int(stop - tail)
     trigger_end = round(phases[1][2])
-    recovery_s = (
-        recovery(goodput_series(rows, t0, stop), trigger_end, judged_until, baseline)
-        if baseline > 0
-        else None
-    )
+    recovery_s = recovery(series, trigger_end, judged_until, baseline) if baseline > 0 else None
     return {
         "trigger": meta.get("trigger"),
         "trigger_applied_at_s": _since(meta.get("trigger_applied_at"), t0),
         "trigger_cleared_at_s": _since(meta.get("trigger_cleared_at"), t0),
-        "baseline_goodput_per_s": baseline,
+        "baseline_goodput_per_s": round(baseline, 2),
         "by_phase": blocks,
         "recovered": recovery_s is not None,
         "recovery_s": recovery_s,
@@ -136,3 +137,14 @@ def variant_phases(record: Any, run_dir: Path) -> dict[str, Any] | None:
     if phases is not None and record.events:  # the harness's own trigger (cpu)
         phases.update(record.events)
     return phases
+
+
+def phase_clause(p: dict[str, Any] | None) -> str:
+    """For a verdict line: "; recovered 3 s after the trigger (slow-model:5x)" or "; did not
+    recover after the trigger (...)" (empty without phases)."""
+    if not p:
+        return ""
+    trigger = f" ({p['trigger']})" if p.get("trigger") else ""
+    if p.get("recovered"):
+        return f"; recovered {p['recovery_s']:g} s after the trigger{trigger}"
+    return f"; did not recover after the trigger{trigger}"

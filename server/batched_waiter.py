@@ -61,8 +61,8 @@ class BatchedWaiter:
     _bridges: dict[BridgeKey, _LoopBridge] = field(default_factory=dict)
 
     async def wait(self, inflight: Inflight) -> Outcome:
-        if inflight.future.done():
-            return inflight.future.result()
+        if (outcome := inflight.outcome) is not None:
+            return outcome
         loop = asyncio.get_running_loop()
         bridge = self._bridge(inflight, loop)
         future: asyncio.Future[Outcome] = loop.create_future()

@@ -17,6 +17,7 @@ completed a run. Replay mode keeps that at 0 for as long as its answers live.
 
 from __future__ import annotations
 
+import functools
 import hashlib
 import json
 import time
@@ -28,6 +29,7 @@ from stampede.server.inflight import Outcome
 MAX_KEYS = 100_000  # per store: the oldest keys go first beyond this
 
 
+@functools.lru_cache(maxsize=4096)  # a storm's duplicates and retries repeat one prompt
 def fingerprint(prompt: str) -> str:
     canonical = json.dumps({"prompt": prompt}, sort_keys=True, separators=(",", ":"))
     return hashlib.sha256(canonical.encode()).hexdigest()

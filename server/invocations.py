@@ -9,9 +9,9 @@ so a later retry runs anew.
 from __future__ import annotations
 
 import asyncio
+import math
 import time
 from dataclasses import dataclass, field
-from datetime import UTC, datetime
 from typing import Any
 
 from stampede.server.agent import run_agent
@@ -21,12 +21,29 @@ from stampede.server.model import ModelThrottledError, StubBedrockModel
 from stampede.server.telemetry import Telemetry
 from stampede.server.waiters import Waiter
 
+_second: tuple[int, str] = (-1, "")  # the last whole second formatted, and its text
 # CPython's RuntimeError when the OS refuses a thread (a pids cap, RLIMIT_NPROC).
 THREAD_START_FAILED = "can't start new thread"
 
 
 def iso(ts: float) -> str:
-    return datetime.fromtimestamp(ts, UTC).isoformat(timespec="milliseconds")
+    """UTC ISO 8601 to the millisecond, e.g. "2026-06-24T09:30:00.123+00:00".
+
+    Two per answer: the whole second is formatted once and reused (one tuple, swapped whole,
+    so threads may share it), leaving only the milliseconds to format per call.
+    """
+    global _second
+    # Rounded to the microsecond first, half to even, as datetime.fromtimestamp does.
+    fraction, whole = math.modf(ts)
+    micros = round(fraction * 1e6)
+    if micros >= 1_000_000:
+        whole, micros = whole + 1, micros - 1_000_000
+    second, text = _second
+    if second != whole:
+        second = int(whole)
+        text = time.strftime("%Y-%m-%dT%H:%M:%S", time.gmtime(second))
+        _second = (second, text)
+    return f"{text}.{micros // 1000:03d}+00:00"
 
 
 def error(status: int, code: str, message: str, **extra: object) -> Outcome:
@@ -55,7 +72,7 @@ class Dispatch:
         self.active_requests += 1
         started = time.perf_counter()
         role = "primary"
-        fp = fingerprint(prompt)
+        fp = fingerprint(prompt) if key is not None else ""  # only keyed requests compare it
         try:
             current = self.inflight.get(agent_id)
             known = self.ledger.lookup(agent_id, key, fp) if key is not None else None
@@ -159,12 +176,18 @@ class InvocationService(Dispatch):
             if self.inflight.get(agent_id) is inflight:
                 del self.inflight[agent_id]
             inflight.settle(outcome or aborted_outcome(agent_id))
-        return inflight.future.result()
+        assert inflight.outcome is not None  # settled just now, or aborted before
+        return inflight.outcome
 
     async def _duplicate(self, inflight: Inflight, prompt: str) -> Outcome:
         self.waiting += 1
         try:
-            shared = await asyncio.wait_for(self.waiter.wait(inflight), self.duplicate_timeout_s)
+            if self.duplicate_timeout_s is None:  # no timer, no extra coroutine per duplicate
+                shared = await self.waiter.wait(inflight)
+            else:
+                shared = await asyncio.wait_for(
+                    self.waiter.wait(inflight), self.duplicate_timeout_s
+                )
         except TimeoutError:
             return error(
                 504,
@@ -175,9 +198,7 @@ class InvocationService(Dispatch):
             )
         finally:
             self.waiting -= 1
-        if shared.ok:
-            return Outcome(shared.status, {**shared.body, "role": "duplicate"})
-        return shared
+        return shared.as_duplicate
 
     async def _conflict(self, agent_id: str, key: str | None, prompt: str) -> Outcome:
         which = "without an idempotency key" if key is None else "with a different key"

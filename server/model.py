@@ -12,6 +12,8 @@ import time
 from dataclasses import dataclass, field
 from typing import Any
 
+TOKENS_PER_TURN_CHARS = 64
+
 
 class ModelThrottledError(Exception):
     """Bedrock's ThrottlingException, as the SDKs surface it."""
@@ -49,20 +51,23 @@ class StubBedrockModel:
         """Block for the model's latency, then answer in Bedrock's Converse shape."""
         delay, fail = self._draw()
         started = time.monotonic()
-        time.sleep(delay)
+        if delay > 0:
+            # Not at zero: sleep(0) still drops the GIL and queues for it again behind the loop.
+            time.sleep(delay)
         if fail:
             raise ModelThrottledError("ThrottlingException: Too many requests, please wait.")
         turn = sum(1 for m in messages if m["role"] == "assistant")
-        wants_tool = bool(tools) and turn < self.tool_turns
         prompt = messages[0]["content"][0]["text"]
         content: list[dict[str, Any]]
-        if wants_tool:
+        if tools and turn < self.tool_turns:
             content = [{"toolUse": {"toolUseId": f"tooluse_{turn}", "name": tools[0], "input": {}}}]
             stop = "tool_use"
         else:
             content = [{"text": f"Answer to {prompt[:64]!r} after {turn + 1} model call(s)."}]
             stop = "end_turn"
-        tokens_in = sum(len(str(m["content"])) for m in messages) // 4 + 1
+        # A rough estimate, like a tokenizer's: the prompt's characters, plus a flat share per
+        # later message (rendering every message to a string cost more than the answer).
+        tokens_in = (len(prompt) + TOKENS_PER_TURN_CHARS * (len(messages) - 1)) // 4 + 1
         return {
             "output": {"message": {"role": "assistant", "content": content}},
             "stopReason": stop,

@@ -11,16 +11,18 @@ from __future__ import annotations
 import platform
 from collections.abc import Callable, Iterable
 
-from prometheus_client import CollectorRegistry, Counter, Gauge, Histogram
+from prometheus_client import CollectorRegistry, Counter, Gauge
 from prometheus_client.core import GaugeMetricFamily
 from prometheus_client.registry import Collector
 from stampede.server import __version__
+from stampede.server.tallies import CounterTally, HistogramTally, TallyCollector
 
 LATENCY_BUCKETS = (
     0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 0.75, 1.0, 1.5, 2.0, 3.0, 5.0, 7.5, 10.0,
     15.0, 30.0, 60.0,
 )  # fmt: skip
-OUTCOMES = ("ok", "conflict", "mismatch", "timeout", "throttled", "error", "aborted", "bad_request")
+ROLES = ("primary", "duplicate", "replay")
+OUTCOMES = ("ok", "conflict", "mismatch", "timeout", "throttled", "error", "aborted")
 
 
 class Telemetry:
@@ -35,48 +37,57 @@ class Telemetry:
             registry=self.registry,
         )
         info.labels(waiter, __version__, platform.python_version(), agent).set(1)
-        self.invocations = Counter(
+        # The per-event metrics are tallies (tallies.py): the same samples, a fraction of
+        # the cost on the request path.
+        self.invocations = CounterTally(
             "stampede_invocations_total",
             "Invocations answered, by role and outcome.",
             ["role", "outcome"],
-            registry=self.registry,
         )
-        self.invocation_seconds = Histogram(
+        self.invocation_seconds = HistogramTally(
             "stampede_invocation_duration_seconds",
             "Time from request to answer, by role.",
             ["role"],
-            buckets=LATENCY_BUCKETS,
-            registry=self.registry,
+            LATENCY_BUCKETS,
         )
-        self.model_calls = Counter(
-            "stampede_model_calls_total",
-            "Blocking model calls made.",
-            registry=self.registry,
-        )
-        self.model_call_seconds = Histogram(
+        self.model_calls = CounterTally("stampede_model_calls_total", "Blocking model calls made.")
+        self.model_call_seconds = HistogramTally(
             "stampede_model_call_duration_seconds",
             "Time a model call held its worker.",
-            buckets=LATENCY_BUCKETS,
-            registry=self.registry,
+            [],
+            LATENCY_BUCKETS,
         )
+        # A rare event, not on the request path: prometheus_client's own counter.
         self.duplicate_side_effects = Counter(
             "stampede_duplicate_side_effects",
             "Model runs for an idempotency key whose model had already completed a run.",
             registry=self.registry,
         )
-        for role in ("primary", "duplicate", "replay"):
+        self.model_calls.labels()
+        self.model_call_seconds.labels()
+        for role in ROLES:
             self.invocation_seconds.labels(role)
             for outcome in OUTCOMES:
                 self.invocations.labels(role, outcome)
+        self.registry.register(
+            TallyCollector(
+                [
+                    self.invocations,
+                    self.invocation_seconds,
+                    self.model_calls,
+                    self.model_call_seconds,
+                ]
+            )
+        )
 
     def invocation_done(self, role: str, outcome: str, seconds: float) -> None:
-        self.invocations.labels(role, outcome).inc()
-        self.invocation_seconds.labels(role).observe(seconds)
+        self.invocations.inc((role, outcome))
+        self.invocation_seconds.observe((role,), seconds)
 
-    def model_call(self, seconds: float, ok: bool) -> None:
-        # Runs on a worker thread; prometheus_client's metrics are thread-safe.
+    def model_call(self, seconds: float) -> None:
+        # Runs on a worker thread; a tally takes its own lock.
         self.model_calls.inc()
-        self.model_call_seconds.observe(seconds)
+        self.model_call_seconds.observe((), seconds)
 
     def add_gauges(self, read: Callable[[], dict[str, object]]) -> None:
         """Register the scrape-time gauges, fed by `read()` (see Runtime.gauges)."""

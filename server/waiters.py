@@ -19,10 +19,9 @@ import threading
 from dataclasses import dataclass, field
 from typing import ClassVar, Protocol
 
+from stampede.probe.executor import tagged
 from stampede.server.batched_waiter import BatchedWaiter
 from stampede.server.inflight import Inflight, Outcome
-
-from stampede.probe.executor import tagged
 
 
 class Waiter(Protocol):
@@ -57,7 +56,8 @@ class ToThreadWaiter:
             except asyncio.CancelledError:
                 self._abandon(parking)
                 raise
-        return inflight.future.result()
+        assert inflight.outcome is not None  # the event is set only after the outcome
+        return inflight.outcome
 
     def _park(self, event: threading.Event, parking: _Parking) -> None:
         with self._lock:

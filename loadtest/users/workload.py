@@ -19,6 +19,9 @@
     path = "/v1/agents/{agent}/session"
     initialize = { jsonrpc = "2.0", id = 1, method = "initialize", params = {} }
 
+    [gates]                     # CI gates, added to --fail-on (loadtest/gates.py)
+    fail_on = ["wedged", "goodput_ratio<0.9"]
+
 `load_workload` parses it with the standard library's tomllib and checks it before anything
 starts; a bad file is one `WorkloadError` naming the key and its line. The checked workload
 reaches every Locust process (workers too) as JSON in the `--workload` custom argument. This
@@ -76,11 +79,17 @@ class Session:
 
 
 @dataclass(frozen=True)
+class Gates:
+    fail_on: tuple[str, ...] = ()  # checked by the harness (loadtest/gates.py)
+
+
+@dataclass(frozen=True)
 class Workload:
     invoke: Invoke = field(default_factory=Invoke)
     statuses: Statuses = field(default_factory=Statuses)
     stream: Stream = field(default_factory=Stream)
     session: Session = field(default_factory=Session)
+    gates: Gates = field(default_factory=Gates)
 
     def invoke_path(self, agent: str) -> str:
         return self.invoke.path.replace("{agent}", agent)
@@ -116,6 +125,7 @@ def _fill(value: Any, prompt: str) -> Any:
 
 SECTIONS: dict[str, type] = {"invoke": Invoke, "statuses": Statuses, "stream": Stream}
 SECTIONS["session"] = Session
+SECTIONS["gates"] = Gates
 
 
 def load_workload(path: Path) -> Workload:
@@ -153,13 +163,16 @@ def _section(kind: type, section: str, values: dict[str, Any], where: str, text:
         problem = _check(section, key, value)
         if problem:
             raise _error(where, text, section, key, problem)
-        checked[key] = tuple(value) if section == "statuses" else value
+        checked[key] = tuple(value) if section in ("statuses", "gates") else value
         if key == "method":
             checked[key] = value.upper()
     return kind(**checked)
 
 
 def _check(section: str, key: str, value: Any) -> str | None:
+    if section == "gates":
+        ok = isinstance(value, list) and all(isinstance(v, str) and v.strip() for v in value)
+        return None if ok else f'must be a list of gates like "wedged", got {value!r}'
     if section == "statuses":
         ok = isinstance(value, list) and all(
             isinstance(v, int) and not isinstance(v, bool) and 300 <= v <= 599 for v in value

@@ -16,12 +16,11 @@ import json
 from collections.abc import AsyncGenerator, Callable
 from typing import Any
 
+from stampede.probe.executor import tagged, work_owner
 from stampede.server.agent import TOOLS, _timed_converse
 from stampede.server.model import StubBedrockModel
 from strands import tool
 from strands.models.model import Model
-
-from stampede.probe.executor import tagged, work_owner
 
 TOOL_NAME = TOOLS[0]  # the stub asks for the builtin agent's tool; strands runs this one
 
@@ -37,7 +36,7 @@ class StrandsStubModel(Model):
     """A strands Model over StubBedrockModel; stateless, so one instance serves every agent."""
 
     def __init__(
-        self, stub: StubBedrockModel, on_model_call: Callable[[float, bool], None] | None = None
+        self, stub: StubBedrockModel, on_model_call: Callable[[float], None] | None = None
     ) -> None:
         self.stub = stub
         self.on_model_call = on_model_call
@@ -64,7 +63,7 @@ class StrandsStubModel(Model):
     ) -> AsyncGenerator[dict[str, Any], None]:
         # A copy: the worker reads the history while strands may append to its own list.
         turn = [dict(message) for message in messages]
-        with tagged("model", work_owner.get()):
+        with tagged("model", work_owner()):
             response = await asyncio.to_thread(_timed_converse, self.stub, turn, self.on_model_call)
         for event in converse_events(response):
             yield event

@@ -1,11 +1,14 @@
 """The loop's default executor, sized like CPython's and instrumented.
 
-`asyncio.to_thread` submits from the calling task, in that task's context, so two context
-variables set around the call tell the executor what each work item is (a model call, a
+`asyncio.to_thread` submits from the calling task, in that task's context, so a context
+variable set around the call tells the executor what each work item is (a model call, a
 parked waiter, or anything else) and which in-flight invocation it belongs to. Code that tags
-nothing gets kind "other". The executor keeps the queued and running items under one lock, so
-a snapshot is exact at any moment; a snapshot with `stacks=True` also says which running items
-have their worker parked in a wait primitive (see stacks.py).
+nothing gets kind "other". The tag is one (kind, owner) pair in one variable, set by a small
+class rather than a generator-based context manager: it is on every request's path.
+
+The executor keeps the queued and running items under one lock, so a snapshot is exact at any
+moment; a snapshot with `stacks=True` also says which running items have their worker parked
+in a wait primitive (see stacks.py).
 
 Its threads are named like CPython's default executor's (`asyncio_N`), so a probed server's
 stacks read the same as an unprobed one's.
@@ -13,13 +16,12 @@ stacks read the same as an unprobed one's.
 
 from __future__ import annotations
 
-import contextlib
 import itertools
 import os
 import threading
 import time
 from collections import Counter
-from collections.abc import Callable, Iterator
+from collections.abc import Callable
 from concurrent.futures import Future, ThreadPoolExecutor
 from contextvars import ContextVar
 from dataclasses import dataclass, field
@@ -30,23 +32,33 @@ from stampede.probe.stacks import parked_threads
 WorkKind = Literal["model", "waiter", "other"]
 KINDS: tuple[WorkKind, ...] = ("model", "waiter", "other")
 
-work_kind: ContextVar[WorkKind] = ContextVar("stampede_work_kind", default="other")
-work_owner: ContextVar[str | None] = ContextVar("stampede_work_owner", default=None)
+UNTAGGED: tuple[WorkKind, str | None] = ("other", None)
+work_tag: ContextVar[tuple[WorkKind, str | None]] = ContextVar(
+    "stampede_work_tag", default=UNTAGGED
+)
 
 
-@contextlib.contextmanager
-def tagged(kind: WorkKind, owner: str | None) -> Iterator[None]:
-    """Label the executor work submitted inside this block."""
-    kind_token = work_kind.set(kind)
-    owner_token = work_owner.set(owner)
-    try:
-        yield
-    finally:
-        work_owner.reset(owner_token)
-        work_kind.reset(kind_token)
+def work_owner() -> str | None:
+    """The owner the work submitted from here would be tagged with."""
+    return work_tag.get()[1]
 
 
-@dataclass
+class tagged:
+    """`with tagged(kind, owner):` labels the executor work submitted inside the block."""
+
+    __slots__ = ("_tag", "_token")
+
+    def __init__(self, kind: WorkKind, owner: str | None) -> None:
+        self._tag = (kind, owner)
+
+    def __enter__(self) -> None:
+        self._token = work_tag.set(self._tag)
+
+    def __exit__(self, *exc_info: object) -> None:
+        work_tag.reset(self._token)
+
+
+@dataclass(slots=True)
 class WorkItem:
     id: int
     kind: WorkKind
@@ -55,6 +67,7 @@ class WorkItem:
     started_at: float | None = None
     thread_name: str | None = None
     thread_ident: int | None = None
+    future: Future[Any] | None = field(default=None, repr=False)
     # submit() raised (no thread could start) after queueing it: it must never run.
     abandoned: bool = False
 
@@ -99,11 +112,12 @@ class InstrumentedExecutor(ThreadPoolExecutor):
         self._completed = 0
 
     def submit(self, fn: Callable[..., Any], /, *args: Any, **kwargs: Any) -> Future[Any]:
-        item = WorkItem(next(self._ids), work_kind.get(), work_owner.get(), time.monotonic())
+        kind, owner = work_tag.get()
+        item = WorkItem(next(self._ids), kind, owner, time.monotonic())
         with self._state_lock:
             self._queued[item.id] = item
         try:
-            future = super().submit(self._run, item, fn, args, kwargs)
+            item.future = super().submit(self._run, item, fn, args, kwargs)
         except BaseException:
             # ThreadPoolExecutor queues the item before starting a thread; if the start fails,
             # the caller got the exception, so a later worker must skip the item, not run it.
@@ -111,20 +125,21 @@ class InstrumentedExecutor(ThreadPoolExecutor):
                 item.abandoned = True
             self._forget(item)
             raise
-        # A queued item cancelled before it ran never reaches _run's finally.
-        future.add_done_callback(lambda f: self._forget(item) if f.cancelled() else None)
-        return future
+        # A queued item cancelled before it ran never reaches _run: snapshot() drops it (a
+        # done-callback per item would cost every submit what only cancellations need).
+        return item.future
 
     def _run(
         self, item: WorkItem, fn: Callable[..., Any], args: tuple[Any, ...], kwargs: dict
     ) -> Any:
+        thread = threading.current_thread()
         with self._state_lock:
             self._queued.pop(item.id, None)
             if item.abandoned:
                 return None
             item.started_at = time.monotonic()
-            item.thread_name = threading.current_thread().name
-            item.thread_ident = threading.get_ident()
+            item.thread_name = thread.name
+            item.thread_ident = thread.ident
             self._running[item.id] = item
         try:
             return fn(*args, **kwargs)
@@ -137,9 +152,18 @@ class InstrumentedExecutor(ThreadPoolExecutor):
         with self._state_lock:
             self._queued.pop(item.id, None)
 
+    def _drop_cancelled(self) -> None:
+        """Forget queued items whose future was cancelled (they will never run); under lock."""
+        cancelled = [
+            i for i, item in self._queued.items() if item.future and item.future.cancelled()
+        ]
+        for item_id in cancelled:
+            del self._queued[item_id]
+
     def snapshot(self, *, stacks: bool = False) -> ExecutorSnapshot:
         """The executor now; with `stacks`, also which running items' workers are parked."""
         with self._state_lock:
+            self._drop_cancelled()
             running = tuple(self._running.values())
             queued = tuple(self._queued.values())
             completed = self._completed

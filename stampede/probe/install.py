@@ -15,7 +15,6 @@ from collections.abc import AsyncIterator
 from typing import Any
 
 from prometheus_client import CONTENT_TYPE_LATEST, generate_latest, start_http_server
-
 from stampede.probe.loop_errors import ASGIApp, Receive, Scope, Send
 from stampede.probe.probe import Probe
 

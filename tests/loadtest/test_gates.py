@@ -8,6 +8,8 @@ import sys
 from pathlib import Path
 
 import pytest
+from stampede.loadtest.cli import _parser
+from stampede.loadtest.compare_options import options_from_args
 from stampede.loadtest.gates import evaluate, parse_gates
 
 VARIANTS = {
@@ -74,3 +76,14 @@ def test_usage_error_exits_2_before_anything_starts(tmp_path: Path) -> None:
         and "stampede compare: error: --fail-on 'speed>3'" in done.stderr
     )
     assert not (tmp_path / "r").exists()
+
+
+def test_a_workload_files_gates_join_the_command_lines(tmp_path: Path) -> None:
+    workload = tmp_path / "api.toml"
+    workload.write_text('[gates]\nfail_on = ["wedged", "future:goodput_ratio<0.95"]\n')
+    args = _parser().parse_args(
+        ["compare", "--target", "mine=http://127.0.0.1:9", "--workload", str(workload),
+         "--fail-on", "leaked_tasks>0"]
+    )  # fmt: skip
+    options = options_from_args(args)
+    assert options.fail_on == ("leaked_tasks>0", "wedged", "future:goodput_ratio<0.95")
