@@ -110,6 +110,7 @@ def test_probed_targets_are_exact(tmp_path: Path) -> None:
         },
     )
     variants = summary["variants"]
+    assert summary["description"].startswith("Your own servers under the same seeded storm")
     assert (variants["to_thread"]["wedged"], variants["to_thread"]["wedge_evidence"]) == (
         True,
         "exact",
