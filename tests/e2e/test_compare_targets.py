@@ -154,3 +154,18 @@ def test_loop_error_hazards_from_stderr_and_from_the_probe(
     )
     if kind == "task_destroyed_pending":  # the probe also sees the leaked tasks live
         assert probed["leaked_tasks"] > 0
+
+
+def test_a_workload_file_speaks_someone_elses_api(tmp_path: Path) -> None:
+    summary, _ = compare(
+        tmp_path,
+        {"custom": "uvicorn examples.custom_api:app --port {port}"},
+        ["--workload", "examples/custom_api.toml", "--agents", "2"],
+    )
+    custom = summary["variants"]["custom"]
+    assert custom["requests"]["ok"] > 0, summary["verdict"]
+    # Two agents, so intents collide: 423 is this API's "conflict", never "unexpected HTTP".
+    failed = custom["requests"]["failed_by_kind"]
+    assert failed.get("conflict", 0) > 0 and "http_error" not in failed, failed
+    assert custom["wedged"] is False
+    assert summary["settings"]["targets"]["workload_file"] == "examples/custom_api.toml"
