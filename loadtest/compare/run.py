@@ -117,6 +117,8 @@ class _Run:
                 name=f"stampede-{variant}",
             ),
             server_settings=settings_flags(settings),
+            # summary.json's `target`: Stampede's own server, or it serving an SDK release.
+            target_info={"kind": "sdk", "sdk": variant} if o.sdk else {"kind": "builtin"},
             **common,
         )
 

@@ -20,7 +20,7 @@ from typing import Any
 import pytest
 from stampede.loadtest.stack_evidence import py_spy
 
-from tests.serverproc import ROOT
+from tests.serverproc import ROOT, free_port
 
 pytestmark = [pytest.mark.slow, pytest.mark.timeout(180)]
 STORM = ["--duration", "4", "--users", "4", "--stall-seconds", "2", "--grace", "1"]
@@ -49,15 +49,32 @@ def test_black_box_targets_are_classified_with_their_evidence(tmp_path: Path) ->
             "broken": "uvicorn examples.no_such_module:app --port {port}",
         },
     )
-    # Two runs, so that each stays well inside its budget on a loaded machine.
-    healthy, _ = compare(
-        tmp_path / "healthy",
-        {
-            "busy": "uvicorn examples.busy_model:app --port {port}",
-            "chatty": "uvicorn examples.chatty_logs:app --port {port}",
-        },
+    # Two runs, so that each stays well inside its budget on a loaded machine. The busy app
+    # also runs as a server the user started: a URL target, neither started nor capped.
+    port = free_port()
+    started = subprocess.Popen(
+        [sys.executable, "-m", "uvicorn", "examples.busy_model:app", "--port", str(port)],
+        cwd=ROOT,
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.DEVNULL,
     )
+    try:
+        healthy, _ = compare(
+            tmp_path / "healthy",
+            {
+                "busy": "uvicorn examples.busy_model:app --port {port}",
+                "chatty": "uvicorn examples.chatty_logs:app --port {port}",
+                "mine": f"http://127.0.0.1:{port}",
+            },
+        )
+    finally:
+        started.terminate()
+        started.wait(10)
     variants = {**summary["variants"], **healthy["variants"]}
+    mine = variants["mine"]
+    assert mine["target"]["kind"] == "url" and mine["caps"] == {}
+    assert (mine["wedged"], mine["wedge_evidence"]) == (False, "stall")
+    assert mine["requests"]["ok"] > 0
     run_dir = tmp_path / "caches" / "latest"
 
     wedged = variants["to_thread"]
