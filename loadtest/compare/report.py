@@ -141,7 +141,7 @@ def _hazard(key: str) -> Callable[[dict[str, Any]], Any]:
     return lambda v: (v.get("hazard") or {}).get(key)
 
 
-# Only for scenarios whose summary hook adds a `hazard` block (loadtest/hazard_report.py).
+# Only for scenarios whose summary hook adds a `hazard` block (loadtest/scenarios/hazard_report.py).
 HAZARD_ROWS: list[Row] = [
     ("hazard result", _hazard("result")),
     ("hazard triggers", _hazard("triggers")),
