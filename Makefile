@@ -21,13 +21,15 @@ demo: $(VENV)/.installed  ## storm both waiters in capped servers; report in res
 test-tools:
 	@scripts/ensure-tools.sh prometheus
 
-test: test-tools $(VENV)/.installed  ## tools, lint, format check and the whole test suite
+test: test-tools $(VENV)/.installed  ## tools, lint, format check, import layers and the whole test suite
 	$(VENV)/bin/ruff check .
 	$(VENV)/bin/ruff format --check .
+	$(VENV)/bin/lint-imports
 	$(PY) -m pytest $(PYTEST_ARGS)
 
-lint: $(VENV)/.installed
+lint: $(VENV)/.installed  ## ruff, and the import-linter contracts (pyproject.toml)
 	$(VENV)/bin/ruff check .
+	$(VENV)/bin/lint-imports
 
 format: $(VENV)/.installed
 	$(VENV)/bin/ruff format .

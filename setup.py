@@ -2,7 +2,9 @@
 
 server/ and loadtest/ stay at the repository root (the compose file, the Dockerfile and
 `locust -f loadtest/locustfile.py` name them), but install as `stampede.server` and
-`stampede.loadtest`; everything else about the project is in pyproject.toml.
+`stampede.loadtest`; everything else about the project is in pyproject.toml. The symlinks
+stampede/server and stampede/loadtest show the same layout on disk (import-linter reads the
+package from there); they are excluded here, so the wheel holds each module once.
 """
 
 from setuptools import find_packages, setup
@@ -14,6 +16,6 @@ setup(
     packages=[
         f"{name}.{sub}" if sub else name
         for name, folder in ROOTS.items()
-        for sub in ["", *find_packages(folder)]
+        for sub in ["", *find_packages(folder, exclude=["server*", "loadtest*"])]
     ],
 )

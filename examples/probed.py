@@ -10,9 +10,9 @@ tasks from inside the server (evidence "exact").
 
 from __future__ import annotations
 
+import stampede.probe
 from fastapi import FastAPI
 
-import stampede.probe
 from examples import busy_model, chatty_logs, idempotency_cache, sse_relay, ws_bridge
 
 

@@ -23,7 +23,6 @@ from typing import Any
 
 from stampede.loadtest.stack_evidence import StackEvidence, dump
 from stampede.loadtest.stderr_errors import StderrClassifier
-
 from stampede.probe.metrics import LOOP_ERROR_KINDS
 
 DEFAULT_STALL_S = 5.0

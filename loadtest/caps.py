@@ -50,7 +50,6 @@ __all__ = [
     "CappedProcess",
     "CapsRequest",
     "cgroups_available",
-    "format_memory",
     "parse_memory",
     "probe_cgroups",
     "start_capped",
@@ -88,17 +87,6 @@ def parse_memory(text: str) -> int:
     if n <= 0:
         raise ValueError(f"invalid memory size {text!r}: must be > 0")
     return n
-
-
-def format_memory(n: int) -> str:
-    """Exact inverse of parse_memory: the largest unit that divides n, else plain bytes."""
-    if n < 0:
-        raise ValueError(f"memory size must be >= 0, got {n}")
-    for suffix in "TGMK":
-        unit = _UNITS[suffix.lower()]
-        if n and n % unit == 0:
-            return f"{n // unit}{suffix}"
-    return str(n)
 
 
 def _fallback_plan(request: CapsRequest, notes: list[str]) -> tuple[list[int] | None, int | None]:
@@ -324,7 +312,7 @@ def start_capped(
             notes.append("cgroup got no usable controllers, using the fallback")
             leaves = _rmdir_all(leaves, notes)
         if leaves:
-            apply_limits(dirs, probe.method == "cgroup-v2", request, notes)
+            apply_limits(dirs, probe.method == "cgroup-v2", asdict(request), notes)
             procs = [leaf.path / "cgroup.procs" for leaf in leaves]
             method, preexec = str(probe.method), _preexec(procs, None, None)
         else:

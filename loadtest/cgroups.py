@@ -11,14 +11,12 @@ import contextlib
 import os
 import re
 import secrets
+from collections.abc import Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
 from stampede.loadtest.lifeline import owner_token
-
-if TYPE_CHECKING:
-    from stampede.loadtest.caps import CapsRequest
 
 DEFAULT_ROOT = "/sys/fs/cgroup"
 CGROUP_ROOT_ENV = "STAMPEDE_CGROUP_ROOT"
@@ -163,25 +161,29 @@ def controller_dirs(leaves: list[Leaf], probe: CgroupProbe) -> dict[str, Path]:
     return {c: leaf.path for leaf in leaves for c, m in probe.mounts.items() if m == leaf.mount}
 
 
-def apply_limits(dirs: dict[str, Path], v2: bool, request: CapsRequest, notes: list[str]) -> None:
+def apply_limits(
+    dirs: dict[str, Path], v2: bool, limits: Mapping[str, Any], notes: list[str]
+) -> None:
+    """Write `limits` (a CapsRequest as a dict: cpus, memory_bytes, pids; None: no limit)."""
+    cpus, memory_bytes, pids = limits["cpus"], limits["memory_bytes"], limits["pids"]
     for controller, key in CONTROLLERS.items():
-        if getattr(request, key) is not None and controller not in dirs:
+        if limits[key] is not None and controller not in dirs:
             notes.append(f"{key}: not enforced, {controller} controller unavailable")
-    if request.cpus is not None and (d := dirs.get("cpu")):
-        quota = max(MIN_QUOTA_US, round(request.cpus * CPU_PERIOD_US))
+    if cpus is not None and (d := dirs.get("cpu")):
+        quota = max(MIN_QUOTA_US, round(cpus * CPU_PERIOD_US))
         if v2:
             try_write(d / "cpu.max", f"{quota} {CPU_PERIOD_US}", notes)
         elif try_write(d / "cpu.cfs_period_us", str(CPU_PERIOD_US), notes):
             try_write(d / "cpu.cfs_quota_us", str(quota), notes)
-    if request.memory_bytes is not None and (d := dirs.get("memory")):
-        limit = str(request.memory_bytes)
+    if memory_bytes is not None and (d := dirs.get("memory")):
+        limit = str(memory_bytes)
         if try_write(d / ("memory.max" if v2 else "memory.limit_in_bytes"), limit, notes):
             # Without a swap cap the memory limit bounds only RAM and the SUT swaps instead.
             swap = d / ("memory.swap.max" if v2 else "memory.memsw.limit_in_bytes")
             if not (swap.exists() and try_write(swap, "0" if v2 else limit, [])):
                 notes.append("memory_bytes: swap not capped (no swap accounting)")
-    if request.pids is not None and (d := dirs.get("pids")):
-        try_write(d / "pids.max", str(request.pids), notes)
+    if pids is not None and (d := dirs.get("pids")):
+        try_write(d / "pids.max", str(pids), notes)
 
 
 def limit(text: str | None) -> int | None:

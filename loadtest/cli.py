@@ -3,14 +3,15 @@
 Every failure is one line on stderr: a bad value exits 2 (`stampede X: error: ...`, argparse's
 own errors included), a run that cannot go on (a held lock, an OSError naming its path) exits
 1, and a teardown signal (INT, TERM, HUP) exits 128 + its number after the teardown. The
-handlers are in place before the subcommands' modules load, so even an early Ctrl-C is quiet.
+handlers are in place before the subcommands' modules load, so even an early Ctrl-C is quiet:
+the commands are listed in commands.py, which `main` imports once the handlers are in place.
 """
 
 from __future__ import annotations
 
 import argparse
 import functools
-import importlib
+import re
 import sys
 from collections.abc import Callable, Sequence
 from typing import Any, NoReturn
@@ -21,21 +22,14 @@ from stampede.loadtest.interrupts import exit_status, interrupts_tear_down
 __all__ = ["HarnessError", "UsageError", "main"]
 EXIT_FAILED = 1
 EXIT_USAGE = 2
-# Subcommands living in their own modules, each with a register(subparsers) function.
-COMMAND_MODULES = (
-    "stampede.loadtest.serve_command",
-    "stampede.loadtest.bench.cli",
-    "stampede.loadtest.compare",
-    "stampede.loadtest.diff",
-    "stampede.loadtest.plan_cli",
-)
 
 
 class OneLineParser(argparse.ArgumentParser):
     """argparse, but a usage error is one line naming the value (no usage dump)."""
 
     def error(self, message: str) -> NoReturn:
-        _one_line(self.prog, message)
+        # argparse says "argument --duration: '-5': ..."; the flag reads better without it.
+        _one_line(self.prog, re.sub(r"^argument (-[^/:\s]+)(?:/\S+)?: ", r"\1 ", message))
         raise SystemExit(EXIT_USAGE)
 
 
@@ -50,8 +44,12 @@ def build_parser(commands: Sequence[Callable[[Any], None]]) -> argparse.Argument
     return parser
 
 
-def _commands() -> list[Callable[[Any], None]]:
-    return [importlib.import_module(name).register for name in COMMAND_MODULES]
+def _commands() -> Sequence[Callable[[Any], None]]:
+    # Here, not at the top: the commands (and the web stack, matplotlib, ...) load once the
+    # teardown handlers are in place. Not an import cycle: commands.py never imports cli.
+    from stampede.loadtest.commands import COMMANDS
+
+    return COMMANDS
 
 
 @functools.cache

@@ -1,7 +1,7 @@
 """Type converters for the harness's flags, written once and shared by compare, plan and bench.
 
 Each converter is an argparse `type=`: it takes the flag's text and returns the value, or raises
-`argparse.ArgumentTypeError` naming the text. `CommandParser` prints that as one line and exits
+`argparse.ArgumentTypeError` naming the text, which the CLI's parser prints as one line and exit
 2, e.g. `stampede compare: error: --duration '-5': must be > 0 and <= 3600`. A flag forwarded to
 the server (`setting("model_latency_ms")`) is checked by ServerSettings itself, so it has one
 default and one validation wherever it is given.
@@ -13,11 +13,12 @@ import argparse
 import math
 import re
 from collections.abc import Callable, Iterable
-from typing import Any, NoReturn, TypeVar
+from pathlib import Path
+from typing import Any, TypeVar
 
 from pydantic import ValidationError
 from stampede.loadtest.caps import parse_memory
-from stampede.server.cli import fail
+from stampede.loadtest.outdir import check_out_dir
 from stampede.server.settings import ServerSettings
 
 T = TypeVar("T")
@@ -35,14 +36,6 @@ class BadValue(argparse.ArgumentTypeError):
         self.text, self.reason = text, reason
 
 
-class CommandParser(argparse.ArgumentParser):
-    """An ArgumentParser whose errors are one line naming flag and value, exit code 2."""
-
-    def error(self, message: str) -> NoReturn:
-        # argparse says "argument --duration: '-5': ..."; the flag reads better without it.
-        fail(self.prog, re.sub(r"^argument (-[^/:\s]+)(?:/\S+)?: ", r"\1 ", message))
-
-
 def number(
     kind: type = float, low: float = -math.inf, high: float = math.inf, *, open_low: bool = False
 ) -> Converter[Any]:
@@ -50,6 +43,8 @@ def number(
 
     def convert(text: str) -> Any:
         try:
+            if not text.isascii():  # int() and float() take look-alike digits such as "٣"
+                raise ValueError(text)
             value = kind(text)
         except (TypeError, ValueError):
             raise BadValue(text, "not an integer" if kind is int else "not a number") from None
@@ -91,6 +86,14 @@ def size(text: str) -> int:
         raise BadValue(text, str(exc)) from None
 
 
+def out_dir(text: str) -> Path:
+    """A results directory that can be created and written (nothing is created yet)."""
+    try:
+        return check_out_dir("--out", text)
+    except ValueError as exc:
+        raise argparse.ArgumentTypeError(str(exc).removeprefix("--out ")) from None
+
+
 def optional(convert: Converter[T]) -> Converter[T | None]:
     """None for "none", "off" or "unlimited"; otherwise `convert`."""
 
@@ -111,14 +114,21 @@ def choice(options: Iterable[str]) -> Converter[str]:
     return convert
 
 
-def comma_list(item: Converter[T] = str) -> Converter[tuple[T, ...]]:  # type: ignore[assignment]
-    """A comma list of items, each converted; empty or repeated items are refused."""
+def comma_list(
+    item: Converter[T] = str,  # type: ignore[assignment]
+    *,
+    drop_repeats: bool = False,
+) -> Converter[tuple[T, ...]]:
+    """A comma list of items, each converted; an empty item is refused, and a repeated one too
+    unless `drop_repeats` (then the first of each is kept, in order)."""
 
     def convert(text: str) -> tuple[T, ...]:
         parts = [part.strip() for part in text.split(",")]
         if "" in parts:
             raise BadValue(text, "empty item in the comma list")
-        if len(set(parts)) != len(parts):
+        if drop_repeats:
+            parts = list(dict.fromkeys(parts))
+        elif len(set(parts)) != len(parts):
             raise BadValue(text, "an item is repeated")
         try:
             return tuple(item(part) for part in parts)

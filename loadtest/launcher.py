@@ -48,8 +48,7 @@ from stampede.loadtest.processes import (
     spawn,
     stop_group,
 )
-from stampede.server.cli import server_argv
-from stampede.server.settings import ServerSettings
+from stampede.server.settings import ServerSettings, server_argv
 
 HOST = "127.0.0.1"  # load goes to loopback only
 HEALTH_PATH = "/healthz"

@@ -137,3 +137,14 @@ def variant_phases(record: Any, run_dir: Path) -> dict[str, Any] | None:
     if phases is not None and record.events:  # the harness's own trigger (cpu)
         phases.update(record.events)
     return phases
+
+
+def phase_clause(p: dict[str, Any] | None) -> str:
+    """For a verdict line: "; recovered 3 s after the trigger (slow-model:5x)" or "; did not
+    recover after the trigger (...)" (empty without phases)."""
+    if not p:
+        return ""
+    trigger = f" ({p['trigger']})" if p.get("trigger") else ""
+    if p.get("recovered"):
+        return f"; recovered {p['recovery_s']:g} s after the trigger{trigger}"
+    return f"; did not recover after the trigger{trigger}"

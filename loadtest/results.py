@@ -26,7 +26,7 @@ from stampede.loadtest.blackbox import evidence_fields
 from stampede.loadtest.intents import variant_intents
 from stampede.loadtest.phases import variant_phases
 from stampede.loadtest.sampler import COLUMNS
-from stampede.loadtest.target_verdict import is_target, target_verdict
+from stampede.loadtest.target_verdict import is_target, target_description, target_verdict
 
 if TYPE_CHECKING:  # annotations only: importing scenarios here would close a cycle through
     # scenarios -> their reports -> report -> results
@@ -306,7 +306,7 @@ def build_summary(
     return {
         "run_id": run_id,
         "scenario": scenario.name,
-        "description": scenario.description,
+        "description": target_description(variants, scenario.user_classes) or scenario.description,
         "started_at": _iso(started_at),
         "finished_at": _iso(time.time()) if complete else None,
         "wall_time_s": round(time.time() - started_at, 2),

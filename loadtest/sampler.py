@@ -13,7 +13,6 @@ from typing import Any
 import httpx
 import psutil
 from prometheus_client.parser import text_string_to_metric_families
-
 from stampede.probe.metrics import LOOP_ERROR_KINDS
 
 SCRAPE_TIMEOUT_S = 0.4

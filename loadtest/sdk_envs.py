@@ -34,14 +34,12 @@ from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from pathlib import Path
 
+import stampede
 import stampede.server
 from stampede.loadtest.errors import HarnessError, UsageError
 from stampede.loadtest.processes import spawn, stop_group
-from stampede.server.cli import server_argv
 from stampede.server.sdk import MINIMUM, release
-from stampede.server.settings import ServerSettings
-
-import stampede
+from stampede.server.settings import ServerSettings, server_argv
 
 ROOT = Path(__file__).resolve().parents[1]
 FORMAT = 3  # bump to invalidate every cached env

@@ -6,14 +6,13 @@ from __future__ import annotations
 
 import argparse
 import contextlib
-import math
 import sys
 from collections.abc import Iterator
 from pathlib import Path
 
+from stampede.loadtest import flags
 from stampede.loadtest.caps import sweep_stale
 from stampede.loadtest.cgroups import PARENT_NAME
-from stampede.loadtest.errors import UsageError
 from stampede.loadtest.lifeline import sweep_orphans
 from stampede.loadtest.runlock import run_lock
 
@@ -24,22 +23,14 @@ def add_wait_flag(parser: argparse.ArgumentParser) -> None:
     parser.add_argument(
         "--wait",
         metavar="SECONDS",
-        default=None,
+        type=flags.duration(MAX_WAIT_S, open_low=False),
+        default=0.0,
         help="if another run holds the run lock, wait up to this long (default: refuse at once)",
     )
 
 
 def wait_from(args: argparse.Namespace) -> float:
-    text = getattr(args, "wait", None)
-    if text is None:
-        return 0.0
-    try:
-        value = float(text) if text.isascii() else math.nan  # no look-alike digits
-    except ValueError:
-        value = math.nan
-    if not (math.isfinite(value) and 0 <= value <= MAX_WAIT_S):
-        raise UsageError(f"--wait {text!r}: want seconds between 0 and {MAX_WAIT_S:g}")
-    return value
+    return float(getattr(args, "wait", 0.0) or 0.0)
 
 
 def sweep_leftovers() -> tuple[list[int], list[str]]:

@@ -34,6 +34,23 @@ def parked_stacks(variants: dict[str, dict[str, Any]]) -> list[tuple[str, int, s
     return out
 
 
+def target_description(variants: dict[str, dict[str, Any]], users: list[str]) -> str:
+    """The report's opening line for a run against the user's own servers ("" otherwise)."""
+    described = []
+    for name, v in variants.items():
+        target = v.get("target") or {}
+        if target.get("kind") in TARGET_KINDS:
+            what = target.get("command") or target.get("url")
+            described.append(f"{name} ({target['kind']}: {what})")
+    if not described:
+        return ""
+    return (
+        f"Your own servers under the same seeded storm ({', '.join(users)}): "
+        + "; ".join(described)
+        + "."
+    )
+
+
 def target_verdict(variants: dict[str, dict[str, Any]]) -> list[str]:
     return [line for name, v in variants.items() for line in _lines(name, v)]
 

@@ -14,9 +14,8 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
 
-from stampede.server.model import StubBedrockModel
-
 from stampede.probe.executor import tagged
+from stampede.server.model import StubBedrockModel
 
 TOOLS = ["lookup_weather"]
 
@@ -38,7 +37,7 @@ async def run_agent(
     prompt: str,
     *,
     owner: str,
-    on_model_call: Callable[[float, bool], None] | None = None,
+    on_model_call: Callable[[float], None] | None = None,
 ) -> AgentResult:
     messages: list[dict[str, Any]] = [{"role": "user", "content": [{"text": prompt}]}]
     calls = 0
@@ -66,15 +65,13 @@ async def run_agent(
 def _timed_converse(
     model: StubBedrockModel,
     messages: list[dict[str, Any]],
-    on_model_call: Callable[[float, bool], None] | None,
+    on_model_call: Callable[[float], None] | None,
 ) -> dict[str, Any]:
-    # Timed inside the worker so queueing for a worker is not counted as model latency.
+    # Timed inside the worker so queueing for a worker is not counted as model latency; a
+    # call that throws (ThrottlingException) counts too: it held the worker as long.
     started = time.perf_counter()
-    ok = False
     try:
-        response = model.converse(messages, TOOLS)
-        ok = True
-        return response
+        return model.converse(messages, TOOLS)
     finally:
         if on_model_call is not None:
-            on_model_call(time.perf_counter() - started, ok)
+            on_model_call(time.perf_counter() - started)

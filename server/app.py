@@ -15,6 +15,7 @@ from fastapi import FastAPI, Header, Path, Request
 from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse, PlainTextResponse, Response
 from prometheus_client import CONTENT_TYPE_LATEST, generate_latest
+from stampede.probe.loop_errors import CountAsgiErrors
 from stampede.server.api_models import (
     AGENT_ID,
     KEY_SCHEMA,
@@ -29,8 +30,6 @@ from stampede.server.limits import BodyLimit, ConcurrencyLimit
 from stampede.server.runtime import Runtime
 from stampede.server.settings import ServerSettings
 from starlette.exceptions import HTTPException as StarletteHTTPException
-
-from stampede.probe.loop_errors import CountAsgiErrors
 
 HTTP_ERRORS = {404: "not_found", 405: "method_not_allowed", 413: "payload_too_large"}
 

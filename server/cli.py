@@ -3,8 +3,8 @@
 The server's command line lives in the server layer, so a server child process (and an SDK
 variant's lean venv) imports only what the server needs, never the harness. Every settings
 field is one flag and one `STAMPEDE_*` variable; pydantic validates both the same way. The
-harness reuses `add_settings_flags` / `settings_from` for the settings it forwards, and
-`server_argv` is the one way back from a ServerSettings to a child's command line.
+harness reuses `add_settings_flags` / `settings_from` for the settings it forwards; the way
+back from a ServerSettings to a child's command line is `server_argv` (settings.py).
 """
 
 from __future__ import annotations
@@ -17,11 +17,10 @@ from typing import Any, NoReturn
 from pydantic import ValidationError
 from stampede.server.sdk import SdkMissingError
 from stampede.server.serve import serve
-from stampede.server.settings import ServerSettings
+from stampede.server.settings import ServerSettings, flag_of
 
 EXIT_USAGE = 2
 PROG = "stampede serve"
-MODULE = "stampede.server"  # `python -m stampede.server`: the server without the harness
 
 
 def fail(prog: str, message: str) -> NoReturn:
@@ -38,10 +37,6 @@ def validation_message(exc: ValidationError, given: dict[str, Any]) -> str:
         msg = str(err["msg"]).removeprefix("Value error, ")
         parts.append(f"{flag} {value!r}: {msg}")
     return "; ".join(parts)
-
-
-def flag_of(field: str) -> str:
-    return "--" + field.replace("_", "-")
 
 
 def add_settings_flags(
@@ -76,34 +71,6 @@ def settings_from(
         return settings_cls(**given) if environment else settings_cls.explicit(**given)
     except ValidationError as exc:
         fail(prog, validation_message(exc, given))
-
-
-def settings_flags(settings: ServerSettings) -> dict[str, str]:
-    """Every explicitly set field as the text its flag takes (what a report records)."""
-    return {name: _text(value) for name, value in settings.given().items()}
-
-
-def server_argv(settings: ServerSettings, python: str | None = None) -> list[str]:
-    """The command line that runs a server with exactly `settings`: every explicitly set field
-    as its flag. `python` is the interpreter (an SDK variant's venv; default this one); -P
-    keeps the working directory off sys.path, so the installed `stampede` is the one run."""
-    argv = [python or sys.executable, "-P", "-m", MODULE]
-    for name, text in settings_flags(settings).items():
-        if ServerSettings.model_fields[name].annotation is bool:  # store_const: present means true
-            argv += [flag_of(name)] if text == "true" else []
-        else:
-            argv += [flag_of(name), text]
-    return argv
-
-
-def _text(value: object) -> str:
-    if value is None:
-        return "none"
-    if isinstance(value, bool):
-        return "true" if value else "false"
-    if isinstance(value, float) and value.is_integer():
-        return str(int(value))  # 500.0 -> "500", as a user would type it
-    return str(value)
 
 
 def run(settings: ServerSettings, prog: str = PROG) -> int:

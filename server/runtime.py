@@ -16,17 +16,17 @@ import time
 from collections import Counter
 from typing import Any
 
+from stampede.probe import Probe
+from stampede.probe.executor import ExecutorSnapshot
+from stampede.probe.wedge import is_wedged
 from stampede.server.hazards.build import build_hazards
 from stampede.server.idempotency import IdempotencyLedger
 from stampede.server.invocations import InvocationService
 from stampede.server.model import StubBedrockModel
+from stampede.server.sdk import strands_module  # strands itself is imported only when asked
 from stampede.server.settings import ServerSettings
 from stampede.server.telemetry import Telemetry
 from stampede.server.waiters import make_waiter
-
-from stampede.probe import Probe
-from stampede.probe.executor import ExecutorSnapshot
-from stampede.probe.wedge import is_wedged
 
 log = logging.getLogger("stampede.server")
 
@@ -207,15 +207,11 @@ class Runtime:
 def agent_description(settings: ServerSettings) -> str:
     """What answers invocations: "builtin", or e.g. "strands-agents 1.62.0 with pre-fix waiter"."""
     if settings.agent == "strands":
-        from stampede.server.sdk import strands_module  # an optional dependency, imported on demand
-
         return str(strands_module().describe(settings.waiter))
     return "builtin"
 
 
 def service_class(settings: ServerSettings) -> Any:
     if settings.agent == "strands":
-        from stampede.server.sdk import strands_module
-
         return strands_module().StrandsInvocationService
     return InvocationService

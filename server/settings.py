@@ -2,15 +2,17 @@
 
 This class is the one carrier of a server's settings, from a flag to the child process: each
 field holds the one default and the one validation that `serve`, `compare`, `plan` and the SDK
-environments share. `server/cli.py` turns it into flags (`add_settings_flags`) and back into a
-child's argv (`server_argv`). A harness builds it with `ServerSettings.explicit(...)`, which
-ignores the caller's STAMPEDE_* variables, so what it launches is what its report records.
+environments share. `server/cli.py` turns it into flags (`add_settings_flags`); `server_argv`
+here turns it back into a child's command line, for every launcher. A harness builds it with
+`ServerSettings.explicit(...)`, which ignores the caller's STAMPEDE_* variables, so what it
+launches is what its report records.
 """
 
 from __future__ import annotations
 
 import ipaddress
 import os
+import sys
 from typing import Any, Literal
 
 from pydantic import Field, ValidationInfo, create_model, field_validator
@@ -184,6 +186,42 @@ class ServerSettings(HazardChoices):  # type: ignore[misc, valid-type]
         if self.executor_workers is not None:
             return self.executor_workers
         return default_pool_size(self.effective_cpus)
+
+
+# `python -m stampede.server`: the server without the harness.
+MODULE = "stampede.server"
+
+
+def flag_of(field: str) -> str:
+    return "--" + field.replace("_", "-")
+
+
+def settings_flags(settings: ServerSettings) -> dict[str, str]:
+    """Every explicitly set field as the text its flag takes (what a report records)."""
+    return {name: _text(value) for name, value in settings.given().items()}
+
+
+def server_argv(settings: ServerSettings, python: str | None = None) -> list[str]:
+    """The command line that runs a server with exactly `settings`: every explicitly set field
+    as its flag. `python` is the interpreter (an SDK variant's venv; default this one); -P
+    keeps the working directory off sys.path, so the installed `stampede` is the one run."""
+    argv = [python or sys.executable, "-P", "-m", MODULE]
+    for name, text in settings_flags(settings).items():
+        if ServerSettings.model_fields[name].annotation is bool:  # store_const: present means true
+            argv += [flag_of(name)] if text == "true" else []
+        else:
+            argv += [flag_of(name), text]
+    return argv
+
+
+def _text(value: object) -> str:
+    if value is None:
+        return "none"
+    if isinstance(value, bool):
+        return "true" if value else "false"
+    if isinstance(value, float) and value.is_integer():
+        return str(int(value))  # 500.0 -> "500", as a user would type it
+    return str(value)
 
 
 class _ExplicitSettings(ServerSettings):

@@ -22,7 +22,7 @@ LATENCY_BUCKETS = (
     15.0, 30.0, 60.0,
 )  # fmt: skip
 ROLES = ("primary", "duplicate", "replay")
-OUTCOMES = ("ok", "conflict", "mismatch", "timeout", "throttled", "error", "aborted", "bad_request")
+OUTCOMES = ("ok", "conflict", "mismatch", "timeout", "throttled", "error", "aborted")
 
 
 class Telemetry:
@@ -86,7 +86,7 @@ class Telemetry:
         self.invocations.inc((role, outcome))
         self.invocation_seconds.observe((role,), seconds)
 
-    def model_call(self, seconds: float, ok: bool) -> None:
+    def model_call(self, seconds: float) -> None:
         # Runs on a worker thread; a tally takes its own lock.
         self.model_call_seconds.observe((), seconds)
 

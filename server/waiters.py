@@ -19,10 +19,9 @@ import threading
 from dataclasses import dataclass, field
 from typing import ClassVar, Protocol
 
+from stampede.probe.executor import tagged
 from stampede.server.batched_waiter import BatchedWaiter
 from stampede.server.inflight import Inflight, Outcome
-
-from stampede.probe.executor import tagged
 
 
 class Waiter(Protocol):

@@ -17,11 +17,10 @@ import os
 import time
 from typing import Annotated, Any
 
+import stampede.probe
 from fastapi import FastAPI, Header, Path
 from fastapi.responses import JSONResponse
 from pydantic import BaseModel, Field
-
-import stampede.probe
 
 PROBE_ENV = "STAMPEDE_BENCH_PROBE"
 AGENT_ID = r"^[A-Za-z0-9][A-Za-z0-9._:-]{0,127}$"

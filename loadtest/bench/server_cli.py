@@ -12,6 +12,7 @@ from typing import Any
 from rich.console import Console
 from rich.markup import escape
 from rich.table import Table
+from stampede.loadtest import flags
 from stampede.loadtest.bench.loadgen import pick
 from stampede.loadtest.bench.server import ServerBenchOptions, run_server_bench
 from stampede.loadtest.bench.waiters_cli import parse_waiters
@@ -21,22 +22,12 @@ from stampede.loadtest.startup import add_wait_flag, exclusive_run, wait_from
 GENERATORS = ("auto", "wrk", "python")
 
 
-def _bounded(flag: str, text: str, kind: type, lo: float, hi: float) -> Any:
-    try:
-        value = kind(text)
-    except ValueError:
-        raise UsageError(f"{flag} {text!r}: expected {kind.__name__}") from None
-    if not lo <= value <= hi:
-        raise UsageError(f"{flag} {text!r}: must be between {lo:g} and {hi:g}")
-    return value
-
-
 def options_from(args: argparse.Namespace) -> ServerBenchOptions:
     return ServerBenchOptions(
-        waiters=tuple(parse_waiters(args.waiters)),
-        connections=_bounded("--connections", args.connections, int, 1, 1000),
-        duration_s=_bounded("--duration", args.duration, float, 1, 600),
-        rounds=_bounded("--rounds", args.rounds, int, 1, 50),
+        waiters=tuple(args.waiters),
+        connections=args.connections,
+        duration_s=args.duration,
+        rounds=args.rounds,
         probe=not args.no_probe,
     )
 
@@ -105,10 +96,21 @@ def cmd_server(args: argparse.Namespace) -> int:
 def register(which: Any) -> None:
     d = ServerBenchOptions()
     p = which.add_parser("server", help="built-in server vs a bare FastAPI endpoint, same run")
-    p.add_argument("--waiters", default=",".join(d.waiters), help="server variants to run")
-    p.add_argument("--connections", default=str(d.connections), help="keep-alive connections")
-    p.add_argument("--duration", default=f"{d.duration_s:g}", help="seconds per round per server")
-    p.add_argument("--rounds", default=str(d.rounds), help="rounds of A B C ...; medians shown")
+    p.add_argument(
+        "--waiters", type=parse_waiters, default=",".join(d.waiters), help="server variants to run"
+    )
+    p.add_argument(
+        "--connections", type=flags.integer(1, 1000), default=d.connections,
+        help="keep-alive connections",
+    )  # fmt: skip
+    p.add_argument(
+        "--duration", type=flags.duration(600, low=1, open_low=False), default=d.duration_s,
+        help="seconds per round per server",
+    )  # fmt: skip
+    p.add_argument(
+        "--rounds", type=flags.integer(1, 50), default=d.rounds,
+        help="rounds of A B C ...; medians shown",
+    )  # fmt: skip
     p.add_argument("--generator", choices=GENERATORS, default="auto",
                    help="auto: wrk when installed, else the Python generator")  # fmt: skip
     p.add_argument("--no-probe", action="store_true", help="skip the probe's overhead")

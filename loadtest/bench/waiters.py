@@ -26,13 +26,12 @@ from typing import Any
 import psutil
 from stampede.loadtest.interrupts import run_async
 from stampede.loadtest.stats import percentile
+from stampede.probe.executor import InstrumentedExecutor
 from stampede.server.invocations import InvocationService
 from stampede.server.model import StubBedrockModel
 from stampede.server.settings import default_pool_size, usable_cpu_count
 from stampede.server.telemetry import Telemetry
 from stampede.server.waiters import WAITERS, make_waiter
-
-from stampede.probe.executor import InstrumentedExecutor
 
 DEFAULT_SIZES = (10, 100, 1000, 10_000)
 SETTLE_DEADLINE_S = 120.0

@@ -8,8 +8,8 @@ from typing import Any
 
 from rich.console import Console
 from rich.table import Table
+from stampede.loadtest import flags
 from stampede.loadtest.bench.waiters import DEFAULT_SIZES, run_bench
-from stampede.loadtest.errors import UsageError
 from stampede.loadtest.startup import add_wait_flag, exclusive_run, wait_from
 from stampede.server.waiters import WAITERS
 
@@ -17,38 +17,9 @@ MAX_SIZE = 100_000
 MAX_WORKERS = 1024  # threads; beyond this the bench measures the OS, not the waiter
 
 
-def _sizes(text: str) -> list[int]:
-    try:
-        values = [int(part) for part in text.split(",") if part.strip()]
-    except ValueError:
-        raise UsageError(f"--sizes {text!r}: expected comma-separated integers") from None
-    if not values or any(v < 1 or v > MAX_SIZE for v in values):
-        raise UsageError(f"--sizes {text!r}: each size must be between 1 and {MAX_SIZE}")
-    return values
-
-
-def _workers(text: str | None) -> int | None:
-    if text is None:
-        return None
-    try:
-        value = int(text)
-    except ValueError:
-        raise UsageError(f"--workers {text!r}: expected an integer") from None
-    if not 2 <= value <= MAX_WORKERS:
-        raise UsageError(f"--workers {text!r}: must be between 2 and {MAX_WORKERS}")
-    return value
-
-
-def parse_waiters(text: str) -> list[str]:
-    names = list(dict.fromkeys(w.strip() for w in text.split(",") if w.strip()))
-    for name in names:
-        if name not in WAITERS:
-            raise UsageError(
-                f"--waiters {text!r}: unknown waiter {name!r} (choose from {','.join(WAITERS)})"
-            )
-    if not names:
-        raise UsageError(f"--waiters {text!r}: name at least one waiter")
-    return names
+# Each flag's converter (loadtest/flags.py) checks its value; a waiter name is checked by the
+# server's own settings, so the bench knows every waiter the server does.
+parse_waiters = flags.comma_list(flags.setting("waiter"), drop_repeats=True)
 
 
 def render(result: dict[str, list[dict[str, Any]]]) -> None:
@@ -91,16 +62,9 @@ def render(result: dict[str, list[dict[str, Any]]]) -> None:
 
 
 def cmd_waiters(args: argparse.Namespace) -> int:
-    waiters, sizes, workers = (
-        parse_waiters(args.waiters),
-        _sizes(args.sizes),
-        _workers(args.workers),
-    )
-    if not 1 <= args.repeat <= 50:
-        raise UsageError(f"--repeat {args.repeat}: must be between 1 and 50")
     wait_s = wait_from(args)
     with exclusive_run("bench", wait_s):  # a second run on the same cores skews the figures
-        result = run_bench(waiters, sizes, workers, repeat=args.repeat)
+        result = run_bench(list(args.waiters), list(args.sizes), args.workers, repeat=args.repeat)
     if args.json:
         print(json.dumps(result, indent=2))
     else:
@@ -110,10 +74,24 @@ def cmd_waiters(args: argparse.Namespace) -> int:
 
 def register(which: Any) -> None:
     p = which.add_parser("waiters", help="release latency of waiting duplicates vs the floor")
-    p.add_argument("--waiters", default=",".join(WAITERS), help="comma list (default: all)")
-    p.add_argument("--sizes", default=",".join(str(n) for n in DEFAULT_SIZES))
-    p.add_argument("--workers", default=None, help=f"executor workers (2..{MAX_WORKERS})")
-    p.add_argument("--repeat", type=int, default=3, help="runs per figure; the median is shown")
+    p.add_argument(
+        "--waiters", type=parse_waiters, default=",".join(WAITERS), help="comma list (default: all)"
+    )
+    p.add_argument(
+        "--sizes",
+        type=flags.comma_list(flags.integer(1, MAX_SIZE)),
+        default=",".join(str(n) for n in DEFAULT_SIZES),
+    )
+    p.add_argument(
+        "--workers",
+        type=flags.integer(2, MAX_WORKERS),
+        default=None,
+        help=f"executor workers (2..{MAX_WORKERS})",
+    )
+    p.add_argument(
+        "--repeat", type=flags.integer(1, 50), default=3,
+        help="runs per figure; the median is shown",
+    )  # fmt: skip
     p.add_argument("--json", action="store_true", help='print {"floor": [...], "waiters": [...]}')
     add_wait_flag(p)
     p.set_defaults(func=cmd_waiters)

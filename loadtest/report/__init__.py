@@ -1,8 +1,8 @@
 """One report engine: a small document model rendered to Markdown and to a self-contained page.
 
 Build a `Document` (loadtest/report/document.py) and `write_document()` it: `<stem>.md` links
-its images, `<stem>.html` inlines them. Compare's report (loadtest/compare_report.py) and the
-plan's (loadtest/plan_report.py) are both built this way; a new report is a new function that
+its images, `<stem>.html` inlines them. Compare's report (loadtest/compare/report.py) and the
+plan's (loadtest/plan/plan_report.py) are both built this way; a new report is a new function that
 returns a Document.
 """
 

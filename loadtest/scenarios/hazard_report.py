@@ -14,7 +14,6 @@ from typing import Any
 
 from stampede.loadtest.figures import Figure, Series
 from stampede.loadtest.scenarios.scenario import SummaryHook, VerdictHook
-
 from stampede.probe.metrics import LOOP_ERROR_KINDS
 
 # Tasks a clean run may legitimately still hold at the final scrape (in-flight requests).

@@ -5,6 +5,7 @@ from __future__ import annotations
 from typing import Any
 
 from stampede.loadtest.intents import intent_clause
+from stampede.loadtest.phases import phase_clause
 from stampede.loadtest.scenarios.scenario import for_hazard
 from stampede.server.hazards import IDEMPOTENCY as SPEC
 
@@ -28,7 +29,7 @@ def waiter_verdict(variants: dict[str, dict[str, Any]]) -> list[str]:
                 f"{name} did not wedge; peak {v.get('peak_waiter_threads')} worker(s) parked "
                 f"by waiters, peak {v.get('peak_threads')} threads"
             )
-        lines.append(line + intent_clause(v.get("intents")))
+        lines.append(line + intent_clause(v.get("intents")) + phase_clause(v.get("phases")))
     return lines
 
 

@@ -21,6 +21,7 @@ from collections import OrderedDict
 from dataclasses import dataclass, field
 from typing import Any
 
+from stampede.probe.executor import tagged
 from stampede.server.inflight import Outcome
 from stampede.server.invocations import Dispatch, aborted_outcome, error, iso
 from stampede.server.model import ModelThrottledError, StubBedrockModel
@@ -31,8 +32,6 @@ from stampede.server.waiters import ToThreadWaiter, Waiter
 from strands import Agent
 from strands.types.agent import ConcurrentInvocationMode
 from strands.types.exceptions import ConcurrencyException, IdempotencyAbortedError
-
-from stampede.probe.executor import tagged
 
 # Idle agents beyond this many are dropped, oldest first: a bound on per-agent-id state.
 MAX_AGENTS = 4096

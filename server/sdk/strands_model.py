@@ -16,12 +16,11 @@ import json
 from collections.abc import AsyncGenerator, Callable
 from typing import Any
 
+from stampede.probe.executor import tagged, work_owner
 from stampede.server.agent import TOOLS, _timed_converse
 from stampede.server.model import StubBedrockModel
 from strands import tool
 from strands.models.model import Model
-
-from stampede.probe.executor import tagged, work_owner
 
 TOOL_NAME = TOOLS[0]  # the stub asks for the builtin agent's tool; strands runs this one
 
@@ -37,7 +36,7 @@ class StrandsStubModel(Model):
     """A strands Model over StubBedrockModel; stateless, so one instance serves every agent."""
 
     def __init__(
-        self, stub: StubBedrockModel, on_model_call: Callable[[float, bool], None] | None = None
+        self, stub: StubBedrockModel, on_model_call: Callable[[float], None] | None = None
     ) -> None:
         self.stub = stub
         self.on_model_call = on_model_call

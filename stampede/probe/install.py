@@ -15,8 +15,7 @@ from collections.abc import AsyncIterator
 from typing import Any
 
 from prometheus_client import CONTENT_TYPE_LATEST, generate_latest, start_http_server
-
-from stampede.probe.loop_errors import ASGIApp, CountAsgiErrors, Receive, Scope, Send
+from stampede.probe.loop_errors import ASGIApp, Receive, Scope, Send
 from stampede.probe.probe import Probe
 
 _installed: Probe | None = None
@@ -85,15 +84,20 @@ class MetricsEndpoint:
     errors; everything else goes to the app untouched."""
 
     def __init__(self, app: ASGIApp, probe: Probe, path: str = "/metrics") -> None:
-        self.app = CountAsgiErrors(app, probe.detector)
+        self.app = app
         self.probe = probe
         self.path = path
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
-        if scope["type"] == "http" and scope.get("path") == self.path:
+        # One layer for both jobs: every request pays for one extra call, not two.
+        if scope["type"] == "http" and scope["path"] == self.path:
             body = generate_latest(self.probe.registry)
             headers = [(b"content-type", CONTENT_TYPE_LATEST.encode())]
             await send({"type": "http.response.start", "status": 200, "headers": headers})
             await send({"type": "http.response.body", "body": body})
             return
-        await self.app(scope, receive, send)
+        try:
+            await self.app(scope, receive, send)
+        except BaseException as exc:  # as CountAsgiErrors: count hazard errors, then re-raise
+            self.probe.detector.asgi_error(exc)
+            raise

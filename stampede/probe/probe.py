@@ -18,7 +18,6 @@ from typing import Any
 
 import psutil
 from prometheus_client import CollectorRegistry
-
 from stampede.probe import loop_errors
 from stampede.probe.executor import ExecutorSnapshot, InstrumentedExecutor
 from stampede.probe.metrics import ProbeGauges, ProbeMetrics

@@ -23,10 +23,10 @@ import psutil
 import pytest
 from stampede.loadtest import launcher, runner
 from stampede.loadtest.caps import CapsRequest, parse_memory
-from stampede.loadtest.compare import CompareOptions, budget_s, run_compare
+from stampede.loadtest.compare.options import CompareOptions, run_budget_s
+from stampede.loadtest.compare.run import run_compare
 from stampede.loadtest.scenarios import SCENARIOS
-from stampede.server.cli import settings_flags
-from stampede.server.settings import ServerSettings
+from stampede.server.settings import ServerSettings, settings_flags
 
 pytestmark = pytest.mark.slow
 PNG_SIGNATURE = b"\x89PNG\r\n\x1a\n"
@@ -43,7 +43,7 @@ def test_short_compare(tmp_path: Path) -> None:
     started = time.monotonic()
     [run_dir] = run_compare(options)
     wall = time.monotonic() - started
-    assert wall <= budget_s(options, SCENARIOS["idempotency"]), wall
+    assert wall <= run_budget_s(options, SCENARIOS["idempotency"]), wall
     assert (tmp_path / "latest").resolve() == run_dir.resolve()
 
     summary = json.loads((run_dir / "summary.json").read_text())

@@ -16,7 +16,7 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-from stampede.loadtest.sdk_envs import env_python, parse_spec, prepare
+from stampede.loadtest.sdk_envs import parse_spec, prepare
 
 from tests.serverproc import ROOT
 
@@ -26,7 +26,7 @@ pytestmark = [pytest.mark.slow, pytest.mark.timeout(900)]
 def python_of(spec: str) -> str:
     """The interpreter of the release's cached environment (made on first use)."""
     parsed = parse_spec(spec)
-    return str(env_python(prepare((parsed,), lambda message: None)[str(parsed)]))
+    return str(prepare((parsed,), lambda message: None)[str(parsed)])
 
 
 def compare(out: Path, scenario: str, targets: dict[str, str]) -> dict[str, Any]:

@@ -20,7 +20,7 @@ from typing import Any
 import pytest
 from stampede.loadtest.stack_evidence import py_spy
 
-from tests.serverproc import ROOT
+from tests.serverproc import ROOT, free_port
 
 pytestmark = [pytest.mark.slow, pytest.mark.timeout(180)]
 STORM = ["--duration", "4", "--users", "4", "--stall-seconds", "2", "--grace", "1"]
@@ -49,15 +49,32 @@ def test_black_box_targets_are_classified_with_their_evidence(tmp_path: Path) ->
             "broken": "uvicorn examples.no_such_module:app --port {port}",
         },
     )
-    # Two runs, so that each stays well inside its budget on a loaded machine.
-    healthy, _ = compare(
-        tmp_path / "healthy",
-        {
-            "busy": "uvicorn examples.busy_model:app --port {port}",
-            "chatty": "uvicorn examples.chatty_logs:app --port {port}",
-        },
+    # Two runs, so that each stays well inside its budget on a loaded machine. The busy app
+    # also runs as a server the user started: a URL target, neither started nor capped.
+    port = free_port()
+    started = subprocess.Popen(
+        [sys.executable, "-m", "uvicorn", "examples.busy_model:app", "--port", str(port)],
+        cwd=ROOT,
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.DEVNULL,
     )
+    try:
+        healthy, _ = compare(
+            tmp_path / "healthy",
+            {
+                "busy": "uvicorn examples.busy_model:app --port {port}",
+                "chatty": "uvicorn examples.chatty_logs:app --port {port}",
+                "mine": f"http://127.0.0.1:{port}",
+            },
+        )
+    finally:
+        started.terminate()
+        started.wait(10)
     variants = {**summary["variants"], **healthy["variants"]}
+    mine = variants["mine"]
+    assert mine["target"]["kind"] == "url" and mine["caps"] == {}
+    assert (mine["wedged"], mine["wedge_evidence"]) == (False, "stall")
+    assert mine["requests"]["ok"] > 0
     run_dir = tmp_path / "caches" / "latest"
 
     wedged = variants["to_thread"]
@@ -93,6 +110,7 @@ def test_probed_targets_are_exact(tmp_path: Path) -> None:
         },
     )
     variants = summary["variants"]
+    assert summary["description"].startswith("Your own servers under the same seeded storm")
     assert (variants["to_thread"]["wedged"], variants["to_thread"]["wedge_evidence"]) == (
         True,
         "exact",
@@ -136,3 +154,18 @@ def test_loop_error_hazards_from_stderr_and_from_the_probe(
     )
     if kind == "task_destroyed_pending":  # the probe also sees the leaked tasks live
         assert probed["leaked_tasks"] > 0
+
+
+def test_a_workload_file_speaks_someone_elses_api(tmp_path: Path) -> None:
+    summary, _ = compare(
+        tmp_path,
+        {"custom": "uvicorn examples.custom_api:app --port {port}"},
+        ["--workload", "examples/custom_api.toml", "--agents", "2"],
+    )
+    custom = summary["variants"]["custom"]
+    assert custom["requests"]["ok"] > 0, summary["verdict"]
+    # Two agents, so intents collide: 423 is this API's "conflict", never "unexpected HTTP".
+    failed = custom["requests"]["failed_by_kind"]
+    assert failed.get("conflict", 0) > 0 and "http_error" not in failed, failed
+    assert custom["wedged"] is False
+    assert summary["settings"]["targets"]["workload_file"] == "examples/custom_api.toml"

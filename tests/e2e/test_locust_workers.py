@@ -33,6 +33,10 @@ def test_two_workers_merge_into_one_accounting(tmp_path: Path) -> None:
     # The master runs no users: every request the sampler saw came from a worker's reports.
     assert max(seen) == requests["ok"] + requests["failed"]
     assert variant["intents"]["succeeded"] > 0
+    # Stampede's own server: the probe is built in, so its verdict is exact.
+    assert variant["target"] == {"kind": "builtin"}
+    assert (variant["wedged"], variant["wedge_evidence"]) == (False, "exact")
+    assert variant["parked_executor_threads"] == 0
     for index in (0, 1):
         log = (run / f"locust/future.worker-{index}.log").read_text()
         assert "Got quit message from master" in log

@@ -43,3 +43,9 @@ def test_future_recovers_and_to_thread_does_not(tmp_path: Path) -> None:
     assert trigger["intent_latency_ms"]["p50"] > 2 * base["intent_latency_ms"]["p50"]
     assert phases["baseline_goodput_per_s"] > 0
     assert future["intents"]["arrival"]["target_per_s"] == 15  # half of 6 workers / 0.2 s
+    verdict = " ".join(summary["verdict"])
+    assert "did not recover after the trigger (slow-model:5x)" in verdict
+    assert f"recovered {phases['recovery_s']:g} s after the trigger" in verdict
+    assert (
+        "recovered (goodput within 10% of baseline)" in (tmp_path / "latest/report.md").read_text()
+    )

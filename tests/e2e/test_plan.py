@@ -22,9 +22,8 @@ import jsonschema
 import matplotlib.image
 import psutil
 import pytest
-from stampede.loadtest.plan import PlanOptions, run_plan
-
 from stampede import loadtest
+from stampede.loadtest.plan.plan import PlanOptions, run_plan
 
 SCHEMA = json.loads((Path(loadtest.__file__).parent / "plan_schema.json").read_text())
 LATENCY_MS = 300.0

@@ -68,7 +68,7 @@ def test_bench_waiters_json_carries_the_floor(capsys: pytest.CaptureFixture[str]
 @pytest.mark.parametrize(
     ("args", "needle"),
     [
-        (["waiters", "--repeat", "0"], "--repeat 0"),
+        (["waiters", "--repeat", "0"], "--repeat '0'"),
         (["server", "--duration", "soon"], "--duration 'soon'"),
         (["server", "--rounds", "0"], "--rounds '0'"),
         (["server", "--waiters", "future,sleepy"], "'sleepy'"),

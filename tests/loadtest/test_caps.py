@@ -15,7 +15,6 @@ from stampede.loadtest.caps import (
     CappedProcess,
     CapsRequest,
     cgroups_available,
-    format_memory,
     parse_memory,
     probe_cgroups,
     start_capped,
@@ -186,12 +185,6 @@ def test_parse_memory_good(text: str, expected: int) -> None:
 def test_parse_memory_bad_names_the_value(bad: str) -> None:
     with pytest.raises(ValueError, match=re.escape(repr(bad))):
         parse_memory(bad)
-
-
-def test_format_memory_round_trips() -> None:
-    for n in (1, 1000, 64 << 10, 256 * MiB, 3 << 29, 1 << 30, 5 << 40):
-        assert parse_memory(format_memory(n)) == n
-    assert format_memory(256 * MiB) == "256M" and format_memory(3 << 29) == "1536M"
 
 
 def test_request_validation() -> None:

@@ -9,7 +9,7 @@ from pathlib import Path
 
 import pytest
 from stampede.loadtest.cli import _parser
-from stampede.loadtest.compare_options import options_from_args
+from stampede.loadtest.compare.command import options_from_args
 from stampede.loadtest.gates import evaluate, parse_gates
 
 VARIANTS = {

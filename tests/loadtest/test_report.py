@@ -10,13 +10,12 @@ from typing import Any
 
 import matplotlib.image
 import pytest
-from stampede.loadtest.compare_report import write_reports
+from stampede.loadtest.compare.report import write_reports
 from stampede.loadtest.figures import FIGURES, INTENT_FIGURES
 from stampede.loadtest.plots import make_plots
 from stampede.loadtest.results import atomic_write_json, point_latest
 from stampede.loadtest.scenarios import SCENARIOS
 from stampede.loadtest.scenarios.idempotency import waiter_verdict
-
 from stampede.probe.metrics import LOOP_ERROR_KINDS
 
 PNG_SIGNATURE = b"\x89PNG\r\n\x1a\n"

@@ -10,8 +10,8 @@ from concurrent.futures import ThreadPoolExecutor
 import httpx
 from stampede.loadtest.processes import free_port
 from stampede.loadtest.sampler import COLUMNS, Sampler, parse_server_metrics
-
 from stampede.probe.metrics import LOOP_ERROR_KINDS
+
 from tests.serverproc import running_server
 
 

@@ -11,11 +11,11 @@ from collections.abc import AsyncIterator
 
 import httpx
 import pytest
+import stampede.probe
 from fastapi import FastAPI
 from prometheus_client.parser import text_string_to_metric_families
-
-import stampede.probe
 from stampede.probe.executor import InstrumentedExecutor
+
 from tests.serverproc import free_port
 
 pytestmark = pytest.mark.timeout(30)

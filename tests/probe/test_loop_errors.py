@@ -9,12 +9,11 @@ from collections import Counter
 import anyio
 import httpx
 import pytest
+from stampede.probe.loop_errors import CountAsgiErrors, Detector, classify, install
 from starlette.applications import Starlette
 from starlette.requests import Request
 from starlette.responses import PlainTextResponse
 from starlette.routing import Route
-
-from stampede.probe.loop_errors import CountAsgiErrors, Detector, classify, install
 
 pytestmark = pytest.mark.timeout(30)
 

@@ -7,10 +7,9 @@ import threading
 import time
 from datetime import UTC, datetime
 
+from stampede.probe.executor import InstrumentedExecutor, tagged
 from stampede.server.inflight import Inflight, Outcome
 from stampede.server.invocations import iso
-
-from stampede.probe.executor import InstrumentedExecutor, tagged
 
 DONE = Outcome(200, {"text": "done", "role": "primary"})
 

@@ -5,10 +5,9 @@ from __future__ import annotations
 import asyncio
 
 import pytest
+from stampede.probe.executor import InstrumentedExecutor
 from stampede.server.inflight import Inflight, Outcome
 from stampede.server.waiters import FutureWaiter, ToThreadWaiter, make_waiter
-
-from stampede.probe.executor import InstrumentedExecutor
 
 DONE = Outcome(200, {"text": "done"})
 

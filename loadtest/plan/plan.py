@@ -27,14 +27,18 @@ from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
+from rich.console import Console
+from rich.progress import BarColumn, MofNCompleteColumn, Progress, TimeElapsedColumn
+from stampede.loadtest.bench.waiters import measure_waiters
 from stampede.loadtest.interrupts import run_async
-from stampede.loadtest.probe import ServerSpec, hol_probe, wedge_probe
+from stampede.loadtest.plan.probe import ServerSpec, hol_probe, wedge_probe
 from stampede.loadtest.results import atomic_write_json
 from stampede.server.settings import ServerSettings, default_pool_size, usable_cpu_count
 
 SCHEMA_VERSION = 1
 RETRIES_LATE = 2  # a probe whose duplicates arrived late is repeated with doubled latency
 RUN_ID_RE = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._-]{0,63}$")
+MIN_LATENCY_MS = 50.0
 
 
 @dataclass(frozen=True)
@@ -42,13 +46,23 @@ class PlanOptions:
     cpus: tuple[int, ...] = (1, 2, 4, 8)
     waiters: tuple[str, ...] = ("to_thread", "future", "batched")
     max_duplicates: int = 64
+    # The probes' own latency, shorter than the server's default so the plan takes a minute;
+    # at least MIN_LATENCY_MS, so the duplicates all arrive within the primary's first call.
     model_latency_ms: float = 300.0
-    model_cycles: int = 2
+    model_cycles: int = ServerSettings.model_fields["model_cycles"].default
     out: Path = Path("results")
     run_id: str | None = None
     parallel: int = 2
     bench_duplicates: int = 100
     progress: bool = True
+
+    def server(self) -> ServerSettings:
+        """Every probe server's settings, before its row's cpus and waiter."""
+        return ServerSettings.explicit(
+            model_latency_ms=self.model_latency_ms,
+            model_cycles=self.model_cycles,
+            log_level="warning",
+        )
 
 
 # ---------------------------------------------------------------- prediction
@@ -198,8 +212,6 @@ def _now() -> str:
 
 def waiter_costs(waiters: tuple[str, ...], n: int) -> dict[str, Any]:
     """Threads and RSS per waiting duplicate, measured in-process by the waiter benchmark."""
-    from stampede.loadtest.bench.waiters import measure_waiters
-
     costs = {}
     for waiter in waiters:
         # One worker per duplicate plus the primary's: the pool never caps what a waiter takes.
@@ -209,14 +221,11 @@ def waiter_costs(waiters: tuple[str, ...], n: int) -> dict[str, Any]:
 
 
 def _spec(row: dict[str, Any], options: PlanOptions, log_dir: Path, latency: float) -> ServerSpec:
-    settings = ServerSettings.explicit(
-        cpus=row["cpus"],
-        waiter=row["waiter"],
-        model_latency_ms=latency,
-        model_cycles=options.model_cycles,
-        log_level="warning",
+    return ServerSpec(
+        options.server().merged(cpus=row["cpus"], waiter=row["waiter"], model_latency_ms=latency),
+        cpu_cap=row["cpu_cap"]["requested"],
+        log_dir=log_dir,
     )
-    return ServerSpec(settings, cpu_cap=row["cpu_cap"]["requested"], log_dir=log_dir)
 
 
 async def _probe(row: dict, options: PlanOptions, log_dir: Path, d: int, gate: Any) -> bool:
@@ -314,7 +323,9 @@ def run_plan(options: PlanOptions) -> Path:
             plan["finished_at"] = _now()
             plan["elapsed_s"] = round(time.monotonic() - started, 2)
             atomic_write_json(run_dir / "plan.json", plan)
-    from stampede.loadtest.plan_report import recommendations, write_report
+    # The report, and pyplot with it, load here rather than at import: every `stampede`
+    # command imports this module, and --help or a usage error should not pay for pyplot.
+    from stampede.loadtest.plan.plan_report import recommendations, write_report
 
     plan["recommendation"] = recommendations(plan)
     atomic_write_json(run_dir / "plan.json", plan)
@@ -328,9 +339,6 @@ def _progress(enabled: bool, total: int) -> Iterator[Callable[[str], None]]:
     if not enabled:
         yield lambda label: None
         return
-    from rich.console import Console
-    from rich.progress import BarColumn, MofNCompleteColumn, Progress, TimeElapsedColumn
-
     columns = ("{task.description}", BarColumn(), MofNCompleteColumn(), TimeElapsedColumn())
     with Progress(*columns, console=Console(stderr=True)) as bar:
         task = bar.add_task("stampede plan", total=total)

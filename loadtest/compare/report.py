@@ -141,7 +141,7 @@ def _hazard(key: str) -> Callable[[dict[str, Any]], Any]:
     return lambda v: (v.get("hazard") or {}).get(key)
 
 
-# Only for scenarios whose summary hook adds a `hazard` block (loadtest/hazard_report.py).
+# Only for scenarios whose summary hook adds a `hazard` block (loadtest/scenarios/hazard_report.py).
 HAZARD_ROWS: list[Row] = [
     ("hazard result", _hazard("result")),
     ("hazard triggers", _hazard("triggers")),
@@ -151,10 +151,68 @@ HAZARD_ROWS: list[Row] = [
 ]
 
 
+def _by_phase(key: str) -> Callable[[dict[str, Any]], Any]:
+    """ "2.88 / 0.40 / 2.13": one figure for baseline / trigger / recovery."""
+
+    def get(v: dict[str, Any]) -> Any:
+        phases = (v.get("phases") or {}).get("by_phase") or {}
+        cells = [(phases.get(name) or {}).get(key) for name in ("baseline", "trigger", "recovery")]
+        return " / ".join("-" if c is None else f"{c:.2f}" for c in cells)
+
+    return get
+
+
+def _recovery(v: dict[str, Any]) -> Any:
+    p = v.get("phases") or {}
+    if not p:
+        return None
+    return f"yes, after {p['recovery_s']:g} s" if p.get("recovered") else "no"
+
+
+def _arrival(v: dict[str, Any]) -> Any:
+    a = (v.get("intents") or {}).get("arrival") or {}
+    if not a:
+        return None
+    error = a.get("error_pct")
+    off = f" ({error:+.1f}%)" if isinstance(error, int | float) else ""
+    return f"{a.get('achieved_per_s')} of {a.get('target_per_s')}{off}"
+
+
+def _starts(v: dict[str, Any]) -> Any:
+    a = (v.get("intents") or {}).get("arrival") or {}
+    if not a:
+        return None
+    limited = "; the load generator was the limit" if a.get("generator_limited") else ""
+    return f"{a.get('late')} late, {a.get('dropped')} dropped{limited}"
+
+
+# Only for open-model storms (--arrival-rate): the generator's own accuracy.
+ARRIVAL_ROWS: list[Row] = [
+    ("arrival rate achieved (intents/s)", _arrival),
+    ("intent starts late / dropped", _starts),
+]
+
+# Only for phased storms (--phases): loadtest/phases.py.
+PHASE_ROWS: list[Row] = [
+    ("recovered (goodput within 10% of baseline)", _recovery),
+    (
+        "baseline goodput (intents/s)",
+        lambda v: (v.get("phases") or {}).get("baseline_goodput_per_s"),
+    ),
+    ("goodput baseline / trigger / recovery", _by_phase("goodput_per_s")),
+    ("amplification baseline / trigger / recovery", _by_phase("amplification")),
+    ("success ratio baseline / trigger / recovery", _by_phase("success_ratio")),
+]
+
+
 def summary_table(summary: dict[str, Any]) -> tuple[list[str], list[list[str]]]:
     variants = summary.get("variants", {})
     header = ["", *variants]
     table = list(SUMMARY_ROWS)
+    if any(v.get("phases") for v in variants.values()):
+        table = PHASE_ROWS + table
+    if any((v.get("intents") or {}).get("arrival") for v in variants.values()):
+        table = ARRIVAL_ROWS + table
     if any(v.get("intents") for v in variants.values()):
         table = HEADLINE_ROWS + table
     if any(v.get("hazard") for v in variants.values()):

@@ -9,7 +9,13 @@ from pathlib import Path
 
 import pytest
 from stampede.loadtest.caps import CapsRequest, cgroups_available, start_capped
-from stampede.loadtest.plan import hol_levels, next_probes, pool_sizes, predicted_wedge, threshold
+from stampede.loadtest.plan.plan import (
+    hol_levels,
+    next_probes,
+    pool_sizes,
+    predicted_wedge,
+    threshold,
+)
 
 
 @pytest.mark.parametrize(
@@ -90,7 +96,10 @@ def test_bisection_finds_any_threshold_when_the_prediction_is_wrong(predicted: i
 @pytest.mark.skipif(cgroups_available() is None, reason="needs writable cgroups")
 def test_machine_info_reads_a_real_cfs_quota() -> None:
     # The plan records the quota it runs under; neither pool rule may change because of it.
-    code = "import json; from loadtest.plan import machine_info; print(json.dumps(machine_info()))"
+    code = (
+        "import json; from stampede.loadtest.plan.plan import machine_info; "
+        "print(json.dumps(machine_info()))"
+    )
     with start_capped(
         [sys.executable, "-c", code],
         CapsRequest(cpus=0.5),

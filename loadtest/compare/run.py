@@ -1,4 +1,4 @@
-"""One scenario's compare run: its variants in turn, then the results contract on disk.
+"""A compare run: each scenario's variants in turn, then the results contract on disk.
 
 summary.json is rewritten (atomically) after every variant with "complete": false, and
 timeseries.csv grows a flushed row per sample, so a run that is killed outright still leaves
@@ -15,23 +15,25 @@ from pathlib import Path
 from typing import Any
 
 from stampede.loadtest.caps import CapsRequest
-from stampede.loadtest.compare import (
+from stampede.loadtest.compare.budget import (
     MEASURED_MARGIN_S,
     MIN_VARIANT_S,
     OVERHEAD_GUESS_S,
     REPORT_RESERVE_S,
     TEARDOWN_GUESS_S,
-    CompareOptions,
-    budget_s,
-    recorded_settings,
-    server_common,
-    storm_args,
     variant_cap,
-    variant_settings,
+)
+from stampede.loadtest.compare.options import (
+    CompareOptions,
+    check_options,
+    recorded_settings,
+    run_budget_s,
+    server_settings,
+    storm_args,
     variants_of,
 )
-from stampede.loadtest.compare_report import write_reports
-from stampede.loadtest.compare_targets import target_plan_fields
+from stampede.loadtest.compare.report import write_reports
+from stampede.loadtest.compare.targets import target_plan_fields
 from stampede.loadtest.gates import evaluate, gate_record, parse_gates
 from stampede.loadtest.intents import read_intents, timeline
 from stampede.loadtest.launcher import stampede_target
@@ -47,10 +49,21 @@ from stampede.loadtest.results import (
     variant_summary,
 )
 from stampede.loadtest.runner import TEARDOWN_MIN_S, VariantPlan, VariantRecord, run_variant
-from stampede.loadtest.scenarios import Scenario
-from stampede.loadtest.sdk_envs import sdk_python
-from stampede.server.cli import settings_flags
-from stampede.server.settings import ServerSettings
+from stampede.loadtest.scenarios import Scenario, resolve
+from stampede.loadtest.sdk_envs import prepare_for_compare, sdk_python
+from stampede.server.settings import settings_flags
+
+
+def run_compare(options: CompareOptions) -> list[Path]:
+    """Run every selected scenario; returns one run directory per scenario, in order.
+
+    Raises ValueError naming a bad option before anything starts, and KeyboardInterrupt after
+    writing an incomplete summary when interrupted.
+    """
+    check_options(options)
+    if options.sdk:  # every release's venv, before the run starts: a bad one is a usage error
+        prepare_for_compare(options.sdk)
+    return [run_scenario(options, scenario) for scenario in resolve(options.scenario)]
 
 
 class _Run:
@@ -61,7 +74,7 @@ class _Run:
         self.run_id = new_run_id(scenario.name)
         self.run_dir = options.out / self.run_id
         self.started_at = time.time()
-        self.budget_s = budget_s(options, scenario)
+        self.budget_s = run_budget_s(options, scenario)
         self.deadline = time.monotonic() + self.budget_s
         self.hard_end = self.deadline - REPORT_RESERVE_S  # every teardown ends by then
         self.settings = recorded_settings(options, scenario)
@@ -78,11 +91,6 @@ class _Run:
         if self.timeseries is not None:
             self.timeseries.close()
 
-    def server(self, variant: str) -> ServerSettings:
-        o, scenario = self.options, self.scenario
-        overrides = variant_settings(o, scenario, variant)
-        return ServerSettings.explicit(**server_common(o), **scenario.server_settings, **overrides)
-
     def plan(self, variant: str) -> VariantPlan:
         o = self.options
         caps = CapsRequest(cpus=o.cpus, memory_bytes=o.memory_bytes, pids=o.pids)
@@ -95,11 +103,11 @@ class _Run:
             "run_dir": self.run_dir,
             "locust_workers": o.locust_workers,
         }
-        if o.targets is not None:  # the user's own server: compare_targets.py
+        if o.targets is not None:  # the user's own server: compare/targets.py
             return VariantPlan(
                 variant=variant, **target_plan_fields(o.targets, variant, caps, common)
             )
-        settings = self.server(variant)
+        settings = server_settings(o, self.scenario, variant)
         return VariantPlan(
             variant=variant,
             target=stampede_target(
@@ -109,6 +117,8 @@ class _Run:
                 name=f"stampede-{variant}",
             ),
             server_settings=settings_flags(settings),
+            # summary.json's `target`: Stampede's own server, or it serving an SDK release.
+            target_info={"kind": "sdk", "sdk": variant} if o.sdk else {"kind": "builtin"},
             **common,
         )
 

@@ -13,9 +13,8 @@ from pathlib import Path
 from typing import Any
 
 import jsonschema
-from stampede.loadtest.plan_report import recommendations, write_report
-
 from stampede import loadtest
+from stampede.loadtest.plan.plan_report import recommendations, write_report
 
 SCHEMA = json.loads((Path(loadtest.__file__).parent / "plan_schema.json").read_text())
 
