@@ -36,9 +36,8 @@ class Runtime:
         self.settings = settings
         self.agent_info = agent_description(settings)
         self.probe = Probe(max_workers=settings.pool_size)
-        self.telemetry = Telemetry(
-            settings.waiter, agent=self.agent_info, registry=self.probe.registry
-        )
+        self.telemetry = Telemetry(self.probe.registry)
+        self.probe.metrics.describe(settings.waiter, self.agent_info)
         self.executor = self.probe.executor
         self.waiter = make_waiter(settings.waiter)
         self.model = StubBedrockModel(

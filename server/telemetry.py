@@ -8,13 +8,11 @@ workers) are read at scrape time by a collector, like the probe's.
 
 from __future__ import annotations
 
-import platform
 from collections.abc import Callable, Iterable
 
-from prometheus_client import CollectorRegistry, Counter, Gauge
+from prometheus_client import CollectorRegistry, Counter
 from prometheus_client.core import GaugeMetricFamily
 from prometheus_client.registry import Collector
-from stampede.server import __version__
 from stampede.server.tallies import CounterTally, HistogramCount, HistogramTally, TallyCollector
 
 LATENCY_BUCKETS = (
@@ -26,17 +24,9 @@ OUTCOMES = ("ok", "conflict", "mismatch", "timeout", "throttled", "error", "abor
 
 
 class Telemetry:
-    def __init__(
-        self, waiter: str, agent: str = "builtin", registry: CollectorRegistry | None = None
-    ) -> None:
+    def __init__(self, registry: CollectorRegistry | None = None) -> None:
+        # stampede_build_info is the probe's (ProbeMetrics.describe), in the same registry.
         self.registry = registry or CollectorRegistry()
-        info = Gauge(
-            "stampede_build_info",
-            "Build and configuration of this server.",
-            ["waiter", "version", "python", "agent"],
-            registry=self.registry,
-        )
-        info.labels(waiter, __version__, platform.python_version(), agent).set(1)
         # The per-event metrics are tallies (tallies.py): the same samples, a fraction of
         # the cost on the request path.
         self.invocations = CounterTally(

@@ -63,9 +63,7 @@ async def _measure(waiter: str, n: int, workers: int) -> dict[str, float]:
     loop.set_default_executor(executor)
     gate = threading.Event()
     model = GatedModel(latency_ms=0, tool_turns=0, gate=gate)
-    service = InvocationService(
-        model=model, waiter=make_waiter(waiter), telemetry=Telemetry(waiter)
-    )
+    service = InvocationService(model=model, waiter=make_waiter(waiter), telemetry=Telemetry())
 
     try:
         return await _measure_gated(waiter, n, workers, executor, gate, service)

@@ -26,7 +26,9 @@ def current() -> Probe | None:
     return _installed
 
 
-def install(app: Any = None, *, max_workers: int | None = None, metrics_path: str = "/metrics"):
+def install(
+    app: Any = None, *, max_workers: int | None = None, metrics_path: str = "/metrics"
+) -> Probe:
     """Probe `app` (hooks its lifespan), or, with no app, the running event loop now.
 
     max_workers: the default executor's size; None keeps CPython's `min(32, cpus + 4)`.

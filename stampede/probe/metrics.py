@@ -8,13 +8,15 @@ consistent snapshot rather than values from different moments.
 
 from __future__ import annotations
 
+import platform
 from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass
 
-from prometheus_client import CollectorRegistry, Counter, Histogram
+from prometheus_client import CollectorRegistry, Counter, Gauge, Histogram
 from prometheus_client.core import GaugeMetricFamily
 from prometheus_client.process_collector import ProcessCollector
 from prometheus_client.registry import Collector
+from stampede import __version__
 
 LAG_BUCKETS = (0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0)
 LOOP_ERROR_KINDS = (
@@ -60,6 +62,19 @@ class ProbeMetrics:
         )
         for kind in LOOP_ERROR_KINDS:
             self.loop_errors.labels(kind)
+        # The dashboards list servers by this series, so a probed server has one too.
+        self.build_info = Gauge(
+            "stampede_build_info",
+            "Build and configuration of this server.",
+            ["waiter", "version", "python", "agent"],
+            registry=self.registry,
+        )
+        self.describe("unknown", "probed")
+
+    def describe(self, waiter: str, agent: str) -> None:
+        """What stampede_build_info says this server is (one series, replaced)."""
+        self.build_info.clear()
+        self.build_info.labels(waiter, __version__, platform.python_version(), agent).set(1)
 
     def add_gauges(self, read: Callable[[], ProbeGauges]) -> None:
         self.registry.register(_ProbeCollector(read))

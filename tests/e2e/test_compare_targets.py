@@ -79,6 +79,9 @@ def test_black_box_targets_are_classified_with_their_evidence(tmp_path: Path) ->
 
     wedged = variants["to_thread"]
     assert wedged["target"]["kind"] == "command"
+    # Capped like a built-in variant, with the caps read back from the kernel.
+    assert wedged["caps"]["method"] in ("cgroup-v2", "cgroup-v1", "fallback")
+    assert wedged["caps"]["enforced"]
     assert (wedged["wedged"], wedged["wedge_evidence"]) == (True, "stacks")
     assert wedged["parked_executor_threads"] >= 1
     stacks = (run_dir / wedged["stacks_file"]).read_text()

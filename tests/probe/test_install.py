@@ -21,6 +21,7 @@ from tests.serverproc import free_port
 pytestmark = pytest.mark.timeout(30)
 
 CONTRACT = {
+    "stampede_build_info",
     "stampede_executor_max_workers",
     "stampede_executor_busy_workers",
     "stampede_executor_queued_items",
@@ -80,6 +81,8 @@ def test_install_app_hooks_lifespan_and_serves_metrics() -> None:
     names |= {name for name, _ in samples}
     assert names >= CONTRACT
     assert samples[("stampede_executor_max_workers", ())] == 2
+    info = [labels for name, labels in samples if name == "stampede_build_info"]
+    assert len(info) == 1 and dict(info[0])["agent"] == "probed"  # the dashboards list it
     assert samples[("stampede_executor_parked_workers", ())] == 2
     assert samples[("stampede_executor_busy_workers", (("kind", "other"),))] == 2
     assert probe.loop is not None

@@ -25,7 +25,7 @@ async def storm(mode: str, intents: int = INTENTS) -> tuple[InvocationService, l
     service = InvocationService(
         model=StubBedrockModel(latency_ms=0, tool_turns=0),
         waiter=make_waiter("future"),
-        telemetry=Telemetry("future"),
+        telemetry=Telemetry(),
         ledger=IdempotencyLedger(mode=mode),
     )
 
