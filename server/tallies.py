@@ -101,17 +101,29 @@ class HistogramTally:
             return [(k, list(v[0]), v[1], v[2]) for k, v in self._values.items()]
 
     def collect(self) -> Metric:
-        family = HistogramMetricFamily(self.name, self.doc, labels=self.labelnames)
-        les = [*(floatToGoString(b) for b in self.bounds), "+Inf"]
-        for labels, counts, total, created in self.snapshot():
-            cumulative, running = [], 0
-            for le, count in zip(les, counts, strict=True):
-                running += count
-                cumulative.append((le, running))
-            family.add_metric(list(labels), cumulative, total)
-            names = dict(zip(self.labelnames, labels, strict=True))
-            family.samples.append(Sample(f"{self.name}_created", names, created))
-        return family
+        return histogram_family(self.name, self.doc, self.labelnames, self.bounds, self.snapshot())
+
+
+def histogram_family(
+    name: str,
+    doc: str,
+    labelnames: Sequence[str],
+    bounds: Sequence[float],
+    rows: Iterable[tuple[Labels, list[int], float, float]],
+) -> Metric:
+    """A histogram's samples, as prometheus_client writes them, from (labels, per-bucket
+    counts, sum, created) rows."""
+    family = HistogramMetricFamily(name, doc, labels=labelnames)
+    les = [*(floatToGoString(b) for b in bounds), "+Inf"]
+    for labels, counts, total, created in rows:
+        cumulative, running = [], 0
+        for le, count in zip(les, counts, strict=True):
+            running += count
+            cumulative.append((le, running))
+        family.add_metric(list(labels), cumulative, total)
+        names = dict(zip(labelnames, labels, strict=True))
+        family.samples.append(Sample(f"{name}_created", names, created))
+    return family
 
 
 class HistogramCount:
@@ -130,12 +142,61 @@ class HistogramCount:
         return family
 
 
+class CountedHistogram:
+    """One update per event feeding two metrics: a histogram by the leading labels and a
+    counter by all of them (requests' durations by role, their count by role and outcome).
+    Kept as one histogram by all the labels; a scrape sums it down to the leading ones."""
+
+    def __init__(
+        self,
+        histogram: tuple[str, str],  # name, doc
+        counter: tuple[str, str],
+        labelnames: Sequence[str],
+        histogram_labels: int,
+        buckets: Sequence[float],
+    ) -> None:
+        self.fine = HistogramTally(*histogram, labelnames, buckets)
+        self.counter_name, self.counter_doc = counter[0].removesuffix("_total"), counter[1]
+        self.labelnames = tuple(labelnames)
+        self.leading = histogram_labels
+
+    def labels(self, *labels: str) -> None:
+        self.fine.labels(*labels)
+
+    def observe(self, labels: Labels, value: float) -> None:
+        self.fine.observe(labels, value)
+
+    def collect(self) -> list[Metric]:
+        counts = CounterMetricFamily(self.counter_name, self.counter_doc, labels=self.labelnames)
+        coarse: dict[Labels, tuple[list[int], float, float]] = {}
+        for labels, buckets, total, created in self.fine.snapshot():
+            counts.add_metric(list(labels), float(sum(buckets)), created=created)
+            key = labels[: self.leading]
+            if key in coarse:
+                summed, subtotal, first = coarse[key]
+                buckets = [a + b for a, b in zip(summed, buckets, strict=True)]
+                total, created = subtotal + total, min(first, created)
+            coarse[key] = (buckets, total, created)
+        fine = self.fine
+        histogram = histogram_family(
+            fine.name,
+            fine.doc,
+            self.labelnames[: self.leading],
+            fine.bounds,
+            [(key, *value) for key, value in coarse.items()],
+        )
+        return [histogram, counts]
+
+
 class TallyCollector(Collector):
     """Registers tallies with a prometheus_client registry."""
 
-    def __init__(self, tallies: Iterable[CounterTally | HistogramTally | HistogramCount]) -> None:
+    def __init__(
+        self, tallies: Iterable[CounterTally | HistogramTally | HistogramCount | CountedHistogram]
+    ) -> None:
         self.tallies = list(tallies)
 
     def collect(self) -> Iterable[Metric]:
         for tally in self.tallies:
-            yield tally.collect()
+            collected = tally.collect()
+            yield from collected if isinstance(collected, list) else [collected]

@@ -13,7 +13,12 @@ from collections.abc import Callable, Iterable
 from prometheus_client import CollectorRegistry, Counter
 from prometheus_client.core import GaugeMetricFamily
 from prometheus_client.registry import Collector
-from stampede.server.tallies import CounterTally, HistogramCount, HistogramTally, TallyCollector
+from stampede.server.tallies import (
+    CountedHistogram,
+    HistogramCount,
+    HistogramTally,
+    TallyCollector,
+)
 
 LATENCY_BUCKETS = (
     0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 0.75, 1.0, 1.5, 2.0, 3.0, 5.0, 7.5, 10.0,
@@ -29,15 +34,12 @@ class Telemetry:
         self.registry = registry or CollectorRegistry()
         # The per-event metrics are tallies (tallies.py): the same samples, a fraction of
         # the cost on the request path.
-        self.invocations = CounterTally(
-            "stampede_invocations_total",
-            "Invocations answered, by role and outcome.",
+        # Requests' durations by role and their count by role and outcome: one update each.
+        self.invocations = CountedHistogram(
+            ("stampede_invocation_duration_seconds", "Time from request to answer, by role."),
+            ("stampede_invocations_total", "Invocations answered, by role and outcome."),
             ["role", "outcome"],
-        )
-        self.invocation_seconds = HistogramTally(
-            "stampede_invocation_duration_seconds",
-            "Time from request to answer, by role.",
-            ["role"],
+            1,
             LATENCY_BUCKETS,
         )
         self.model_call_seconds = HistogramTally(
@@ -58,14 +60,12 @@ class Telemetry:
         )
         self.model_call_seconds.labels()
         for role in ROLES:
-            self.invocation_seconds.labels(role)
             for outcome in OUTCOMES:
                 self.invocations.labels(role, outcome)
         self.registry.register(
             TallyCollector(
                 [
                     self.invocations,
-                    self.invocation_seconds,
                     self.model_calls,
                     self.model_call_seconds,
                 ]
@@ -73,8 +73,7 @@ class Telemetry:
         )
 
     def invocation_done(self, role: str, outcome: str, seconds: float) -> None:
-        self.invocations.inc((role, outcome))
-        self.invocation_seconds.observe((role,), seconds)
+        self.invocations.observe((role, outcome), seconds)
 
     def model_call(self, seconds: float) -> None:
         # Runs on a worker thread; a tally takes its own lock.

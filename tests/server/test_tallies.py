@@ -6,7 +6,13 @@ import threading
 
 from prometheus_client import CollectorRegistry, Counter, Histogram, generate_latest
 from prometheus_client.parser import text_string_to_metric_families
-from stampede.server.tallies import CounterTally, HistogramCount, HistogramTally, TallyCollector
+from stampede.server.tallies import (
+    CountedHistogram,
+    CounterTally,
+    HistogramCount,
+    HistogramTally,
+    TallyCollector,
+)
 from stampede.server.telemetry import LATENCY_BUCKETS
 
 # Bounds hit exactly (0.005, 1.0, 60.0), between bounds, beyond the last, zero.
@@ -68,6 +74,30 @@ def test_tallies_export_the_samples_prometheus_client_would() -> None:
     assert _samples(tallied) == _samples(reference)
     assert _created(tallied) == _created(reference)
     assert histogram_t.count(("duplicate",)) == 3 and plain_t.value() == len(OBSERVED)
+
+
+def test_a_counted_histogram_exports_the_counter_and_the_coarser_histogram() -> None:
+    reference, tallied = CollectorRegistry(), CollectorRegistry()
+    counter = Counter("t_invocations_total", "doc", ["role", "outcome"], registry=reference)
+    histogram = Histogram("t_seconds", "doc", ["role"], buckets=LATENCY_BUCKETS, registry=reference)
+    both = CountedHistogram(
+        ("t_seconds", "doc"),
+        ("t_invocations_total", "doc"),
+        ["role", "outcome"],
+        1,
+        LATENCY_BUCKETS,
+    )
+    tallied.register(TallyCollector([both]))
+    for role, outcome in (("replay", "ok"), ("primary", "error")):  # made up front, at zero
+        counter.labels(role, outcome)
+        histogram.labels(role)
+        both.labels(role, outcome)
+    for role, outcome, seconds in OBSERVED:
+        counter.labels(role, outcome).inc()
+        histogram.labels(role).observe(seconds)
+        both.observe((role, outcome), seconds)
+    assert _samples(tallied) == _samples(reference)
+    assert _created(tallied) == _created(reference)
 
 
 def test_tallies_count_every_event_from_many_threads() -> None:
