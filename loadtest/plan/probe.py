@@ -250,13 +250,14 @@ async def _hol_level(server: Server, parked: int, unrelated: int) -> dict[str, A
         await _poll_until(client, lambda s: s["inflight_primaries"] == 0 and s["waiters"] == 0)
         hot = f"hot-{parked}"
         tasks = [asyncio.create_task(_invoke(client, hot, "storm"))]
+        batch: list[asyncio.Task[float]] = []
         try:
             await _poll_until(client, _primary_running, stop=tasks[0].done)
             tasks += [asyncio.create_task(_invoke(client, hot, "storm")) for _ in range(parked)]
             await _poll_until(client, lambda s: s["waiters"] >= parked, stop=tasks[0].done)
             if tasks[0].done():
                 raise ProbeError(f"hot primary finished before {parked} duplicates parked")
-            batch = [
+            batch += [
                 asyncio.create_task(_timed(client, f"cold-{parked}-{i}")) for i in range(unrelated)
             ]
             await _poll_until(
@@ -265,7 +266,9 @@ async def _hol_level(server: Server, parked: int, unrelated: int) -> dict[str, A
             latencies = [b.result() for b in batch]
             await asyncio.gather(*tasks)
         finally:
-            await _cancel(tasks)
+            # The batch too: a teardown (Ctrl-C, the server gone) must not leave its requests'
+            # errors unretrieved for the loop to print at exit.
+            await _cancel(tasks + batch)
     return {
         "p50": round(percentile(latencies, 50), 1),
         "p99": round(percentile(latencies, 99), 1),

@@ -176,5 +176,11 @@ def test_conflicts_timeouts_and_orphans() -> None:
         for response in timeouts:
             assert response.status_code == 504 and response.json()["error"] == "duplicate_timeout"
         assert mid["orphaned_waiter_workers"] == 2
+        # The primary's answer can reach the client a moment before its settle wakes the parked
+        # workers' event.wait; they must all be back within a bounded time, not instantly.
+        end = server.wait_for(
+            lambda s: s["orphaned_waiter_workers"] == 0 and s["executor"]["busy"]["waiter"] == 0,
+            timeout=5.0,
+        )
         assert end["orphaned_waiter_workers"] == 0 and end["executor"]["busy"]["waiter"] == 0
         assert end["inflight_primaries"] == 0 and end["waiters"] == 0
