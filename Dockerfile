@@ -43,7 +43,7 @@ COPY --from=build /opt/venv /opt/venv
 
 WORKDIR /app
 # Locust wants a file path for -f; the installed package copy lives deep in site-packages.
-COPY loadtest/locustfile.py ./locustfile.py
+COPY loadtest/storm/locustfile.py ./locustfile.py
 
 USER 10001:10001
 

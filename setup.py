@@ -1,7 +1,7 @@
 """Maps the repository's folders into the one `stampede` import namespace.
 
 server/ and loadtest/ stay at the repository root (the compose file, the Dockerfile and
-`locust -f loadtest/locustfile.py` name them), but install as `stampede.server` and
+`locust -f loadtest/storm/locustfile.py` name them), but install as `stampede.server` and
 `stampede.loadtest`; everything else about the project is in pyproject.toml. The symlinks
 stampede/server and stampede/loadtest show the same layout on disk (import-linter reads the
 package from there); they are excluded here, so the wheel holds each module once.

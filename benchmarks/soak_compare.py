@@ -32,8 +32,8 @@ from pathlib import Path
 from typing import Any
 
 import psutil
-from stampede.loadtest.caps import probe_cgroups
-from stampede.loadtest.runlock import LOCK_ENV
+from stampede.loadtest.process.caps import probe_cgroups
+from stampede.loadtest.process.runlock import LOCK_ENV
 
 ALLOWANCE_S = 30.0  # the bound: each run ends within its deadline + 30 s
 POLL_S = 0.1

@@ -17,7 +17,7 @@ from collections.abc import Callable, Sequence
 from typing import Any, NoReturn
 
 from stampede.loadtest.errors import HarnessError, UsageError
-from stampede.loadtest.interrupts import exit_status, interrupts_tear_down
+from stampede.loadtest.process.interrupts import exit_status, interrupts_tear_down
 
 __all__ = ["HarnessError", "UsageError", "main"]
 EXIT_FAILED = 1

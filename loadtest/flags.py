@@ -17,8 +17,8 @@ from pathlib import Path
 from typing import Any, TypeVar
 
 from pydantic import ValidationError
-from stampede.loadtest.caps import parse_memory
-from stampede.loadtest.outdir import check_out_dir
+from stampede.loadtest.process.caps import parse_memory
+from stampede.loadtest.report.outdir import check_out_dir
 from stampede.server.settings import ServerSettings
 
 T = TypeVar("T")

@@ -12,7 +12,7 @@ from collections.abc import Callable, Iterator
 from contextlib import ExitStack
 
 import pytest
-from stampede.loadtest.runlock import LOCK_ENV
+from stampede.loadtest.process.runlock import LOCK_ENV
 from stampede.server.hazards import IDEMPOTENCY, SESSION, STREAM
 
 from tests.serverproc import ServerProcess, free_port, start_server

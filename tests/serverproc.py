@@ -1,6 +1,6 @@
 """Real `stampede serve` processes on free loopback ports for tests, started by the launcher.
 
-A thin test-side wrapper over `stampede.loadtest.launcher` (the one way anything starts a
+A thin test-side wrapper over `stampede.loadtest.process.launcher` (the one way anything starts a
 server): settings go through ServerSettings and `server_argv` as in compare and plan; this
 adds the status polling and the timed stop the server tests assert on.
 """
@@ -14,8 +14,8 @@ from dataclasses import dataclass
 from pathlib import Path
 
 import httpx
-from stampede.loadtest.launcher import Handle, LaunchError, launch, stampede_target
-from stampede.loadtest.processes import free_port
+from stampede.loadtest.process.launcher import Handle, LaunchError, launch, stampede_target
+from stampede.loadtest.process.processes import free_port
 from stampede.server.settings import ServerSettings
 
 ROOT = Path(__file__).resolve().parents[1]

@@ -1,9 +1,13 @@
 """One report engine: a small document model rendered to Markdown and to a self-contained page.
 
 Build a `Document` (loadtest/report/document.py) and `write_document()` it: `<stem>.md` links
-its images, `<stem>.html` inlines them. Compare's report (loadtest/compare/report.py) and the
-plan's (loadtest/plan/plan_report.py) are both built this way; a new report is a new function that
-returns a Document.
+its images, `<stem>.html` inlines them. Compare's report (loadtest/commands/compare/report.py)
+and the plan's (loadtest/commands/plan/plan_report.py) are both built this way; a new report is a
+new function that returns a Document.
+
+This package also owns what a run writes and shows: the run folder and its files (results.py,
+outdir.py), the plots (plots.py) and the live progress lines (progress.py). It may import only
+verdict/ (and stampede.probe's names).
 """
 
 from __future__ import annotations
@@ -22,7 +26,7 @@ from stampede.loadtest.report.document import (
 )
 from stampede.loadtest.report.html import to_html
 from stampede.loadtest.report.markdown import to_markdown
-from stampede.loadtest.results import atomic_write_text
+from stampede.loadtest.report.results import atomic_write_text
 
 
 def write_document(doc: Document, folder: Path, stem: str) -> list[Path]:

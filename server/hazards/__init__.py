@@ -5,10 +5,10 @@ A hazard folder holds its implementations and, in its `__init__.py`, one `Hazard
 and its `stampede compare` scenario. Everything else reads this list: the settings accept each
 spec's implementations for its field, the app mounts each spec's hazard (server/hazards/
 build.py), `/v1/status` lists them, the locustfile exposes each user and the harness's scenario
-registry (loadtest/scenarios/) loads each scenario.
+registry (loadtest/storm/scenarios/) loads each scenario.
 
 A new hazard is a new folder here (spec + implementations + hazard class), its Locust user in
-loadtest/users/, its scenario in loadtest/scenarios/, and one entry below.
+loadtest/storm/users/, its scenario in loadtest/storm/scenarios/, and one entry below.
 """
 
 from __future__ import annotations

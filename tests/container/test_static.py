@@ -186,7 +186,7 @@ def test_locust_drives_every_server(services: dict[str, dict[str, Any]]) -> None
 _PARSE_LOCUST_ARGS = """
 import json, sys
 import locust
-import stampede.loadtest.locustfile  # registers the custom arguments
+import stampede.loadtest.storm.locustfile  # registers the custom arguments
 from locust.argument_parser import get_parser
 parsed = []
 for args in json.loads(sys.argv[1]):
@@ -196,7 +196,7 @@ for args in json.loads(sys.argv[1]):
         "allow_remote", "targets",
     )})
 users = sorted(
-    name for name, value in vars(stampede.loadtest.locustfile).items()
+    name for name, value in vars(stampede.loadtest.storm.locustfile).items()
     if isinstance(value, type) and issubclass(value, locust.User) and not value.abstract
 )
 print(json.dumps({"parsed": parsed, "user_classes": users}))

@@ -21,11 +21,12 @@ from pathlib import Path
 import matplotlib.image
 import psutil
 import pytest
-from stampede.loadtest import launcher, runner
-from stampede.loadtest.caps import CapsRequest, parse_memory
-from stampede.loadtest.compare.options import CompareOptions, run_budget_s
-from stampede.loadtest.compare.run import run_compare
-from stampede.loadtest.scenarios import SCENARIOS
+from stampede.loadtest.commands.compare.options import CompareOptions, run_budget_s
+from stampede.loadtest.commands.compare.run import run_compare
+from stampede.loadtest.process import launcher
+from stampede.loadtest.process.caps import CapsRequest, parse_memory
+from stampede.loadtest.storm import runner
+from stampede.loadtest.storm.scenarios import SCENARIOS
 from stampede.server.settings import ServerSettings, settings_flags
 
 pytestmark = pytest.mark.slow

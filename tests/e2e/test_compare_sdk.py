@@ -13,7 +13,7 @@ import sys
 from pathlib import Path
 
 import pytest
-from stampede.loadtest.sdk_envs import ensure_env, parse_spec
+from stampede.loadtest.targets.sdk_envs import ensure_env, parse_spec
 
 from tests.serverproc import ROOT
 

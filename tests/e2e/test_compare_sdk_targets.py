@@ -16,7 +16,7 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-from stampede.loadtest.sdk_envs import parse_spec, prepare
+from stampede.loadtest.targets.sdk_envs import parse_spec, prepare
 
 from tests.serverproc import ROOT
 

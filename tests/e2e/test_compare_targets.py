@@ -18,7 +18,7 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-from stampede.loadtest.stack_evidence import py_spy
+from stampede.loadtest.observe.stack_evidence import py_spy
 
 from tests.serverproc import ROOT, free_port
 

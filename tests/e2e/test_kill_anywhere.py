@@ -24,9 +24,9 @@ from pathlib import Path
 
 import psutil
 import pytest
-from stampede.loadtest.caps import probe_cgroups
-from stampede.loadtest.lifeline import marked_processes, parse_token
-from stampede.loadtest.runlock import LOCK_ENV
+from stampede.loadtest.process.caps import probe_cgroups
+from stampede.loadtest.process.lifeline import marked_processes, parse_token
+from stampede.loadtest.process.runlock import LOCK_ENV
 
 pytestmark = pytest.mark.slow
 

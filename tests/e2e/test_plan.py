@@ -23,9 +23,10 @@ import matplotlib.image
 import psutil
 import pytest
 from stampede import loadtest
-from stampede.loadtest.plan.plan import PlanOptions, run_plan
+from stampede.loadtest.commands.plan.plan import PlanOptions, run_plan
 
-SCHEMA = json.loads((Path(loadtest.__file__).parent / "plan_schema.json").read_text())
+SCHEMA_PATH = Path(loadtest.__file__).parent / "commands" / "plan" / "plan_schema.json"
+SCHEMA = json.loads(SCHEMA_PATH.read_text())
 LATENCY_MS = 300.0
 MAX_DUPLICATES = 16  # enough to pass every pool size tested (<= 8) by a wide margin
 

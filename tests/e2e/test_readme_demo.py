@@ -14,7 +14,7 @@ import sys
 from pathlib import Path
 
 import pytest
-from stampede.loadtest.compare.report import HEADLINE_ROWS
+from stampede.loadtest.commands.compare.report import HEADLINE_ROWS
 
 pytestmark = pytest.mark.slow
 ROOT = Path(__file__).resolve().parents[2]

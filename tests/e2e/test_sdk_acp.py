@@ -1,7 +1,7 @@
 """`--session-impl acp`: the WebSocket session bridged to the real `acp.run_agent`, per release.
 
-Each release runs in its own cached venv (loadtest/sdk_envs.py), the server started with that
-venv's python. The seed-003 health checker (open, initialize, close) makes the bridge cancel
+Each release runs in its own cached venv (loadtest/targets/sdk_envs.py), the server started with
+that venv's python. The seed-003 health checker (open, initialize, close) makes the bridge cancel
 `run_agent`: 0.8.1 never closes its connection, so 2 tasks per check stay pending until gc
 destroys them; 0.12.1 (fixed in 0.11.0) closes it and leaves nothing behind.
 """
@@ -18,7 +18,7 @@ from typing import Any
 import httpx
 import pytest
 from prometheus_client.parser import text_string_to_metric_families
-from stampede.loadtest.sdk_envs import ensure_env, parse_spec, server_command
+from stampede.loadtest.targets.sdk_envs import ensure_env, parse_spec, server_command
 from websockets.asyncio.client import connect
 
 from tests.serverproc import ServerProcess, free_port, running_server

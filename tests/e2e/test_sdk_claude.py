@@ -1,7 +1,7 @@
 """`--stream-impl claude-agent-sdk`: the real `query()` of each release behind the SSE stream.
 
-Each release runs in its own cached venv (loadtest/sdk_envs.py), the server started with that
-venv's python and driven over loopback by raw-socket clients. The SDK talks to Stampede's
+Each release runs in its own cached venv (loadtest/targets/sdk_envs.py), the server started with
+that venv's python and driven over loopback by raw-socket clients. The SDK talks to Stampede's
 stand-in CLI transport, so no Claude CLI or API is involved. 0.1.50 (the last release before
 PR #746) reports one cancel-scope RuntimeError per stream the server's own code leaves early
 (`break` after k, or a background consumer stopped by a flag), and that leaked scope cancels
@@ -16,7 +16,7 @@ import time
 from pathlib import Path
 
 import pytest
-from stampede.loadtest.sdk_envs import ensure_env, parse_spec
+from stampede.loadtest.targets.sdk_envs import ensure_env, parse_spec
 
 from tests.serverproc import ServerProcess, running_server
 

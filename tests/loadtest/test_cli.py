@@ -7,7 +7,7 @@ import subprocess
 import sys
 
 import pytest
-from stampede.loadtest.bench.waiters import measure_waiters
+from stampede.loadtest.commands.bench.waiters import measure_waiters
 
 from tests.serverproc import ROOT, running_server
 

@@ -20,7 +20,7 @@ from pathlib import Path
 import psutil
 import pytest
 from stampede.loadtest import cli
-from stampede.loadtest.runlock import LOCK_ENV, run_lock
+from stampede.loadtest.process.runlock import LOCK_ENV, run_lock
 from stampede.server.cli import settings_from
 from stampede.server.settings import ServerSettings
 

@@ -20,7 +20,7 @@ from pathlib import Path
 import httpx
 import pytest
 from pydantic import ValidationError
-from stampede.loadtest.caps import CappedProcess, CapsRequest, probe_cgroups, start_capped
+from stampede.loadtest.process.caps import CappedProcess, CapsRequest, probe_cgroups, start_capped
 from stampede.server import cli as serve_cli
 from stampede.server.settings import ServerSettings
 

@@ -13,6 +13,6 @@ IDEMPOTENCY = HazardSpec(
     impls=("to_thread", "future", "batched"),
     help="how duplicates wait: to_thread (pre-fix), future (the fix, as the SDK ships it) or "
     "batched (the fix with one bridge per primary and loop)",
-    user="stampede.loadtest.users.idempotency:IdempotencyStormUser",
-    scenario="stampede.loadtest.scenarios.idempotency:IDEMPOTENCY",
+    user="stampede.loadtest.storm.users.idempotency:IdempotencyStormUser",
+    scenario="stampede.loadtest.storm.scenarios.idempotency:IDEMPOTENCY",
 )

@@ -14,6 +14,6 @@ SESSION = HazardSpec(
     help="how the WebSocket session runs its agent connection",
     hazard="stampede.server.hazards.session.hazard:SessionHazard",
     sdk_impls={"acp": "stampede.server.sdk:acp_session_hazard"},
-    user="stampede.loadtest.users.session:HealthCheckUser",
-    scenario="stampede.loadtest.scenarios.session:SESSION",
+    user="stampede.loadtest.storm.users.session:HealthCheckUser",
+    scenario="stampede.loadtest.storm.scenarios.session:SESSION",
 )

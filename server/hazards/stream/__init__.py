@@ -15,6 +15,6 @@ STREAM = HazardSpec(
     help="Query implementation behind the SSE stream endpoint",
     hazard="stampede.server.hazards.stream.hazard:StreamHazard",
     sdk_impls={"claude-agent-sdk": "stampede.server.sdk:claude_stream_hazard"},
-    user="stampede.loadtest.users.stream:StreamUser",
-    scenario="stampede.loadtest.scenarios.stream:STREAM",
+    user="stampede.loadtest.storm.users.stream:StreamUser",
+    scenario="stampede.loadtest.storm.scenarios.stream:STREAM",
 )

@@ -1,0 +1,75 @@
+"""The black box's progress watch and the evidence each verdict rests on, fed sampler rows."""
+
+from __future__ import annotations
+
+import subprocess
+import sys
+from pathlib import Path
+
+from stampede.loadtest.observe.blackbox import BlackBox
+
+
+def rows(oks: list[int], inflight: int = 4, every_s: float = 0.5) -> list[dict]:
+    return [
+        {"t_s": i * every_s, "client_users": 4, "client_ok": ok, "client_inflight": inflight}
+        for i, ok in enumerate(oks)
+    ]
+
+
+def gone_pid() -> int:
+    proc = subprocess.Popen([sys.executable, "-c", "pass"])
+    proc.wait()
+    return proc.pid
+
+
+def test_successes_keep_it_unstalled_and_errors_are_not_progress(tmp_path: Path) -> None:
+    box = BlackBox(pid=None, stderr_path=None, stall_s=2.0, run_dir=tmp_path, stem="t")
+    for row in rows([1, 2, 3, 4, 5, 6, 7, 8]):
+        box.observe(row)
+    assert box.stalled_at_s is None
+    assert box.summary(None, None).items() >= {"wedged": False, "wedge_evidence": "stall"}.items()
+
+    # Only fast failures from now on (a wedged server's 409s): no success is no progress.
+    for row in rows([8] * 6, every_s=0.5):
+        row["t_s"] += 4.0
+        box.observe(row)
+    assert box.stalled_at_s == 5.5  # 2 s after the last success, at 3.5 s
+
+
+def test_nothing_in_flight_is_idle_not_stalled(tmp_path: Path) -> None:
+    box = BlackBox(pid=None, stderr_path=None, stall_s=1.0, run_dir=tmp_path, stem="t")
+    for row in rows([3] * 10, inflight=0):
+        box.observe(row)
+    assert box.stalled_at_s is None
+
+
+def test_a_stall_without_stacks_says_why(tmp_path: Path) -> None:
+    url_target = BlackBox(pid=None, stderr_path=None, stall_s=1.0, run_dir=tmp_path, stem="u")
+    for row in rows([0, 1, 1, 1, 1, 1]):
+        url_target.observe(row)
+    fields = url_target.summary(None, None)
+    assert (fields["wedged"], fields["wedge_evidence"]) == (True, "stall")
+
+    unreachable = BlackBox(
+        pid=gone_pid(), stderr_path=None, stall_s=1.0, run_dir=tmp_path, stem="g"
+    )
+    flagged = rows([0, 1, 1, 1, 1, 1])
+    for row in flagged:
+        unreachable.observe(row)
+    fields = unreachable.summary(None, None)
+    assert (fields["wedged"], fields["wedge_evidence"]) == (True, "stall")
+    assert "py-spy" in fields["stacks_error"]
+    assert any(row.get("wedged") for row in flagged)
+
+
+def test_the_probe_makes_it_exact_and_a_storm_that_never_started_is_unknown(
+    tmp_path: Path,
+) -> None:
+    probed = BlackBox(pid=None, stderr_path=None, stall_s=1.0, run_dir=tmp_path, stem="p")
+    for row in rows([1, 2, 3]):
+        probed.observe({**row, "probed": 1})
+    exact = {"wedged": True, "wedge_evidence": "exact", "parked_executor_threads": 6}
+    assert probed.summary(True, 6).items() >= exact.items()
+    idle = BlackBox(pid=None, stderr_path=None, stall_s=1.0, run_dir=tmp_path, stem="i")
+    assert idle.summary(None, None)["wedge_evidence"] is None
+    assert idle.summary(None, None, ok_requests=5)["wedged"] is False
