@@ -13,11 +13,11 @@ import argparse
 import math
 import re
 from collections.abc import Callable, Iterable
+from decimal import Decimal
 from pathlib import Path
 from typing import Any, TypeVar
 
 from pydantic import ValidationError
-from stampede.loadtest.process.caps import parse_memory
 from stampede.loadtest.report.outdir import check_out_dir
 from stampede.server.settings import ServerSettings
 
@@ -26,6 +26,8 @@ Converter = Callable[[str], T]
 NONE_WORDS = ("none", "off", "unlimited")
 _UNITS_S = {"ms": 0.001, "s": 1.0, "m": 60.0, "h": 3600.0}
 _SPAN = re.compile(r"(\d+(?:\.\d*)?|\.\d+)(ms|h|m|s)")
+_MEMORY_UNITS = {"": 1, "k": 1 << 10, "m": 1 << 20, "g": 1 << 30, "t": 1 << 40}
+_MEMORY_RE = re.compile(r"\s*(\d+(?:\.\d*)?|\.\d+)\s*(?:([kmgt])(?:i?b)?|b)?\s*", re.IGNORECASE)
 
 
 class BadValue(argparse.ArgumentTypeError):
@@ -162,3 +164,14 @@ def setting_help(field: str, default: Any = None) -> str:
     value = info.default if default is None else default
     shown = f"{value:g}" if isinstance(value, float) else str(value)
     return f"{info.description} (default {shown})"
+
+
+def parse_memory(text: str) -> int:
+    """Bytes from "512M", "1G", "1.5GiB", "64k" or "1048576"; units are binary, like docker's."""
+    match = _MEMORY_RE.fullmatch(text) if isinstance(text, str) else None
+    if match is None:
+        raise ValueError(f"invalid memory size {text!r} (use e.g. 512M, 1G)")
+    n = int(Decimal(match[1]) * _MEMORY_UNITS[(match[2] or "").lower()])
+    if n <= 0:
+        raise ValueError(f"invalid memory size {text!r}: must be > 0")
+    return n

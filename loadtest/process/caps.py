@@ -24,7 +24,6 @@ import subprocess
 import time
 from collections.abc import Callable, Sequence
 from dataclasses import asdict, dataclass
-from decimal import Decimal
 from pathlib import Path
 from typing import Any
 
@@ -50,7 +49,6 @@ __all__ = [
     "CappedProcess",
     "CapsRequest",
     "cgroups_available",
-    "parse_memory",
     "probe_cgroups",
     "start_capped",
     "sweep_stale",
@@ -58,8 +56,6 @@ __all__ = [
 
 DRAIN_SECONDS = 1.0
 
-_UNITS = {"": 1, "k": 1 << 10, "m": 1 << 20, "g": 1 << 30, "t": 1 << 40}
-_MEMORY_RE = re.compile(r"\s*(\d+(?:\.\d*)?|\.\d+)\s*(?:([kmgt])(?:i?b)?|b)?\s*", re.IGNORECASE)
 _LIVE: set[CappedProcess] = set()  # strong refs, so the atexit hook still sees unstopped runs
 
 
@@ -76,17 +72,6 @@ class CapsRequest:
             raise ValueError(f"memory_bytes must be > 0, got {self.memory_bytes!r}")
         if self.pids is not None and self.pids < 1:
             raise ValueError(f"pids must be >= 1, got {self.pids!r}")
-
-
-def parse_memory(text: str) -> int:
-    """Bytes from "512M", "1G", "1.5GiB", "64k" or "1048576"; units are binary, like docker's."""
-    match = _MEMORY_RE.fullmatch(text) if isinstance(text, str) else None
-    if match is None:
-        raise ValueError(f"invalid memory size {text!r} (use e.g. 512M, 1G)")
-    n = int(Decimal(match[1]) * _UNITS[(match[2] or "").lower()])
-    if n <= 0:
-        raise ValueError(f"invalid memory size {text!r}: must be > 0")
-    return n
 
 
 def _fallback_plan(request: CapsRequest, notes: list[str]) -> tuple[list[int] | None, int | None]:

@@ -22,10 +22,10 @@ from datetime import UTC, datetime
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-from stampede.loadtest.observe.blackbox import evidence_fields
-from stampede.loadtest.observe.sampler import COLUMNS
+from stampede.loadtest.verdict.evidence import evidence_fields
 from stampede.loadtest.verdict.intents import variant_intents
 from stampede.loadtest.verdict.phases import variant_phases
+from stampede.loadtest.verdict.samples import COLUMNS
 from stampede.loadtest.verdict.target_verdict import is_target, target_description, target_verdict
 
 if TYPE_CHECKING:  # annotations only: importing scenarios here would close a cycle through

@@ -72,9 +72,9 @@ def acp_session_hazard(settings: ServerSettings) -> Hazard:
 
 
 def claude_stream_module() -> ModuleType:
-    """server.hazards.stream.claude_hazard, once claude-agent-sdk is known to be usable."""
+    """server.sdk.claude_stream, once claude-agent-sdk is known to be usable."""
     sdk_version(CLAUDE, "--stream-impl claude-agent-sdk")
-    return importlib.import_module("stampede.server.hazards.stream.claude_hazard")
+    return importlib.import_module("stampede.server.sdk.claude_stream")
 
 
 def claude_stream_hazard(settings: ServerSettings) -> Hazard:

@@ -23,8 +23,9 @@ import psutil
 import pytest
 from stampede.loadtest.commands.compare.options import CompareOptions, run_budget_s
 from stampede.loadtest.commands.compare.run import run_compare
+from stampede.loadtest.flags import parse_memory
 from stampede.loadtest.process import launcher
-from stampede.loadtest.process.caps import CapsRequest, parse_memory
+from stampede.loadtest.process.caps import CapsRequest
 from stampede.loadtest.storm import runner
 from stampede.loadtest.storm.scenarios import SCENARIOS
 from stampede.server.settings import ServerSettings, settings_flags

@@ -8,8 +8,9 @@ import time
 from concurrent.futures import ThreadPoolExecutor
 
 import httpx
-from stampede.loadtest.observe.sampler import COLUMNS, Sampler, parse_server_metrics
+from stampede.loadtest.observe.sampler import Sampler, parse_server_metrics
 from stampede.loadtest.process.processes import free_port
+from stampede.loadtest.verdict.samples import COLUMNS
 from stampede.probe.metrics import LOOP_ERROR_KINDS
 
 from tests.serverproc import running_server

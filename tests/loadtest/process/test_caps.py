@@ -11,11 +11,11 @@ import time
 from pathlib import Path
 
 import pytest
+from stampede.loadtest.flags import parse_memory
 from stampede.loadtest.process.caps import (
     CappedProcess,
     CapsRequest,
     cgroups_available,
-    parse_memory,
     probe_cgroups,
     start_capped,
     sweep_stale,

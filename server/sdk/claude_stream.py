@@ -27,7 +27,6 @@ from claude_agent_sdk import AssistantMessage, ClaudeAgentOptions, ResultMessage
 from fastapi import APIRouter, Path, Query
 from stampede.server.hazards.base import AGENT_ID, hazard_status
 from stampede.server.hazards.stream import STREAM
-from stampede.server.hazards.stream.claude_transport import StandInTransport
 from stampede.server.hazards.stream.consume import (
     CONSUME_PATTERNS,
     PatternResponse,
@@ -37,6 +36,7 @@ from stampede.server.hazards.stream.consume import (
 from stampede.server.hazards.stream.hazard import fit_to_duration, sse_frame
 from stampede.server.hazards.stream.query import Script
 from stampede.server.sdk import CLAUDE, release, sdk_version
+from stampede.server.sdk.claude_transport import StandInTransport
 from stampede.server.settings import ServerSettings
 
 IMPL = "claude-agent-sdk"
