@@ -3,9 +3,11 @@
 Each `package==version` gets its own venv under the user cache dir
 ($XDG_CACHE_HOME/stampede/venvs, else ~/.cache/stampede/venvs), created on first use and reused
 afterwards. It holds the server's runtime requirements (pyproject's dependencies minus the
-load-test-only ones) and that exact SDK release, resolved by pip in one go; Stampede's own
-packages reach it through a .pth file and symlinks, so the variant runs the current code. The key
-hashes the interpreter, the requirements and the spec, so a change to any builds a new env.
+load-test-only ones) and that exact SDK release, resolved by pip in one go. The key hashes
+the interpreter, the requirements and the spec, not where Stampede's source is, so a second clone
+(or CI's fresh one) reuses the env. Stampede's own packages reach a run through a small folder per
+source tree inside the env (symlinks and a `python` wrapper that puts them on PYTHONPATH), so each
+clone's variant runs that clone's code, and two clones can share one env at once.
 
 Concurrency model: creation holds an exclusive flock on the env's lock file, so two runs that
 want the same env build it once; a run waits for that lock at most LOCK_WAIT_S (one build's
@@ -42,7 +44,7 @@ from stampede.server.sdk import MINIMUM, release
 from stampede.server.settings import ServerSettings, server_argv
 
 ROOT = Path(__file__).resolve().parents[2]
-FORMAT = 3  # bump to invalidate every cached env
+FORMAT = 4  # bump to invalidate every cached env
 # Which scenario each SDK is the system under test of, and the server settings that select it.
 SCENARIO_OF = {
     "agent-client-protocol": "session",
@@ -148,7 +150,6 @@ def env_dir(spec: SdkSpec) -> Path:
         "python": [sys.version, os.path.realpath(getattr(sys, "_base_executable", sys.executable))],
         "requirements": server_requirements(),
         "spec": str(spec),
-        "source": str(ROOT),
     }
     digest = hashlib.sha256(json.dumps(key, sort_keys=True).encode()).hexdigest()[:16]
     return cache_root() / f"{spec.package}-{spec.version}-{digest}"
@@ -160,6 +161,32 @@ def env_python(path: Path) -> Path:
 
 def is_ready(path: Path) -> bool:
     return (path / "stampede-ready.json").is_file() and env_python(path).exists()
+
+
+def source_python(path: Path) -> Path:
+    """The env's interpreter wrapped to run this source tree's Stampede (made on first use).
+
+    The wrapper `exec`s the env's python, so the server keeps the pid the launcher started.
+    """
+    top = Path(stampede.__file__).resolve().parent
+    digest = hashlib.sha256(str(top).encode()).hexdigest()[:12]
+    folder = path / "sources" / digest
+    wrapper = folder / "python"
+    if wrapper.exists():
+        return wrapper
+    scratch = Path(tempfile.mkdtemp(prefix=f".{digest}-", dir=path))
+    _link_source(scratch / "stampede")
+    (scratch / "python").write_text(
+        f'#!/bin/sh\nPYTHONPATH="{folder}${{PYTHONPATH:+:$PYTHONPATH}}" '
+        f'exec "{env_python(path)}" "$@"\n'
+    )
+    (scratch / "python").chmod(0o755)
+    folder.parent.mkdir(exist_ok=True)
+    try:
+        scratch.rename(folder)  # atomic: a concurrent run either wins or finds it made
+    except OSError:
+        shutil.rmtree(scratch, ignore_errors=True)
+    return wrapper
 
 
 def server_command(python: Path) -> list[str]:
@@ -181,7 +208,7 @@ def sdk_python(spec: str) -> str:
     path = env_dir(parse_spec(spec))
     if not is_ready(path):
         raise UsageError(f"--sdk {spec}: its environment is not prepared")
-    return str(env_python(path))
+    return str(source_python(path))
 
 
 def prepare(specs: tuple[SdkSpec, ...], say: Say) -> dict[str, Path]:
@@ -200,12 +227,12 @@ def ensure_env(spec: SdkSpec, say: Say) -> Path:
     """The env's python, creating the env first if it is not cached yet."""
     path = env_dir(spec)
     if is_ready(path):
-        return env_python(path)
+        return source_python(path)
     path.parent.mkdir(parents=True, exist_ok=True)
     with _locked(path.parent / f"{path.name}.lock", spec, say):
         if not is_ready(path):  # another run may have built it while we waited
             _build(spec, path, say)
-    return env_python(path)
+    return source_python(path)
 
 
 @contextlib.contextmanager
@@ -245,12 +272,10 @@ def _build(spec: SdkSpec, path: Path, say: Say) -> None:
     try:
         _run([sys.executable, "-m", "venv", str(path)], f"create a venv for {spec}", say)
         python = str(env_python(path))
-        site = _run([python, "-c", "import sysconfig; print(sysconfig.get_paths()['purelib'])"],
-                    "locate its site-packages", say).strip()  # fmt: skip
-        _link_source(path, Path(site))
         pip = [python, "-m", "pip", "install", "--disable-pip-version-check", "--no-input", "-q"]
         _run([*pip, *server_requirements(), str(spec)], f"install {spec}", say, heartbeat=True)
-        _run([python, "-P", "-c", _SMOKE[spec.package]], f"load {spec} in Stampede's server", say)
+        smoke = [str(source_python(path)), "-P", "-c", _SMOKE[spec.package]]
+        _run(smoke, f"load {spec} in Stampede's server", say)
     except UsageError:
         shutil.rmtree(path, ignore_errors=True)
         raise
@@ -260,13 +285,12 @@ def _build(spec: SdkSpec, path: Path, say: Say) -> None:
     say(f"{spec}: environment ready in {elapsed:.0f} s")
 
 
-def _link_source(path: Path, site: Path) -> None:
-    """Put Stampede's `stampede` package (its server, not its harness) on the env's path.
+def _link_source(package: Path) -> None:
+    """Lay out Stampede's `stampede` package (its server, not its harness) at `package`.
 
     The layout is rebuilt from where the packages really are, so it works from a source tree
     (server/ mapped into stampede/) and from an installed wheel alike.
     """
-    package = path / "stampede-src" / "stampede"
     package.mkdir(parents=True)
     top = Path(stampede.__file__).resolve().parent
     for entry in top.iterdir():
@@ -274,7 +298,6 @@ def _link_source(path: Path, site: Path) -> None:
             (package / entry.name).symlink_to(entry, target_is_directory=entry.is_dir())
     server = Path(stampede.server.__file__).resolve().parent
     (package / "server").symlink_to(server, target_is_directory=True)
-    (site / "stampede-source.pth").write_text(f"{package.parent}\n")
 
 
 # Imports what the server will import, so a release the server cannot drive fails here.

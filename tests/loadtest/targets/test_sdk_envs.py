@@ -7,6 +7,8 @@ once, with progress lines (replacing a half-built one), then reused without a wo
 
 from __future__ import annotations
 
+import os
+import shutil
 import subprocess
 import sys
 import time
@@ -22,6 +24,8 @@ pytestmark = pytest.mark.timeout(300)
 
 GOOD = "agent-client-protocol==0.8.1,agent-client-protocol==0.12.1"
 CLAUDE = "claude-agent-sdk==0.1.50,claude-agent-sdk==0.1.51"
+ROOT = Path(__file__).resolve().parents[3]
+_BUILD_LEFTOVERS = shutil.ignore_patterns("__pycache__", "*.egg-info")
 
 
 @pytest.mark.parametrize(
@@ -90,6 +94,35 @@ def test_env_is_built_once_then_reused(monkeypatch: pytest.MonkeyPatch, tmp_path
     again: list[str] = []
     assert sdk_envs.prepare((spec,), again.append)[str(spec)] == python
     assert again == []
+    # A second clone of the source keys the same env: no build, its own code on the path.
+    clone = tmp_path / "clone"
+    for part in ("pyproject.toml", "stampede", "server", "loadtest"):
+        src = ROOT / part
+        if src.is_dir():
+            shutil.copytree(src, clone / part, symlinks=True, ignore=_BUILD_LEFTOVERS)
+        else:
+            (clone / part).parent.mkdir(parents=True, exist_ok=True)
+            shutil.copy(src, clone / part)
+    in_clone = (
+        f"import sys; sys.path.insert(0, {str(clone)!r}); "
+        "from stampede.loadtest.targets import sdk_envs; "
+        f"said = []; print(sdk_envs.prepare((sdk_envs.parse_spec({str(spec)!r}),), said.append)"
+        f"[{str(spec)!r}]); print(said)"
+    )
+    done = subprocess.run(
+        [sys.executable, "-P", "-c", in_clone], capture_output=True, text=True, timeout=60,
+        env={**os.environ, "XDG_CACHE_HOME": str(tmp_path)},
+    )  # fmt: skip
+    assert done.returncode == 0, done.stderr
+    clone_python, clone_said = done.stdout.strip().splitlines()
+    assert clone_said == "[]"  # nothing built or looked up
+    assert Path(clone_python).parents[2] == python.parents[2]  # the same env ...
+    assert Path(clone_python) != python  # ... with the clone's own source folder
+    where = "import stampede.server as s; print(s.__file__)"
+    done = subprocess.run(
+        [clone_python, "-P", "-c", where], capture_output=True, text=True, timeout=30
+    )
+    assert Path(done.stdout.strip()).resolve().is_relative_to(clone.resolve()), done.stderr
 
 
 def test_waiting_for_another_runs_env_build_is_bounded(tmp_path: Path) -> None:
