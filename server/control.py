@@ -37,7 +37,9 @@ def control_router(model: StubBedrockModel) -> APIRouter:
     router = APIRouter()
 
     @router.put(
-        "/v1/control/model", response_model=ModelState, responses=error_responses(403, 413, 422)
+        "/v1/control/model",
+        response_model=ModelState,
+        responses=error_responses(400, 403, 413, 422),  # 400: a body that is not JSON (app.py)
     )
     async def control_model(body: ModelControl, request: Request) -> JSONResponse:
         host = request.client.host if request.client else None
