@@ -11,7 +11,9 @@ import time
 import psutil
 import pytest
 
-EXIT_WITHIN_S = 10.0  # releasing 10,000 waiters and joining the threads; the gate is 120 s
+# Half the gate: an exit that waited for the gate fails, a busy machine releasing 10,000 waiters
+# (about 2 s idle, 13 s with two CPU hogs beside it) does not.
+EXIT_WITHIN_S = 60.0
 
 
 @pytest.mark.parametrize("sig", [signal.SIGINT])
