@@ -7,6 +7,7 @@ that hangs costs the reading, never the run.
 
 from __future__ import annotations
 
+import functools
 import time
 from dataclasses import dataclass
 from typing import Any
@@ -25,9 +26,16 @@ class VariantError(Exception):
     """The variant could not run (server or Locust failed to start); the message says why."""
 
 
+@functools.cache
+def _http() -> httpx.Client:
+    # One client for every status read: a new one builds a TLS context (a CA bundle load, a
+    # quarter of a second on a busy machine) even for plain http, and a run makes dozens.
+    return httpx.Client(timeout=READ_TIMEOUT_S)
+
+
 def get_json(url: str, timeout: float = READ_TIMEOUT_S) -> dict[str, Any]:
     try:
-        response = httpx.get(url, timeout=max(0.05, timeout))
+        response = _http().get(url, timeout=max(0.05, timeout))
         response.raise_for_status()
         return dict(response.json())
     except (httpx.HTTPError, ValueError):
@@ -36,7 +44,7 @@ def get_json(url: str, timeout: float = READ_TIMEOUT_S) -> dict[str, Any]:
 
 def scrape_server(url: str) -> dict[str, Any]:
     try:
-        response = httpx.get(f"{url}/metrics", timeout=READ_TIMEOUT_S)
+        response = _http().get(f"{url}/metrics", timeout=READ_TIMEOUT_S)
         response.raise_for_status()
         return parse_server_metrics(response.text)
     except (httpx.HTTPError, ValueError):

@@ -28,7 +28,7 @@ def test_compare_sdk_flags_the_leaky_release_and_clears_the_fix(tmp_path: Path) 
     out = tmp_path / "results"
     argv = [sys.executable, "-m", "stampede", "compare", "--scenario", "session"]
     argv += ["--sdk", f"{LEAKY},{FIXED}", "--duration", "3", "--users", "4"]
-    argv += ["--out", str(out), "--no-progress"]
+    argv += ["--out", str(out), "--no-progress", "--no-plots"]
     done = subprocess.run(argv, cwd=ROOT, capture_output=True, text=True, timeout=120)
     assert done.returncode == 0, done.stdout[-3000:] + done.stderr[-3000:]
     (path,) = [p for p in out.glob("*/summary.json") if not p.parent.is_symlink()]  # not latest
@@ -63,7 +63,7 @@ def test_compare_claude_agent_sdk_flags_0_1_50_by_pattern(tmp_path: Path) -> Non
         ensure_env(parse_spec(spec), print)
     out = tmp_path / "results"
     argv = [sys.executable, "-m", "stampede", "compare", "--sdk", f"{BUGGY},{FIXED_CLAUDE}"]
-    argv += ["--duration", "3", "--users", "4", "--out", str(out), "--no-progress"]
+    argv += ["--duration", "3", "--users", "4", "--out", str(out), "--no-progress", "--no-plots"]
     done = subprocess.run(argv, cwd=ROOT, capture_output=True, text=True, timeout=120)
     assert done.returncode == 0, done.stdout[-3000:] + done.stderr[-3000:]
     (path,) = [p for p in out.glob("*/summary.json") if not p.parent.is_symlink()]

@@ -31,7 +31,8 @@ def python_of(spec: str) -> str:
 
 def compare(out: Path, scenario: str, targets: dict[str, str]) -> dict[str, Any]:
     argv = [sys.executable, "-m", "stampede", "compare", "--scenario", scenario]
-    argv += ["--duration", "4", "--users", "4", "--no-progress", "--wait", "300"]
+    argv += ["--duration", "4", "--users", "4", "--no-progress", "--no-plots"]
+    argv += ["--wait", "300"]
     argv += ["--out", str(out), "--stall-seconds", "3", "--grace", "1"]
     for name, command in targets.items():
         argv += ["--target", f"{name}={command}"]

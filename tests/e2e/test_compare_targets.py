@@ -30,7 +30,7 @@ def compare(
     out: Path, targets: dict[str, str], extra: list[str] | None = None
 ) -> tuple[dict[str, Any], str]:
     argv = [sys.executable, "-m", "stampede", "compare", *STORM, "--out", str(out)]
-    argv += ["--no-progress", "--wait", "120", *(extra or [])]
+    argv += ["--no-progress", "--no-plots", "--wait", "120", *(extra or [])]
     for name, command in targets.items():
         argv += ["--target", f"{name}={command}"]
     proc = subprocess.run(argv, cwd=ROOT, capture_output=True, text=True, timeout=170)

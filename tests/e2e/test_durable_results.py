@@ -19,7 +19,7 @@ import pytest
 
 pytestmark = pytest.mark.slow
 
-QUICK = ["--duration", "3", "--variants", "future", "--users", "2", "--no-progress"]
+QUICK = ["--duration", "3", "--variants", "future", "--users", "2", "--no-progress", "--no-plots"]
 
 
 def compare(out: Path, *extra: str, **popen: object) -> subprocess.Popen[str]:

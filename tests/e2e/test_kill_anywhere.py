@@ -150,7 +150,7 @@ def test_kill_anywhere_then_clean_start(tmp_path: Path) -> None:
     clean = tmp_path / "clean"
     done = subprocess.run(
         [sys.executable, "-m", "stampede", "compare", "--duration", "1", "--variants", "future",
-         "--users", "2", "--no-progress", "--out", str(clean)],
+         "--users", "2", "--no-progress", "--no-plots", "--out", str(clean)],
         capture_output=True, text=True, timeout=120,
     )  # fmt: skip
     assert done.returncode == 0, done.stderr

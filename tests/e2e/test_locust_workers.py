@@ -19,7 +19,16 @@ pytestmark = [pytest.mark.slow, pytest.mark.timeout(120)]
 
 def test_two_workers_merge_into_one_accounting(tmp_path: Path) -> None:
     argv = [sys.executable, "-m", "stampede", "compare", "--variants", "future"]
-    argv += ["--duration", "4", "--users", "4", "--locust-workers", "2", "--no-progress"]
+    argv += [
+        "--duration",
+        "4",
+        "--users",
+        "4",
+        "--locust-workers",
+        "2",
+        "--no-progress",
+        "--no-plots",
+    ]
     argv += ["--wait", "120", "--out", str(tmp_path)]
     proc = subprocess.run(argv, cwd=ROOT, capture_output=True, text=True, timeout=110)
     assert proc.returncode == 0, proc.stdout[-2000:] + proc.stderr[-2000:]
@@ -32,6 +41,9 @@ def test_two_workers_merge_into_one_accounting(tmp_path: Path) -> None:
         seen = [int(r["client_requests"]) for r in csv.DictReader(handle) if r["client_requests"]]
     # The master runs no users: every request the sampler saw came from a worker's reports.
     assert max(seen) == requests["ok"] + requests["failed"]
+    # --no-plots: no PNG drawn, and the report says why its Plots section is empty.
+    assert summary["plots"] == [] and not list(run.glob("plots/*.png"))
+    assert "Not drawn: the run was given --no-plots." in (run / "report.md").read_text()
     assert variant["intents"]["succeeded"] > 0
     # Stampede's own server: the probe is built in, so its verdict is exact.
     assert variant["target"] == {"kind": "builtin"}

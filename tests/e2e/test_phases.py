@@ -20,7 +20,7 @@ def test_future_recovers_and_to_thread_does_not(tmp_path: Path) -> None:
         [sys.executable, "-m", "stampede", "compare", "--variants", "to_thread,future",
          "--phases", "baseline=4,trigger=2,recovery=6", "--trigger", "slow-model:5x",
          "--model-latency-ms", "100", "--fail-on", gates, "--out", str(tmp_path),
-         "--no-progress"],
+         "--no-progress", "--no-plots"],
         capture_output=True, text=True, timeout=150,
     )  # fmt: skip
     failed = [line for line in done.stdout.splitlines() if line.startswith("gate failed")]

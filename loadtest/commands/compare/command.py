@@ -199,6 +199,11 @@ def add_flags(parser: argparse.ArgumentParser) -> None:
     parser.add_argument(
         "--no-progress", action="store_true", help="plain progress lines even on a terminal"
     )
+    parser.add_argument(
+        "--no-plots",
+        action="store_true",
+        help="draw no PNGs (summary.json, the CSVs and the report are written as ever)",
+    )
     add_target_flags(parser)
 
 
@@ -210,6 +215,8 @@ def options_from_args(args: argparse.Namespace) -> CompareOptions:
     values["server"] = ServerSettings.explicit(**server)
     if given.get("no_progress"):
         values["progress"] = False
+    if given.get("no_plots"):
+        values["plots"] = False
     if values.get("sdk") and "scenario" not in values:  # the SDK's own scenario
         values["scenario"] = parse_specs(values["sdk"][0])[0].scenario
     try:

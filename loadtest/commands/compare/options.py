@@ -72,6 +72,7 @@ class CompareOptions:
     targets: TargetOptions | None = None  # --target: the user's servers are the variants
     locust_workers: int = 0  # 0: one local Locust process; N: a master and N workers
     progress: bool | None = None  # None: a live table on a terminal, plain lines otherwise
+    plots: bool = True  # --no-plots: a gate-only CI step skips matplotlib's seconds per figure
 
 
 def emulated_cpus(options: CompareOptions) -> int:
@@ -141,7 +142,7 @@ def run_budget_s(options: CompareOptions, scenario: Scenario) -> float:
 
 def recorded_settings(options: CompareOptions, scenario: Scenario) -> dict[str, Any]:
     """summary.json's `settings`: the options, flat as the flags name them, and what follows."""
-    skip = ("progress", "server", "targets")
+    skip = ("progress", "plots", "server", "targets")
     record = {k: v for k, v in asdict(options).items() if k not in skip}
     record |= {name: getattr(options.server, name) for name in FORWARDED}
     record["out"] = str(options.out)

@@ -288,7 +288,7 @@ def compare_document(
             Heading("Settings"),
             Table(["setting", "value"], settings_rows(summary)),
             Heading("Plots"),
-            *images(plots),
+            *(images(plots) or [Paragraph("Not drawn: the run was given --no-plots.")]),
             Heading("Notes"),
             BulletList(NOTES),
         ],

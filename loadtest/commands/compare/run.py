@@ -251,7 +251,9 @@ def _finish(run: _Run) -> None:
     variants = run.summaries()
     run.close_timeseries()
     extra = run.scenario.figures
-    plots = make_plots(run.plot_inputs(variants), run.run_dir / "plots", extra)
+    plots = []
+    if run.options.plots:
+        plots = make_plots(run.plot_inputs(variants), run.run_dir / "plots", extra)
     # make_plots returns the standard figures first, then the scenario's own.
     standard, scenario_plots = plots[: len(plots) - len(extra)], plots[len(plots) - len(extra) :]
     summary = run.write_summary(variants, complete=True)
