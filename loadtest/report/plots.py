@@ -7,6 +7,7 @@ zero for one variant is as visible as the climb of the other; the wedge moment i
 from __future__ import annotations
 
 import io
+import time
 from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
@@ -81,21 +82,38 @@ def _panel(ax: Any, figure: Figure, name: str, data: dict[str, Any]) -> float:
     return top
 
 
+def figures_for(variants: dict[str, dict[str, Any]]) -> tuple[Figure, ...]:
+    """The standard figures these variants get: scenarios without intents (stream, session)
+    get no empty intent panels."""
+    has_intents = any(data.get("intents") for data in variants.values())
+    return FIGURES if has_intents else tuple(f for f in FIGURES if f not in INTENT_FIGURES)
+
+
 def make_plots(
-    variants: dict[str, dict[str, Any]], plots_dir: Path, extra: Sequence[Figure] = ()
+    variants: dict[str, dict[str, Any]],
+    plots_dir: Path,
+    extra: Sequence[Figure] = (),
+    until: float | None = None,
 ) -> list[Path]:
     """The standard FIGURES, then a scenario's `extra` ones, drawn the same way; returns the
     paths in that order. variants: name -> {"samples", "history", "wedged_at_s", and whatever
-    keys the figures' references name, e.g. "executor_max_workers"}."""
-    # Scenarios without intents (stream, session) get no empty intent panels.
-    has_intents = any(data.get("intents") for data in variants.values())
-    standard = FIGURES if has_intents else tuple(f for f in FIGURES if f not in INTENT_FIGURES)
+    keys the figures' references name, e.g. "executor_max_workers"}.
+
+    `until` (monotonic) keeps a run's deadline: a figure that would not be done by then (as
+    long as the slowest one so far took) is not begun. The scenario's own figures, the evidence
+    for its verdict, are drawn first; the caller tells the skipped ones from the paths."""
+    standard = figures_for(variants)
     names = [f.filename for f in (*standard, *extra)]
     if len(set(names)) != len(names):  # one would silently overwrite the other
         raise ValueError(f"figure file names collide: {sorted(names)}")
-    written = []
-    for figure in (*standard, *extra):
+    written: dict[str, Path] = {}
+    slowest = 0.0
+    for figure in (*extra, *standard):
+        started = time.monotonic()
+        if until is not None and started + slowest > until:
+            break
         path = plots_dir / figure.filename
         atomic_write_bytes(path, _draw(figure, variants))
-        written.append(path)
-    return written
+        written[figure.filename] = path
+        slowest = max(slowest, time.monotonic() - started)
+    return [written[name] for name in names if name in written]

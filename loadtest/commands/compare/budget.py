@@ -10,6 +10,9 @@ from __future__ import annotations
 
 SLACK_S = 30.0  # the run's budget is duration x variants + SLACK_S
 REPORT_RESERVE_S = 4.0  # plots and reports after the last variant (about 1.5 s for 3 variants)
+# The summary and the report after the last figure: figures that would eat into it are skipped
+# (a busy machine draws one in 1.5 s instead of 0.3 s) and the report says so.
+PLOT_RESERVE_S = 1.0
 # A variant's wall time beyond its duration of load: server start-up and first gc pass, Locust
 # start-up and exit, teardown with its gc pass (about 3-4 s on 2 cores). Guessed only until the
 # first variant has run; after that the largest measured so far, plus a margin.

@@ -288,11 +288,23 @@ def compare_document(
             Heading("Settings"),
             Table(["setting", "value"], settings_rows(summary)),
             Heading("Plots"),
-            *(images(plots) or [Paragraph("Not drawn: the run was given --no-plots.")]),
+            *images(plots),
+            *plot_notes(summary, plots),
             Heading("Notes"),
             BulletList(NOTES),
         ],
     )
+
+
+def plot_notes(summary: dict[str, Any], plots: Sequence[Path]) -> list[Block]:
+    """Why the Plots section holds fewer figures than a run draws, if it does."""
+    if skipped := summary.get("plots_skipped"):
+        names = ", ".join(skipped)
+        return [Paragraph(f"Not drawn, {len(skipped)} figure(s): {names}. The run's deadline "
+                          "came first; their data are in timeseries.csv.")]  # fmt: skip
+    if not plots:
+        return [Paragraph("Not drawn: the run was given --no-plots.")]
+    return []
 
 
 def write_reports(

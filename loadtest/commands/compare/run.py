@@ -18,6 +18,7 @@ from stampede.loadtest.commands.compare.budget import (
     MEASURED_MARGIN_S,
     MIN_VARIANT_S,
     OVERHEAD_GUESS_S,
+    PLOT_RESERVE_S,
     REPORT_RESERVE_S,
     TEARDOWN_GUESS_S,
     variant_cap,
@@ -35,7 +36,7 @@ from stampede.loadtest.commands.compare.report import write_reports
 from stampede.loadtest.commands.compare.targets import target_plan_fields
 from stampede.loadtest.process.caps import CapsRequest
 from stampede.loadtest.process.launcher import stampede_target
-from stampede.loadtest.report.plots import make_plots
+from stampede.loadtest.report.plots import figures_for, make_plots
 from stampede.loadtest.report.progress import ProgressDisplay
 from stampede.loadtest.report.results import (
     TimeseriesLog,
@@ -251,17 +252,25 @@ def _finish(run: _Run) -> None:
     variants = run.summaries()
     run.close_timeseries()
     extra = run.scenario.figures
-    plots = []
+    plots: list[Path] = []
+    wanted: list[str] = []
     if run.options.plots:
-        plots = make_plots(run.plot_inputs(variants), run.run_dir / "plots", extra)
-    # make_plots returns the standard figures first, then the scenario's own.
-    standard, scenario_plots = plots[: len(plots) - len(extra)], plots[len(plots) - len(extra) :]
+        inputs = run.plot_inputs(variants)
+        wanted = [f.filename for f in (*figures_for(inputs), *extra)]
+        # The summary and report still need their moment after the last figure.
+        until = run.deadline - PLOT_RESERVE_S
+        plots = make_plots(inputs, run.run_dir / "plots", extra, until=until)
+    own = {f.filename for f in extra}
+    standard = [p for p in plots if p.name not in own]
+    scenario_plots = [p for p in plots if p.name in own]
+    drawn = {p.name for p in plots}
     summary = run.write_summary(variants, complete=True)
     results = evaluate(parse_gates(run.options.fail_on), variants)
     summary["gates"] = gate_record(results)
     summary["verdict"] += [r.line() for r in results if r.failed]
     summary["plots"] = [str(p.relative_to(run.run_dir)) for p in plots]
     summary["scenario_plots"] = [str(p.relative_to(run.run_dir)) for p in scenario_plots]
+    summary["plots_skipped"] = [name for name in wanted if name not in drawn]
     atomic_write_json(run.run_dir / "summary.json", summary)
     sections = run.scenario.sections(summary) if run.scenario.sections else []
     write_reports(run.run_dir, summary, standard, scenario_plots, sections)

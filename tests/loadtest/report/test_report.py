@@ -3,7 +3,9 @@
 from __future__ import annotations
 
 import base64
+import itertools
 import re
+import time
 from dataclasses import replace
 from pathlib import Path
 from typing import Any
@@ -11,6 +13,7 @@ from typing import Any
 import matplotlib.image
 import pytest
 from stampede.loadtest.commands.compare.report import write_reports
+from stampede.loadtest.report import plots as plots_module
 from stampede.loadtest.report.plots import make_plots
 from stampede.loadtest.report.results import atomic_write_json, point_latest
 from stampede.loadtest.storm.scenarios import SCENARIOS
@@ -149,7 +152,9 @@ def test_plots_and_self_contained_report(tmp_path: Path) -> None:
     assert "cgroup-v1" in text
 
 
-def test_scenario_figures_are_drawn_and_go_with_the_verdict(tmp_path: Path) -> None:
+def test_scenario_figures_are_drawn_and_go_with_the_verdict(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
     figures = SCENARIOS["session"].figures
     assert [f.filename for f in figures] == ["loop_errors.png", "live_tasks.png"]
     assert not SCENARIOS["idempotency"].figures
@@ -179,6 +184,15 @@ def test_scenario_figures_are_drawn_and_go_with_the_verdict(tmp_path: Path) -> N
     # Same file name as a standard figure: refused rather than silently overwritten.
     with pytest.raises(ValueError, match=r"threads\.png"):
         make_plots(inputs, tmp_path / "again", (replace(figures[0], filename="threads.png"),))
+    # A deadline already past draws nothing; one that leaves room for a single figure (as long
+    # as the first took: each reading of this fake clock is 10 s later) draws the scenario's own
+    # evidence first.
+    assert make_plots(inputs, tmp_path / "late", figures, until=time.monotonic() - 1) == []
+    ticks = itertools.count(10, 10)
+    with monkeypatch.context() as patched:
+        patched.setattr(plots_module.time, "monotonic", lambda: float(next(ticks)))
+        first = make_plots(inputs, tmp_path / "one", figures, until=15.0)
+    assert [p.name for p in first] == ["loop_errors.png"]
 
     variants = {
         "bare": {"hazard": {"result": "flagged", "triggers": 10, "errors": 20}},
