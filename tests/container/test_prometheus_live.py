@@ -34,7 +34,7 @@ from tests.serverproc import ServerProcess, free_port, start_server
 
 pytestmark = pytest.mark.timeout(120)
 
-LOCUSTFILE = ph.REPO / "loadtest" / "locustfile.py"
+LOCUSTFILE = ph.REPO / "loadtest" / "storm" / "locustfile.py"
 WORKERS = 4  # small pool: the wedge burst needs WORKERS + 1 duplicates
 SERVER_SETTINGS = {
     "executor_workers": WORKERS,
