@@ -4,7 +4,8 @@ Every failure is one line on stderr: a bad value exits 2 (`stampede X: error: ..
 own errors included), a run that cannot go on (a held lock, an OSError naming its path) exits
 1, and a teardown signal (INT, TERM, HUP) exits 128 + its number after the teardown. The
 handlers are in place before the subcommands' modules load, so even an early Ctrl-C is quiet:
-the commands are listed in commands.py, which `main` imports once the handlers are in place.
+the commands are "module:function" names in commands/__init__.py, and `main` loads the one it
+runs once the handlers are in place.
 """
 
 from __future__ import annotations
@@ -16,6 +17,7 @@ import sys
 from collections.abc import Callable, Sequence
 from typing import Any, NoReturn
 
+from stampede.loadtest.commands import COMMANDS, HELP
 from stampede.loadtest.errors import HarnessError, UsageError
 from stampede.loadtest.process.interrupts import exit_status, interrupts_tear_down
 
@@ -33,7 +35,11 @@ class OneLineParser(argparse.ArgumentParser):
         raise SystemExit(EXIT_USAGE)
 
 
-def build_parser(commands: Sequence[Callable[[Any], None]]) -> argparse.ArgumentParser:
+def build_parser(
+    commands: Sequence[Callable[[Any], None]], listed: Sequence[tuple[str, str]] = ()
+) -> argparse.ArgumentParser:
+    """The parser with `commands` registered in full and `listed` (name, help) only named, for
+    `stampede --help`; running a listed one needs a parser that registers it."""
     parser = OneLineParser(
         prog="stampede",
         description="Retry-storm load testing for Python agent servers.",
@@ -41,20 +47,22 @@ def build_parser(commands: Sequence[Callable[[Any], None]]) -> argparse.Argument
     sub = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
     for register in commands:
         register(sub)
+    for name, help_text in listed:
+        sub.add_parser(name, help=help_text, add_help=False)
     return parser
 
 
 def _commands() -> Sequence[Callable[[Any], None]]:
-    # Here, not at the top: the commands (and the web stack, matplotlib, ...) load once the
-    # teardown handlers are in place. Not an import cycle: commands.py never imports cli.
-    from stampede.loadtest.commands import COMMANDS
-
-    return COMMANDS
+    """Every command's register function (loading every command: the CLI fuzz test's view)."""
+    return [command.load() for command in COMMANDS]
 
 
 @functools.cache
-def _parser() -> argparse.ArgumentParser:
-    return build_parser(_commands())  # built once: main() may run many times in one process
+def _parser(chosen: str | None = None) -> argparse.ArgumentParser:
+    # Built once per command: main() may run many times in one process. Only the chosen command
+    # is loaded, after the teardown handlers are in place; the others are only listed.
+    registered = [c.load() for c in COMMANDS if c.name == chosen]
+    return build_parser(registered, [(c.name, c.help) for c in COMMANDS if c.name != chosen])
 
 
 def main(argv: Sequence[str] | None = None) -> int:
@@ -62,7 +70,9 @@ def main(argv: Sequence[str] | None = None) -> int:
     try:
         # INT, TERM and HUP alike: every command tears down and exits with 128 + the signal.
         with interrupts_tear_down():
-            args = _parser().parse_args(argv)
+            given = list(sys.argv[1:] if argv is None else argv)
+            chosen = given[0] if given and given[0] in HELP else None
+            args = _parser(chosen).parse_args(given)
             prog = f"stampede {args.command}"
             return int(args.func(args) or 0)
     except UsageError as exc:

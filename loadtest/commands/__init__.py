@@ -1,14 +1,51 @@
 """Every `stampede` subcommand, in the order `stampede --help` lists them.
 
-Each is a module (or a package's command module) with `register(subparsers)`; adding a command
-means adding it here. cli.py imports this once its signal handlers are in place.
+Each is a "module:function" that registers its subparser, so a run imports only the command it
+runs: `stampede compare` never loads the server's web stack for `serve`, nor bench's contenders
+(about a second per start on 2 cores, and the suite starts Stampede some fifty times). The help
+line lives here once; `stampede --help` lists the others from it. Adding a command means adding
+it here; a module of this package may read HELP, nothing here imports a command at import time.
 """
 
 from __future__ import annotations
 
-from stampede.loadtest.commands import diff, serve
-from stampede.loadtest.commands.bench import cli as bench
-from stampede.loadtest.commands.compare import command as compare
-from stampede.loadtest.commands.plan import plan_cli as plan
+import importlib
+from collections.abc import Callable
+from dataclasses import dataclass
+from typing import Any
 
-COMMANDS = (serve.register, bench.register, compare.register, diff.register, plan.register)
+
+@dataclass(frozen=True)
+class Command:
+    name: str
+    target: str  # "module:function": the function adds the subparser, its flags and its func
+    help: str
+
+    def load(self) -> Callable[[Any], None]:
+        module, _, function = self.target.partition(":")
+        return getattr(importlib.import_module(module), function)
+
+
+_HERE = "stampede.loadtest.commands"
+COMMANDS = (
+    Command("serve", f"{_HERE}.serve:register", "run the agent server under test"),
+    Command(
+        "bench", f"{_HERE}.bench.cli:register", "benchmarks (figures as ratios, not pass/fail)"
+    ),
+    Command(
+        "compare",
+        f"{_HERE}.compare.command:register",
+        "storm each variant under the same seeded load and caps; write a report",
+    ),
+    Command(
+        "diff",
+        f"{_HERE}.diff:register",
+        "compare two runs' headline figures; exit 1 if B regressed against A",
+    ),
+    Command(
+        "plan",
+        f"{_HERE}.plan.plan_cli:register",
+        "capacity plan: wedge threshold and head-of-line cost",
+    ),
+)
+HELP = {command.name: command.help for command in COMMANDS}

@@ -16,6 +16,7 @@ from dataclasses import asdict, dataclass
 from pathlib import Path
 from typing import Any
 
+from stampede.loadtest.commands import HELP
 from stampede.loadtest.errors import UsageError
 from stampede.loadtest.verdict.gates import FIGURES
 
@@ -192,7 +193,7 @@ def cmd_diff(args: argparse.Namespace) -> int:
 def register(subparsers: Any) -> None:
     parser = subparsers.add_parser(
         "diff",
-        help="compare two runs' headline figures; exit 1 if B regressed against A",
+        help=HELP["diff"],
         description=__doc__,
     )
     parser.add_argument("run_a", metavar="RUN_A", help="results folder or summary.json (before)")

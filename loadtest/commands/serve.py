@@ -9,6 +9,7 @@ from __future__ import annotations
 import argparse
 from typing import Any
 
+from stampede.loadtest.commands import HELP
 from stampede.server.cli import add_settings_flags, run, settings_from
 from stampede.server.settings import ServerSettings
 
@@ -18,6 +19,6 @@ def cmd_serve(args: argparse.Namespace) -> int:
 
 
 def register(sub: Any) -> None:
-    serve = sub.add_parser("serve", help="run the agent server under test")
+    serve = sub.add_parser("serve", help=HELP["serve"])
     add_settings_flags(serve, ServerSettings)
     serve.set_defaults(func=cmd_serve)

@@ -13,9 +13,12 @@ import importlib
 import importlib.metadata
 import re
 from types import ModuleType
+from typing import TYPE_CHECKING
 
-from stampede.server.hazards.base import Hazard
 from stampede.server.settings import ServerSettings
+
+if TYPE_CHECKING:  # the web stack loads with a hazard, not with a version check
+    from stampede.server.hazards.base import Hazard
 
 STRANDS = "strands-agents"
 ACP = "agent-client-protocol"

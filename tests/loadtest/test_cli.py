@@ -76,3 +76,26 @@ def test_bench_counts_parked_threads(waiter: str) -> None:
     # One worker runs the primary's call; to_thread parks the other three, future none.
     assert row["threads_added"] == (3 if waiter == "to_thread" else 0)
     assert row["release_max_ms"] >= row["release_p99_ms"] >= row["release_p50_ms"] >= 0
+
+
+@pytest.mark.parametrize("command", ["compare", "diff", "plan"])
+def test_a_command_loads_only_itself(command: str) -> None:
+    # Each start of Stampede pays only for the command it runs: `compare` does not import the
+    # server's web stack (that is `serve`'s), nor another command's module.
+    probe = (
+        "import sys, contextlib\n"
+        "from stampede.loadtest.cli import main\n"
+        "with contextlib.suppress(SystemExit):\n"
+        f"    main([{command!r}, '--help'])\n"
+        "print(sorted(m for m in sys.modules if m in ('fastapi', 'uvicorn', 'matplotlib.pyplot')"
+        " or m.startswith('stampede.loadtest.commands.')))\n"
+    )
+    done = subprocess.run(
+        [sys.executable, "-c", probe], cwd=ROOT, capture_output=True, text=True, timeout=60
+    )
+    loaded = eval(done.stdout.strip().splitlines()[-1])  # a printed list of names
+    assert not {"fastapi", "uvicorn", "matplotlib.pyplot"} & set(loaded), loaded
+    uses = {"plan": {"bench"}}.get(command, set())  # plan's probes are bench's waiters
+    others = {"compare", "diff", "plan", "serve", "bench"} - {command} - uses
+    assert not [m for m in loaded if m.split(".")[3] in others], loaded
+    assert any(m.split(".")[3] == command for m in loaded), loaded

@@ -14,6 +14,7 @@ from pathlib import Path
 from typing import Any
 
 from stampede.loadtest import flags
+from stampede.loadtest.commands import HELP
 from stampede.loadtest.commands.compare.options import (
     FORWARDED,
     RETRY_POLICIES,
@@ -258,7 +259,7 @@ def _load(path: Path) -> dict[str, Any]:
 def register(subparsers: Any) -> None:
     parser = subparsers.add_parser(
         "compare",
-        help="storm each variant under the same seeded load and caps; write a report",
+        help=HELP["compare"],
         description=(__doc__ or "").split("\n\n")[0],
     )
     add_flags(parser)

@@ -9,6 +9,7 @@ from pathlib import Path
 from typing import Any
 
 from stampede.loadtest import flags
+from stampede.loadtest.commands import HELP
 from stampede.loadtest.commands.plan.plan import MIN_LATENCY_MS, RUN_ID_RE, PlanOptions, run_plan
 from stampede.loadtest.errors import UsageError
 from stampede.loadtest.process.startup import add_wait_flag, exclusive_run, wait_from
@@ -79,7 +80,7 @@ def cmd_plan(args: argparse.Namespace) -> int:
 
 
 def register(sub: Any) -> None:
-    p = sub.add_parser("plan", help="capacity plan: wedge threshold and head-of-line cost")
+    p = sub.add_parser("plan", help=HELP["plan"])
     add_flags(p)
     add_wait_flag(p)
     p.set_defaults(func=cmd_plan)

@@ -81,7 +81,7 @@ def test_usage_error_exits_2_before_anything_starts(tmp_path: Path) -> None:
 def test_a_workload_files_gates_join_the_command_lines(tmp_path: Path) -> None:
     workload = tmp_path / "api.toml"
     workload.write_text('[gates]\nfail_on = ["wedged", "future:goodput_ratio<0.95"]\n')
-    args = _parser().parse_args(
+    args = _parser("compare").parse_args(
         ["compare", "--target", "mine=http://127.0.0.1:9", "--workload", str(workload),
          "--fail-on", "leaked_tasks>0"]
     )  # fmt: skip
