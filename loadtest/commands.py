@@ -6,9 +6,16 @@ means adding it here. cli.py imports this once its signal handlers are in place.
 
 from __future__ import annotations
 
-from stampede.loadtest import diff, serve_command
+from stampede.loadtest import diff, healthcheck_command, serve_command
 from stampede.loadtest.bench import cli as bench
 from stampede.loadtest.compare import command as compare
 from stampede.loadtest.plan import plan_cli as plan
 
-COMMANDS = (serve_command.register, bench.register, compare.register, diff.register, plan.register)
+COMMANDS = (
+    serve_command.register,
+    bench.register,
+    compare.register,
+    diff.register,
+    plan.register,
+    healthcheck_command.register,
+)
