@@ -41,7 +41,8 @@ PACKAGES = ("ca-certificates", "python3", "python3-venv", "python-is-python3", "
 # Prometheus on the same base, from the host's Debian prometheus package (which `make test`
 # installs anyway): its server is one static binary plus web assets, so copying those is
 # seconds where installing the package in a build is a minute and 330 MB of promtool and
-# friends (its web UI is built in; the console templates are not used). The flags come from docker-compose.yml, as with prom/prometheus.
+# friends (its web UI is built in; the console templates are not used). The flags come from
+# docker-compose.yml, as with prom/prometheus.
 HOST_PROMETHEUS = Path("/usr/bin/prometheus")
 PROMETHEUS_RECIPE = """\
 FROM {base}
@@ -90,10 +91,7 @@ def podman_env(cache: Path = CACHE) -> dict[str, str]:
     )
     storage = cache / "storage.conf"
     storage.write_text(
-        "[storage]\n"
-        'driver = "overlay"\n'
-        f'graphroot = "{cache}/storage"\n'
-        f'runroot = "{run}/storage"\n'
+        f'[storage]\ndriver = "overlay"\ngraphroot = "{cache}/storage"\nrunroot = "{run}/storage"\n'
     )
     return {**os.environ, "CONTAINERS_CONF": str(conf), "CONTAINERS_STORAGE_CONF": str(storage)}
 
@@ -132,7 +130,12 @@ def image_exists(engine: str, image: str, env: dict[str, str]) -> bool:
 def _run(argv: list[str], env: dict[str, str], what: str, **kwargs: object) -> None:
     try:
         done = subprocess.run(
-            argv, env=env, capture_output=True, text=True, timeout=BUILD_TIMEOUT, check=False,
+            argv,
+            env=env,
+            capture_output=True,
+            text=True,
+            timeout=BUILD_TIMEOUT,
+            check=False,
             **kwargs,  # type: ignore[arg-type]
         )
     except subprocess.TimeoutExpired as exc:
@@ -220,7 +223,7 @@ def main(argv: list[str] | None = None) -> int:
     args = parser.parse_args(argv)
     env = podman_env() if args.engine == "podman" else dict(os.environ)
     if not engine_works(args.engine, env):
-        print(f"local_images: `{args.engine} info` fails; is the engine installed?", file=sys.stderr)
+        print(f"local_images: `{args.engine} info` fails; is it installed?", file=sys.stderr)
         return 1
     try:
         images = ensure_images(args.engine, env)
