@@ -1,9 +1,9 @@
-# syntax=docker/dockerfile:1
 # One image for the server under test and for Locust (master, workers, headless storms).
 #
 # Python 3.13+ on purpose: its default ThreadPoolExecutor is sized from
 # os.process_cpu_count(), which honours CPU affinity, so a compose `cpuset` changes the pool
 # size the way it would on a smaller host (a `cpus:` CFS quota does not).
+# Offline hosts build one locally: scripts/local_images.py (README "Run the full stack").
 ARG PYTHON_IMAGE=python:3.13-slim-bookworm
 
 # ---- build: resolve and install the project into a self-contained virtualenv ----------------
@@ -50,9 +50,11 @@ USER 10001:10001
 # 8000 server, 8089 Locust web UI, 5557 Locust master<->worker, 9646 Locust client metrics.
 EXPOSE 8000 8089 5557 9646
 
-# stdlib only (no curl in the slim image); honours STAMPEDE_PORT like the server does.
-HEALTHCHECK --interval=5s --timeout=3s --start-period=15s --retries=3 \
-    CMD ["python", "-c", "import os, urllib.request; urllib.request.urlopen('http://127.0.0.1:' + os.environ.get('STAMPEDE_PORT', '8000') + '/healthz', timeout=2)"]
+# No curl in the slim image; `stampede healthcheck` GETs http://127.0.0.1:$STAMPEDE_PORT/healthz
+# (port 8000 by default), and its argv has no spaces for podman's API to split. 8 s: the CLI's
+# own start-up nears 3 s on CPUs shared by a whole compose stack booting.
+HEALTHCHECK --interval=10s --timeout=8s --start-period=15s --retries=3 \
+    CMD ["stampede", "healthcheck"]
 
 # 0.0.0.0 is the container's own interface; publish the port on the host's 127.0.0.1.
 CMD ["stampede", "serve", "--host", "0.0.0.0", "--allow-remote"]

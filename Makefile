@@ -4,7 +4,7 @@ PY := $(VENV)/bin/python
 STAMPEDE := $(VENV)/bin/stampede
 PYTEST_ARGS ?=
 
-.PHONY: demo test test-tools lint format serve bench plan clean
+.PHONY: demo test test-tools stack-test lint format serve bench plan clean
 
 $(VENV)/.installed: pyproject.toml
 	@scripts/ensure-tools.sh python
@@ -17,15 +17,21 @@ demo: $(VENV)/.installed  ## storm both waiters in capped servers; report in res
 	$(STAMPEDE) compare
 
 # Debian's prometheus package first (apt-get as root or via sudo, else one line saying what to
-# run): the container tests run promtool and prometheus for real and are never skipped.
+# run): the container tests run promtool and prometheus for real and are never skipped. The
+# stack test needs a container engine: podman (installed here) or a running Docker.
 test-tools:
-	@scripts/ensure-tools.sh prometheus
+	@scripts/ensure-tools.sh prometheus engine
 
 test: test-tools $(VENV)/.installed  ## tools, lint, format check, import layers and the whole test suite
 	$(VENV)/bin/ruff check .
 	$(VENV)/bin/ruff format --check .
 	$(VENV)/bin/lint-imports
 	$(PY) -m pytest $(PYTEST_ARGS)
+
+# The compose stack under a real engine, storm included (also part of `make test`); -s prints
+# each step's time and the storm's figures.
+stack-test: test-tools $(VENV)/.installed  ## docker compose up for real: build, up, storm, dashboards, down -v
+	$(PY) -m pytest -s tests/container/test_stack.py
 
 lint: $(VENV)/.installed  ## ruff, and the import-linter contracts (pyproject.toml)
 	$(VENV)/bin/ruff check .

@@ -4,6 +4,9 @@
 #   ensure-tools.sh python      Python 3.11+ with venv (Debian splits venv into python3-venv)
 #   ensure-tools.sh prometheus  promtool and prometheus (Debian's prometheus package), which
 #                               the container tests run for real; they are never skipped
+#   ensure-tools.sh engine      a container engine for the stack test (tests/container/
+#                               test_stack.py): a working podman or Docker; else Debian's podman
+#                               with runc and netavark, plus mmdebstrap for the local base images
 # Missing packages are installed with apt-get, as root or through passwordless sudo. Where that
 # is impossible the script stops at once with one line giving the exact command to run.
 set -euo pipefail
@@ -18,6 +21,8 @@ else
     SUDO="none"
 fi
 
+APT_UPDATED=""
+
 # apt_install WHAT PACKAGE...: install the packages, or print the one command to run and fail.
 apt_install() {
     local what=$1
@@ -29,8 +34,12 @@ apt_install() {
     fi
     say "installing $* with apt-get ($what missing) ..."
     export DEBIAN_FRONTEND=noninteractive
-    if ! { $SUDO apt-get update -qq && \
-           $SUDO apt-get install -y -qq --no-install-recommends "$@"; } >/dev/null; then
+    # One `apt-get update` per run, however many tools are missing.
+    if [ -z "$APT_UPDATED" ]; then
+        $SUDO apt-get update -qq >/dev/null 2>&1 || { say "apt-get update failed; run: $cmd"; exit 1; }
+        APT_UPDATED=1
+    fi
+    if ! $SUDO apt-get install -y -qq --no-install-recommends "$@" >/dev/null; then
         say "installing $* failed; run: $cmd"
         exit 1
     fi
@@ -63,10 +72,32 @@ ensure_prometheus() {
     exit 1
 }
 
+# The packages podman needs on Debian 12: runc (crun refuses cgroup v1 hosts), netavark and
+# aardvark-dns (networks and service names), slirp4netns/fuse-overlayfs/uidmap (rootless),
+# catatonit (compose's `init: true`); nftables to put netavark's tables back; mmdebstrap builds
+# the base images when no registry is reachable (scripts/local_images.py).
+ENGINE_PACKAGES="podman runc netavark aardvark-dns slirp4netns fuse-overlayfs uidmap catatonit nftables mmdebstrap"
+
+ensure_engine() {
+    if command -v docker >/dev/null 2>&1 && docker info >/dev/null 2>&1 \
+        && command -v mmdebstrap >/dev/null 2>&1; then
+        return 0  # a Docker daemon answers; the stack test uses it when podman is absent
+    fi
+    local missing=""
+    # netavark and catatonit live in /usr/lib(exec)/podman, off PATH.
+    for cmd in podman runc /usr/lib/podman/netavark /usr/libexec/podman/catatonit nft mmdebstrap; do
+        command -v "$cmd" >/dev/null 2>&1 || [ -x "$cmd" ] || missing="yes"
+    done
+    [ -z "$missing" ] && return 0
+    # shellcheck disable=SC2086  # a list of package names
+    apt_install "container engine (podman)" $ENGINE_PACKAGES
+}
+
 for tool in "$@"; do
     case "$tool" in
         python) ensure_python ;;
         prometheus) ensure_prometheus ;;
+        engine) ensure_engine ;;
         *) say "ensure-tools.sh: unknown tool $tool"; exit 2 ;;
     esac
 done

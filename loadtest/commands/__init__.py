@@ -47,5 +47,10 @@ COMMANDS = (
         f"{_HERE}.plan.plan_cli:register",
         "capacity plan: wedge threshold and head-of-line cost",
     ),
+    Command(
+        "healthcheck",
+        f"{_HERE}.healthcheck:register",
+        "exit 0 if a URL answers 2xx (container healthchecks)",
+    ),
 )
 HELP = {command.name: command.help for command in COMMANDS}

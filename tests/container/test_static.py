@@ -326,7 +326,9 @@ def test_dockerfile_final_stage() -> None:
     assert not re.search(r"\b(gcc|g\+\+|build-essential|apt-get install)\b", final)
     user = re.findall(r"^USER\s+(\S+)", final, re.M)
     assert user and user[-1].split(":")[0] not in {"root", "0"}
-    assert re.search(r"^HEALTHCHECK .*\n?.*CMD \[\"python\".*/healthz", final, re.M)
+    # Exec form with no spaces in any argument: podman's API splits them (podman#26519).
+    check = re.search(r"^HEALTHCHECK .*\n?.*CMD (\[.*\])", final, re.M)
+    assert check and json.loads(check[1]) == ["stampede", "healthcheck"]
     assert 'CMD ["stampede", "serve", "--host", "0.0.0.0", "--allow-remote"]' in final
 
 
@@ -522,3 +524,31 @@ def test_storm_may_reach_its_own_servers_only(
     # `serve` allows with --allow-remote, given here as its environment variable.
     for name in servers:
         assert services[name]["environment"]["STAMPEDE_ALLOW_REMOTE"] == "true", name
+
+
+def test_healthchecks_have_no_spaces_in_their_arguments(
+    services: dict[str, dict[str, Any]],
+) -> None:
+    # podman's Docker-compatible API splits healthcheck arguments at spaces (podman#26519).
+    checked = 0
+    for name, service in services.items():
+        test = service.get("healthcheck", {}).get("test")
+        if not test:
+            continue
+        checked += 1
+        assert test[0] == "CMD" and test[1:3] == ["stampede", "healthcheck"], (name, test)
+        assert not any(" " in arg for arg in test), (name, test)
+    assert checked >= 4  # three servers and the Locust master
+
+
+def test_offline_overlay_only_moves_grafana_into_a_profile() -> None:
+    overlay = yaml.safe_load((REPO / "compose.offline.yml").read_text(encoding="utf-8"))
+    assert overlay == {"services": {"grafana": {"profiles": ["grafana"]}}}
+
+
+def test_images_are_overridable_with_todays_defaults(raw_compose: dict[str, Any]) -> None:
+    services = raw_compose["services"]
+    assert services["prometheus"]["image"] == "${PROMETHEUS_IMAGE:-prom/prometheus:v2.55.1}"
+    assert services["grafana"]["image"].startswith("${GRAFANA_IMAGE:-grafana/grafana:")
+    build = services["server-to-thread"]["build"]
+    assert build["args"]["PYTHON_IMAGE"] == "${PYTHON_IMAGE:-python:3.13-slim-bookworm}"

@@ -1,0 +1,628 @@
+"""`docker compose up` for real: the compose stack run by a container engine, storm included.
+
+One test, in bounded steps, each timed (`-s` prints the table):
+  1. base images built or reused (scripts/local_images.py, cached by content outside the clone);
+  2. the project image built once (one service's build: they all share stampede:local);
+  3. `up -d`: the three servers, Prometheus, Locust master and worker (Grafana is left out by
+     compose.offline.yml: no registry here has it);
+  4. every server's /healthz answers on its published 127.0.0.1 port, and the image's own
+     healthcheck (`stampede healthcheck`) passes inside each container;
+  5. Prometheus' /api/v1/targets shows every scrape target up (the headless one in step 6);
+  6. the headless storm service runs a few seconds, scraped while it runs;
+  7. its CSVs and HTML report land in a results folder of the test's own;
+  8. every dashboard panel's query returns data from the compose Prometheus;
+  9. `down -v`, then no container, network, volume or pod of ours is left, and the host's
+     net.ipv4.ip_forward and nftables are as before (netavark changes both; put back here).
+A failure prints the failing service's logs and still tears everything down.
+
+The engine: podman when `podman info` works (its config and storage are the test's own, no
+daemon, nothing of the user's touched), else Docker when `docker info` works; STAMPEDE_ENGINE
+picks one. Neither working fails the test: scripts/ensure-tools.sh installs podman. With
+Docker, the daemon owns ip_forward and its iptables chains, so step 9 checks only ours.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import csv
+import fcntl
+import hashlib
+import importlib.util
+import json
+import os
+import re
+import secrets
+import shutil
+import socket
+import subprocess
+import sys
+import tempfile
+import time
+from collections.abc import Callable, Iterator
+from concurrent.futures import ThreadPoolExecutor
+from pathlib import Path
+from typing import Any
+
+import httpx
+import pytest
+import yaml
+
+from tests.container import prom_helpers as ph
+from tests.container.test_prometheus_live import (
+    Prometheus,
+    assert_returns_data,
+    finite_values,
+)
+
+pytestmark = pytest.mark.timeout(480)
+
+COMPOSE_FILES = (ph.REPO / "docker-compose.yml", ph.REPO / "compose.offline.yml")
+SERVERS = {"server-to-thread": "to_thread", "server-future": "future", "server-batched": "batched"}
+UP = (*SERVERS, "prometheus", "locust-master", "locust-worker")
+STORM_SECONDS = 5
+IP_FORWARD = Path("/proc/sys/net/ipv4/ip_forward")
+LOG_TAIL = 60  # lines of a failing service's log
+
+
+def _load_local_images() -> Any:
+    spec = importlib.util.spec_from_file_location(
+        "local_images", ph.REPO / "scripts" / "local_images.py"
+    )
+    assert spec and spec.loader
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    return module
+
+
+local_images = _load_local_images()
+
+
+# --- the engine -----------------------------------------------------------------------------------
+class Engine:
+    """One container engine and its compose front end, every call bounded."""
+
+    def __init__(self) -> None:
+        wanted = os.environ.get("STAMPEDE_ENGINE", "")
+        if wanted not in ("", "podman", "docker"):
+            raise AssertionError(f"STAMPEDE_ENGINE={wanted!r}: use podman or docker")
+        podman_env = local_images.podman_env()
+        candidates = [wanted] if wanted else ["podman", "docker"]
+        for name in candidates:
+            env = podman_env if name == "podman" else dict(os.environ)
+            if local_images.engine_works(name, env):
+                self.name, self.env = name, env
+                break
+        else:
+            raise AssertionError(
+                f"no working container engine ({' or '.join(candidates)} info fails); "
+                "run scripts/ensure-tools.sh engine"
+            )
+        if self.name == "podman":
+            self.compose = [ph.require_tool("podman-compose")]
+            # OCI images drop HEALTHCHECK; the docker format keeps the Dockerfile's.
+            self.env = {**self.env, "BUILDAH_FORMAT": "docker"}
+        else:
+            self.compose = ["docker", "compose"]
+
+    def run(self, argv: list[str], timeout: float, what: str) -> str:
+        try:
+            done = subprocess.run(
+                argv, env=self.env, capture_output=True, text=True, timeout=timeout, check=False
+            )
+        except subprocess.TimeoutExpired as exc:
+            out = (exc.stdout or b"").decode(errors="replace") if exc.stdout else ""
+            raise AssertionError(f"{what}: not done within {timeout:g} s\n{_tail(out)}") from None
+        if done.returncode != 0:
+            raise AssertionError(
+                f"{what}: exit {done.returncode}\n{_tail(done.stdout + done.stderr)}"
+            )
+        return done.stdout
+
+    def lines(self, *argv: str) -> set[str]:
+        out = self.run([self.name, *argv], 60, f"{self.name} {' '.join(argv)}")
+        return {line.strip() for line in out.splitlines() if line.strip()}
+
+    def inventory(self) -> dict[str, set[str]]:
+        """Everything that could be left behind, by kind."""
+        found = {
+            "containers": self.lines("ps", "-a", "--format", "{{.Names}}"),
+            "networks": self.lines("network", "ls", "--format", "{{.Name}}"),
+            "volumes": self.lines("volume", "ls", "--format", "{{.Name}}"),
+        }
+        if self.name == "podman":
+            found["pods"] = self.lines("pod", "ls", "--format", "{{.Name}}")
+        return found
+
+
+def _tail(text: str, lines: int = LOG_TAIL) -> str:
+    return "\n".join(text.strip().splitlines()[-lines:])
+
+
+# --- the host's network state -----------------------------------------------------------------
+_COUNTER = re.compile(r"counter packets \d+ bytes \d+")
+
+
+def ruleset() -> str:
+    nft = shutil.which("nft")
+    if not nft:
+        return ""
+    done = subprocess.run([nft, "list", "ruleset"], capture_output=True, text=True, timeout=30)
+    return _COUNTER.sub("counter", done.stdout) if done.returncode == 0 else ""
+
+
+def nft_json() -> dict[str, Any]:
+    done = subprocess.run(
+        ["nft", "-j", "-a", "list", "ruleset"], capture_output=True, text=True, timeout=30
+    )
+    return json.loads(done.stdout) if done.returncode == 0 else {"nftables": []}
+
+
+def restore_netfilter(before: str) -> None:
+    """Undo netavark's nftables leftovers: tables it created, chains it added to tables that
+    were there, and the rules jumping to them. Only NETAVARK* chains and rules that refer to
+    them are removed; anything else new is reported, not touched."""
+    if not shutil.which("nft") or ruleset() == before:
+        return
+    tables_before = set(re.findall(r"^table (\w+) (\S+) \{", before, re.M))
+    items = [next(iter(i.items())) for i in nft_json()["nftables"]]
+    chains_before = set(re.findall(r"^\s*chain (\S+) \{", before, re.M))
+    commands: list[list[str]] = []
+    for kind, item in items:
+        if kind == "table" and (item["family"], item["name"]) not in tables_before:
+            chains = [i for k, i in items if k == "chain" and i["table"] == item["name"]]
+            rules = [i for k, i in items if k == "rule" and i["table"] == item["name"]]
+            foreign = [c["name"] for c in chains if not _ours(c["name"], rules, c["name"])]
+            assert not foreign, f"new table {item['name']} has chains not netavark's: {foreign}"
+            commands.append(["delete", "table", item["family"], item["name"]])
+    new_tables = {(c[2], c[3]) for c in commands}
+    for kind, item in items:
+        if kind != "rule" or (item["family"], item["table"]) in new_tables:
+            continue
+        target = _jump_target(item)
+        if target and target.startswith("NETAVARK") and target not in chains_before:
+            commands.append(
+                ["delete", "rule", item["family"], item["table"], item["chain"],
+                 "handle", str(item["handle"])]
+            )  # fmt: skip
+    for kind, item in items:
+        if (
+            kind == "chain"
+            and (item["family"], item["table"]) not in new_tables
+            and item["name"].startswith("NETAVARK")
+            and item["name"] not in chains_before
+        ):
+            commands.append(["flush", "chain", item["family"], item["table"], item["name"]])
+            commands.append(["delete", "chain", item["family"], item["table"], item["name"]])
+    for command in commands:
+        subprocess.run(["nft", *command], capture_output=True, timeout=30, check=True)
+
+
+def _jump_target(rule: dict[str, Any]) -> str | None:
+    for expr in rule.get("expr", []):
+        for verdict in ("jump", "goto"):
+            if verdict in expr:
+                return expr[verdict]["target"]
+    return None
+
+
+def _ours(chain: str, rules: list[dict[str, Any]], name: str) -> bool:
+    """A NETAVARK chain, or a base chain whose every rule jumps to one."""
+    if chain.startswith("NETAVARK"):
+        return True
+    mine = [r for r in rules if r["chain"] == name]
+    return all((_jump_target(r) or "").startswith("NETAVARK") for r in mine)
+
+
+@contextlib.contextmanager
+def host_network_restored(engine: Engine) -> Iterator[dict[str, str]]:
+    """Yields the state before; afterwards puts ip_forward and nftables back (podman only:
+    Docker's daemon owns both and had them set before we came)."""
+    before = {"ip_forward": IP_FORWARD.read_text().strip(), "ruleset": ruleset()}
+    try:
+        yield before
+    finally:
+        if engine.name == "podman" and os.getuid() == 0:
+            if IP_FORWARD.read_text().strip() != before["ip_forward"]:
+                IP_FORWARD.write_text(before["ip_forward"] + "\n")
+            restore_netfilter(before["ruleset"])
+
+
+# --- the stack ------------------------------------------------------------------------------------
+def free_port() -> int:
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return sock.getsockname()[1]
+
+
+class Stack:
+    """The compose project: its commands, environment and the logs of a failing service."""
+
+    def __init__(self, engine: Engine, workdir: Path) -> None:
+        self.engine = engine
+        self.project = f"stampede-test-{os.getpid()}"
+        self.results = workdir / "results"
+        self.results.mkdir()
+        self.results.chmod(0o777)  # a rootless engine's container uid maps to another host uid
+        self.ports = {
+            name: free_port()
+            for name in ("TO_THREAD_PORT", "FUTURE_PORT", "BATCHED_PORT", "LOCUST_PORT")
+        }
+        self.ports["PROMETHEUS_PORT"] = free_port()
+        # The user's STAMPEDE_*/STORM_*/LOCUST_* settings must not reshape the test's stack.
+        base = {
+            k: v
+            for k, v in engine.env.items()
+            if not k.startswith(("STAMPEDE_", "STORM_", "LOCUST_", "COMPOSE_"))
+        }
+        self.env = {
+            **base,
+            **{k: str(v) for k, v in self.ports.items()},
+            "GRAFANA_ADMIN_PASSWORD": secrets.token_hex(12),  # required by the file, unused
+            "STAMPEDE_RESULTS_DIR": str(self.results),
+            "STAMPEDE_UID": str(os.getuid()),
+            "STAMPEDE_GID": str(os.getgid()),
+            "STAMPEDE_CPUSET": "0-1" if (os.cpu_count() or 1) >= 2 else "0",
+            "STORM_DURATION": f"{STORM_SECONDS}s",
+        }
+        self.server_ports = {
+            "server-to-thread": self.ports["TO_THREAD_PORT"],
+            "server-future": self.ports["FUTURE_PORT"],
+            "server-batched": self.ports["BATCHED_PORT"],
+        }
+        self.prom_url = f"http://127.0.0.1:{self.ports['PROMETHEUS_PORT']}"
+
+    def compose(self, *argv: str, timeout: float, headless: bool = False) -> str:
+        """One compose command; `headless` adds that profile (the storm's `up`, and `down`,
+        which must remove the storm's container too)."""
+        files = [arg for f in COMPOSE_FILES for arg in ("-f", str(f))]
+        profile = ["--profile", "headless"] if headless else []
+        cmd = [*self.engine.compose, "-p", self.project, *files, *profile, *argv]
+        env, self.engine.env = self.engine.env, self.env
+        try:
+            return self.engine.run(cmd, timeout, f"compose {' '.join(argv)}")
+        finally:
+            self.engine.env = env
+
+    def containers(self) -> dict[str, dict[str, Any]]:
+        """{service: {name, state, exit}} of this project, from the engine's labels."""
+        out = self.engine.run(
+            [self.engine.name, "ps", "-a", "--filter",
+             f"label=com.docker.compose.project={self.project}", "--format", "json"],
+            60, "list containers",
+        )  # fmt: skip
+        rows = json.loads(out) if out.strip().startswith("[") else [
+            json.loads(line) for line in out.splitlines() if line.strip()
+        ]  # fmt: skip
+        found = {}
+        for row in rows:
+            labels = row.get("Labels") or {}
+            if isinstance(labels, str):  # docker: "k=v,k=v"
+                labels = dict(kv.split("=", 1) for kv in labels.split(",") if "=" in kv)
+            names = row.get("Names")
+            name = names[0] if isinstance(names, list) else names
+            exit_code = row.get("ExitCode")
+            if exit_code is None:  # docker ps has only "Exited (0) 2 seconds ago"
+                exited = re.match(r"Exited \((\d+)\)", str(row.get("Status", "")))
+                exit_code = int(exited[1]) if exited else None
+            found[labels.get("com.docker.compose.service", name)] = {
+                "name": name,
+                "state": str(row.get("State", "")).lower(),
+                "exit": exit_code,
+            }
+        return found
+
+    def stop_all(self) -> None:
+        """Stop every container at once: compose front ends stop them one after another."""
+        names = [c["name"] for c in self.containers().values()]
+        if names:
+            with contextlib.suppress(AssertionError):  # `down` below still removes them
+                self.engine.run([self.engine.name, "stop", "-t", "5", *names], 60, "stop")
+
+    def logs(self, service: str) -> str:
+        container = self.containers().get(service)
+        if not container:
+            return f"(no container for {service})"
+        done = subprocess.run(
+            [self.engine.name, "logs", "--tail", str(LOG_TAIL), container["name"]],
+            env=self.engine.env, capture_output=True, text=True, timeout=30, check=False,
+        )  # fmt: skip
+        return done.stdout + done.stderr
+
+    def fail(self, service: str | tuple[str, ...], message: str) -> AssertionError:
+        services = (service,) if isinstance(service, str) else service
+        logs = "\n".join(f"--- {s} logs ---\n{_tail(self.logs(s))}" for s in services)
+        return AssertionError(f"{message}\n{logs}")
+
+    def wait(
+        self,
+        check: Callable[[], bool],
+        timeout: float,
+        what: str | Callable[[], str],  # a callable: the message is built when it fails
+        service: str | tuple[str, ...],
+    ) -> None:
+        started = time.monotonic()
+        while time.monotonic() < started + timeout:
+            with contextlib.suppress(httpx.HTTPError, ValueError, KeyError):
+                if check():
+                    if isinstance(what, str):
+                        print(f"  {what}: {time.monotonic() - started:.1f} s")
+                    return
+            time.sleep(0.5)
+        raise self.fail(service, f"{what() if callable(what) else what}: not within {timeout:g} s")
+
+    def targets(self) -> list[dict[str, Any]]:
+        body = httpx.get(f"{self.prom_url}/api/v1/targets", timeout=5).json()
+        return body["data"]["activeTargets"]
+
+
+@contextlib.contextmanager
+def one_stack_test_at_a_time() -> Iterator[None]:
+    """Two suites on one machine share the engine's storage and the host's netfilter, whose
+    before/after comparison another run would spoil: they take turns (bounded)."""
+    lock = local_images.CACHE / "stack-test.lock"
+    lock.parent.mkdir(parents=True, exist_ok=True)
+    with lock.open("w") as handle:
+        deadline = time.monotonic() + 300
+        while True:
+            try:
+                fcntl.flock(handle, fcntl.LOCK_EX | fcntl.LOCK_NB)
+                break
+            except BlockingIOError:
+                if time.monotonic() > deadline:
+                    raise AssertionError(f"another stack test held {lock} for 300 s") from None
+                time.sleep(1)
+        yield
+
+
+class Steps:
+    """Times each step; the table is printed at the end, whatever happened."""
+
+    def __init__(self) -> None:
+        self.times: list[tuple[str, float]] = []
+
+    @contextlib.contextmanager
+    def step(self, name: str) -> Iterator[None]:
+        started = time.monotonic()
+        try:
+            yield
+        finally:
+            self.times.append((name, time.monotonic() - started))
+
+    def table(self) -> str:
+        rows = [f"  {name:<44} {seconds:6.1f} s" for name, seconds in self.times]
+        total = sum(s for _, s in self.times)
+        return "\n".join(["stack test steps:", *rows, f"  {'total':<44} {total:6.1f} s"])
+
+
+def storm_figures(results: Path) -> dict[str, dict[str, float]]:
+    """{stats name: requests, failures, rps, median ms} from the storm's locust_stats.csv."""
+    (run,) = [p for p in results.iterdir() if p.name.startswith("compose-")]
+    with (run / "locust_stats.csv").open(newline="") as handle:
+        return {
+            row["Name"]: {
+                "requests": int(row["Request Count"]),
+                "failures": int(row["Failure Count"]),
+                "rps": float(row["Requests/s"]),
+                "median_ms": float(row["Median Response Time"] or 0),
+            }
+            for row in csv.DictReader(handle)
+        }
+
+
+# --- the test -------------------------------------------------------------------------------------
+def test_compose_stack_runs_for_real() -> None:
+    steps = Steps()
+    engine = Engine()
+    with (
+        one_stack_test_at_a_time(),
+        tempfile.TemporaryDirectory(prefix="stampede-stack-") as tmp,
+        host_network_restored(engine) as network_before,
+    ):
+        inventory_before = engine.inventory()
+        stack = Stack(engine, Path(tmp))
+        try:
+            run_stack(stack, steps)
+        finally:
+            with steps.step("9. down -v"):
+                stack.stop_all()
+                stack.compose("down", "-v", "-t", "5", timeout=120, headless=True)
+            print("\n" + steps.table())
+    # After host_network_restored has put ip_forward and nftables back.
+    left = {k: v - inventory_before.get(k, set()) for k, v in engine.inventory().items()}
+    assert not any(left.values()), f"left behind after down -v: {left}"
+    ours = [name for names in engine.inventory().values() for name in names]
+    assert not [n for n in ours if stack.project in n], ours
+    if engine.name == "podman" and os.getuid() == 0:
+        assert IP_FORWARD.read_text().strip() == network_before["ip_forward"]
+        assert ruleset() == network_before["ruleset"], "nftables not as before the stack test"
+
+
+def run_stack(stack: Stack, steps: Steps) -> None:
+    engine = stack.engine
+    with steps.step("1. base images (build or reuse)"):
+        try:
+            images = local_images.ensure_images(engine.name, engine.env)
+        except local_images.ImageError as exc:
+            raise AssertionError(str(exc)) from None
+        stack.env.update(images)
+        print(f"\nengine {engine.name}; images {images}")
+
+    with steps.step("2. project image, built once (or reused)"):
+        # Every service shares stampede:local; building one builds it for all (podman-compose
+        # would otherwise build it once per service, in parallel). An image built from the
+        # same context and base is reused: a cached rebuild still spends ~12 s checksumming
+        # the venv it copies between stages.
+        built = f"stampede:ctx-{context_digest(images['PYTHON_IMAGE'])}"
+        if local_images.image_exists(engine.name, built, engine.env):
+            engine.run([engine.name, "tag", built, "stampede:local"], 60, "tag the image")
+        else:
+            stack.compose("build", "server-to-thread", timeout=400)
+            for old in engine.lines("images", "--format", "{{.Repository}}:{{.Tag}}"):
+                if re.fullmatch(r"(localhost/)?stampede:ctx-\w+", old):
+                    engine.run([engine.name, "rmi", old], 60, f"untag {old}")
+            # The build stage's layers stay: they are the cache that makes the next code
+            # change a 15 s build rather than a 70 s one.
+            engine.run([engine.name, "tag", "stampede:local", built], 60, "tag the image")
+
+    with steps.step("3. up -d (servers, Prometheus, Locust)"):
+        stack.compose("up", "-d", "--no-build", timeout=120)
+        running = stack.containers()
+        assert set(running) == set(UP), f"started {sorted(running)}, wanted {sorted(UP)}"
+
+    with steps.step("4. /healthz on each published port"):
+        for service, port in stack.server_ports.items():
+            url = f"http://127.0.0.1:{port}/healthz"
+            stack.wait(
+                lambda url=url: httpx.get(url, timeout=2).json()["status"] == "ok",
+                60, f"{service} {url}", service,
+            )  # fmt: skip
+        for service in (*SERVERS, "locust-master"):
+            stack.wait(
+                lambda s=service: healthcheck_passes(stack, s),
+                60,
+                f"{service} healthcheck",
+                service,
+            )
+
+    with steps.step("5. every Prometheus target up"):
+        expected = scrape_targets() - {"headless:9646"}  # that one is up in step 6
+        seen: dict[str, str] = {}
+
+        def all_up() -> bool:
+            seen.clear()
+            seen.update({t["labels"]["instance"]: t["health"] for t in stack.targets()})
+            return all(seen.get(target) == "up" for target in expected)
+
+        stack.wait(
+            all_up, 60, lambda: f"every target up (last seen: {seen})",
+            ("prometheus", *SERVERS, "locust-master"),
+        )  # fmt: skip
+        scraped = sorted(t["scrapeUrl"] for t in stack.targets())
+        print(f"Prometheus scrapes: {scraped}")
+
+    prom = StormPrometheus(stack.prom_url, start=time.time())
+    with steps.step(f"6. headless storm ({STORM_SECONDS} s)"):
+        stack.compose("up", "-d", "--no-deps", "headless", timeout=60, headless=True)
+        # Its client metrics must be scraped while it runs, or the client panels have no data.
+        stack.wait(
+            lambda: any(
+                t["labels"].get("runner") == "headless" and t["health"] == "up"
+                for t in stack.targets()
+            ),
+            STORM_SECONDS + 20, "Prometheus scraping the storm", ("headless", "prometheus"),
+        )  # fmt: skip
+
+        def finished() -> bool:
+            # The client series go stale once the storm's container is gone, so instant
+            # queries are asked at the last moment Prometheus was seen scraping it.
+            if any(t["labels"].get("runner") == "headless" and t["health"] == "up"
+                   for t in stack.targets()):  # fmt: skip
+                prom.at = time.time()
+            return stack.containers()["headless"]["state"] in ("exited", "stopped")
+
+        stack.wait(finished, STORM_SECONDS + 60, "the headless storm to finish", "headless")
+        exit_code = stack.containers()["headless"]["exit"]
+        if exit_code not in (0, "0"):
+            raise stack.fail("headless", f"headless storm exited {exit_code}")
+
+    with steps.step("7. results in the test's own folder"):
+        figures = storm_figures(stack.results)
+        print("storm figures (inside the compose network):")
+        for name, row in figures.items():
+            print(f"  {name:<34} {row}")
+        for variant in SERVERS.values():
+            sent = sum(r["requests"] for n, r in figures.items() if n.startswith(f"{variant}:"))
+            assert sent > 0, f"no {variant} requests in the storm: {figures}"
+        run = next(stack.results.iterdir())
+        for name in ("locust_stats_history.csv", "locust_failures.csv", "locust.html"):
+            assert (run / name).stat().st_size > 0, f"{run / name} missing or empty"
+
+    with steps.step("8. every dashboard query returns data"):
+        queries = [q for q in ph.all_queries() if not q.annotation]
+        assert len(queries) >= 10, queries
+        pairs = [(query, variant) for query in queries for variant in SERVERS.values()]
+        with ThreadPoolExecutor(6) as pool:
+            failures = [
+                str(exc)
+                for exc in pool.map(lambda qv: returns_data_or_error(prom, *qv), pairs)
+                if exc
+            ]
+        if failures:
+            raise stack.fail(
+                "prometheus", f"{len(failures)} of {len(pairs)} failed:\n" + "\n".join(failures)
+            )
+        up = prom.instant('up{job="stampede-server"}')
+        assert len(finite_values(up)) == 3, up
+        print(f"dashboard queries checked: {len(queries)} x {len(SERVERS)} variants")
+
+
+class StormPrometheus(Prometheus):
+    """Instant queries at `at`, a moment the storm was being scraped: what a dashboard open
+    during the storm shows. Range queries cover the storm, as in test_prometheus_live."""
+
+    at: float = 0.0
+    client: httpx.Client = httpx.Client(timeout=10)  # one pool for hundreds of queries
+
+    def _get(self, path: str, **params: Any) -> list[dict[str, Any]]:
+        body = self.client.get(f"{self.url}{path}", params=params).json()
+        assert body.get("status") == "success", f"{params}: {body}"
+        return body["data"]["result"] if isinstance(body["data"], dict) else body["data"]
+
+    def instant(self, expr: str) -> list[dict[str, Any]]:
+        return self._get("/api/v1/query", query=expr, time=self.at or time.time())
+
+
+def returns_data_or_error(prom: Prometheus, query: ph.Query, variant: str) -> Exception | None:
+    try:
+        assert_returns_data(prom, query, variant)
+    except AssertionError as exc:
+        return exc
+    return None
+
+
+def context_digest(base_image: str) -> str:
+    """Hash of what the image is built from: the Dockerfile, the base image's tag (itself a
+    content hash) and every file .dockerignore lets into the context."""
+    h = hashlib.sha256(base_image.encode())
+    for name in ("Dockerfile", ".dockerignore", "pyproject.toml", "setup.py", "README.md"):
+        h.update(name.encode() + b"\0" + (ph.REPO / name).read_bytes())
+    for folder in ("stampede", "server", "loadtest"):
+        for path in sorted((ph.REPO / folder).rglob("*")):
+            if "__pycache__" in path.parts or path.suffix == ".pyc" or path.is_dir():
+                continue
+            rel = path.relative_to(ph.REPO).as_posix().encode()
+            body = os.readlink(path).encode() if path.is_symlink() else path.read_bytes()
+            h.update(rel + b"\0" + body)
+    return h.hexdigest()[:16]
+
+
+def scrape_targets() -> set[str]:
+    """host:port of every static target in the compose Prometheus config."""
+    config = yaml.safe_load(ph.PROMETHEUS_CONFIG.read_text(encoding="utf-8"))
+    return {
+        target
+        for job in config["scrape_configs"]
+        for static in job["static_configs"]
+        for target in static["targets"]
+    }
+
+
+def healthcheck_passes(stack: Stack, service: str) -> bool:
+    """The image's healthcheck (`stampede healthcheck`) inside the container. podman without
+    systemd schedules no healthchecks, so it is run here; Docker runs them itself."""
+    container = stack.containers()[service]["name"]
+    engine = stack.engine
+    if engine.name == "podman":
+        done = subprocess.run(
+            ["podman", "healthcheck", "run", container],
+            env=engine.env, capture_output=True, timeout=30, check=False,
+        )  # fmt: skip
+        return done.returncode == 0
+    status = engine.run(
+        ["docker", "inspect", "--format", "{{.State.Health.Status}}", container], 30, "inspect"
+    )
+    return status.strip() == "healthy"
+
+
+if __name__ == "__main__":  # python tests/container/test_stack.py: the same as make stack-test
+    sys.exit(pytest.main(["-s", __file__]))
