@@ -33,12 +33,21 @@ def goodput_at(shape: dict[str, Any], n: int) -> tuple[int, float] | None:
     return point["concurrency"], point["goodput_per_s"]
 
 
+SIMPLEST_FIRST = ("full-jitter", "budget", "adaptive", "none")  # "none" rides out no blip
+SAME_SHARE = 0.9  # goodputs within 10% of the best are not told apart by a plan's short steps
+
+
 def best_policy(shape: dict[str, Any]) -> str | None:
+    """The simplest retrying policy whose goodput is within 10% of the best that held."""
     trials = (shape.get("policies") or {}).get("trials") or {}
     held = {p: t for p, t in trials.items() if not t["collapsed"]}
     if not held:
         return None
-    return max(held, key=lambda p: held[p]["goodput_per_s"])
+    best = max(t["goodput_per_s"] for t in held.values())
+    close = [
+        p for p in SIMPLEST_FIRST if p in held and held[p]["goodput_per_s"] >= SAME_SHARE * best
+    ]
+    return close[0]
 
 
 def replicas(rate: float, per_replica: float) -> int | None:
@@ -126,10 +135,16 @@ def _storm_advice(shape: dict[str, Any], where: str) -> list[str]:
             d = storm["margin_duplicates"]
             step = next(p for p in storm["steps"] if p["duplicates"] == d)
             what = "wedged (nothing succeeded)" if step["stalled"] else "collapsed"
+            fact = (
+                f"at N={storm['concurrency']} goodput {what} at D={d} "
+                f"({step['goodput_per_s']:.3g}/s against {base:.3g}/s with none)"
+            )
             out.append(
-                f"{where}: keep same-key retry fan-out below {d} concurrent duplicates: at "
-                f"N={storm['concurrency']} goodput {what} at D={d} ({step['goodput_per_s']:.3g}"
-                f"/s against {base:.3g}/s with none)."
+                f"{where}: keep same-key retry fan-out below {d} concurrent duplicates: {fact}."
+                if d > 1
+                else f"{where}: even one same-key duplicate per intent is too many: {fact}. "
+                "The target serves each duplicate as new work; make duplicates of an in-flight "
+                "idempotency key wait for the primary's answer before allowing any fan-out."
             )
     trials = (shape.get("policies") or {}).get("trials")
     if trials:
@@ -140,7 +155,8 @@ def _storm_advice(shape: dict[str, Any], where: str) -> list[str]:
         )
         best = shape["figures"]["retry_policy"]
         head = (
-            f"{where}: retry with `{best}`"
+            f"{where}: retry with `{best}` (the simplest retrying policy within 10% of the "
+            "best goodput that stayed out of collapse)"
             if best
             else f"{where}: every retry policy collapsed; lower the limit or the fan-out"
         )
