@@ -5,7 +5,8 @@ files) variant by variant, or of two target plans (`stampede plan --target`: pla
 "variant" per host shape, its knee, peak, limit and storm margin): a table with both values
 and the change, a plain-words verdict, `--json` for machines, and exit code 1 when any
 figure got worse by more than `--tolerance` (a share of A's value; any worsening of a figure
-that was 0, and a figure B could not measure, count too). The figure names are the gates' (loadtest/verdict/gates.py).
+that was 0, and a figure B could not measure, count too). The figure names are the gates'
+(loadtest/verdict/gates.py).
 """
 
 from __future__ import annotations
