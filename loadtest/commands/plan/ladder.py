@@ -53,9 +53,16 @@ def peak(points: dict[int, dict[str, Any]]) -> tuple[int, float]:
     return n, points[n]["goodput_per_s"]
 
 
+def single_client(points: dict[int, dict[str, Any]]) -> float | None:
+    """X(1) = 1 / the median intent time at N=1: one client with no think time does 1/R a
+    second; the median, not the mean, so one slow first connection does not move the knee."""
+    p50 = points.get(1, {}).get("latency_ms", {}).get("p50")
+    return 1000.0 / p50 if p50 else None
+
+
 def knee(points: dict[int, dict[str, Any]]) -> float | None:
     """X_max / X(1): where the single-client line meets the peak (None without N=1)."""
-    single = points.get(1, {}).get("goodput_per_s")
+    single = single_client(points)
     if not single:
         return None
     return peak(points)[1] / single
@@ -143,14 +150,14 @@ def summary(points: dict[int, dict[str, Any]], opts: LadderOptions) -> dict[str,
     """What the ladder found, each figure beside the levels it rests on."""
     levels = sorted(points)
     best_n, best = peak(points)
-    estimate = knee(points)
+    estimate, single = knee(points), single_client(points)
     falls = [n for n in levels if n > best_n and points[n]["goodput_per_s"] < FALL_SHARE * best]
     collapse = [n for n in levels if n > best_n and collapsed(points[n], best)]
     ok = [n for n in levels if within_slo(points[n], opts.slo_p99_ms)]
     breach = [n for n in levels if not within_slo(points[n], opts.slo_p99_ms)]
     return {
         "levels": levels,
-        "single_client_goodput_per_s": points.get(1, {}).get("goodput_per_s"),
+        "single_client_goodput_per_s": None if single is None else round(single, 3),
         "peak_goodput_per_s": best,
         "peak_concurrency": best_n,
         "knee_concurrency": None if estimate is None else round(estimate, 2),

@@ -134,7 +134,11 @@ def cmd_target_plan(args: argparse.Namespace) -> int:
     with exclusive_run("plan", wait_from(args)):
         run_dir = run_target_plan(options)
     print(f"plan written to {run_dir}/plan.md (plan.json, plan.html, plots beside it)")
-    plan = json.loads((run_dir / "plan.json").read_text())
+    return exit_code(json.loads((run_dir / "plan.json").read_text()))
+
+
+def exit_code(plan: dict[str, Any]) -> int:
+    """1 when a gate failed (or could not be measured) or the plan is incomplete; says which."""
     failed = [g for g in plan["gates"] if g["result"] != "passed"]
     for g in failed:
         shown = "unknown" if g["value"] is None else g["value"]
