@@ -30,7 +30,13 @@ from typing import Any
 import httpx
 from stampede.loadtest.commands.plan import advice
 from stampede.loadtest.commands.plan.closed_load import Step, run_step
-from stampede.loadtest.commands.plan.ladder import SLO_MARGIN, LadderOptions, run_ladder, summary
+from stampede.loadtest.commands.plan.ladder import (
+    SLO_MARGIN,
+    LadderOptions,
+    run_ladder,
+    summary,
+    warmup_s,
+)
 from stampede.loadtest.commands.plan.plan import machine_info
 from stampede.loadtest.commands.plan.storm_margin import (
     POLICY_OVERLOAD,
@@ -198,9 +204,14 @@ async def plan_shape(
         shape["usl"] = fit_usl(ns, [points[n]["goodput_per_s"] for n in ns]).to_dict()
 
         async def storm_step(n: int, d: int, policy: str) -> dict[str, Any]:
+            # Warm up for one intent's expected time, as the ladder does: D duplicates that
+            # are served as new work multiply it by D+1; the SLO bounds it (the client gives
+            # up there). Shorter, the window would count the first cycle's short intents.
+            expected = warmup_s(points, n + 1, slo) * (1 + d)
             step = Step(
                 n, duplicates=d, policy=policy, max_retries=STORM_MAX_RETRIES,
-                timeout_s=slo / 1000, warmup_s=0.3, window_s=options.step_s,
+                timeout_s=slo / 1000, warmup_s=min(expected, slo * SLO_MARGIN / 1000),
+                window_s=options.step_s,
             )  # fmt: skip
             point = await run_step(target.base_url, options.workload, step, target.handle.pid)
             say(f"{label} storm N={n} D={d} {policy}: {point['goodput_per_s']:.3g}/s")
