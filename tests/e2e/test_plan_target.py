@@ -11,7 +11,9 @@ import sys
 from pathlib import Path
 from typing import Any
 
+import jsonschema
 import pytest
+from stampede import loadtest
 from stampede.loadtest.cli import main
 from stampede.loadtest.commands.plan.target_cli import exit_code
 from stampede.loadtest.commands.plan.target_plan import TargetPlanOptions, run_target_plan
@@ -22,6 +24,10 @@ PEAK = WORKERS / (SERVICE_MS / 1000)  # 16 intents/s
 COMMAND = (
     f"{sys.executable} -m examples.fixed_capacity --workers {WORKERS} "
     f"--service-ms {SERVICE_MS:g} --port {{port}}"
+)
+
+SCHEMA = json.loads(
+    (Path(loadtest.__file__).parent / "commands" / "plan" / "target_plan_schema.json").read_text()
 )
 
 pytestmark = [pytest.mark.slow, pytest.mark.timeout(300)]
@@ -76,6 +82,7 @@ def test_finds_knee_and_peak_within_ten_percent_on_every_shape(planned: Any) -> 
 
 def test_shapes_are_capped_and_read_back(planned: Any) -> None:
     plan, _ = planned
+    jsonschema.validate(plan, SCHEMA)
     for shape in plan["shapes"]:
         caps = shape["caps"]
         assert caps["requested"]["cpus"] == shape["cpus"]
