@@ -207,11 +207,13 @@ async def plan_shape(
             # Warm up for one intent's expected time, as the ladder does: D duplicates that
             # are served as new work multiply it by D+1; the SLO bounds it (the client gives
             # up there). Shorter, the window would count the first cycle's short intents.
-            expected = warmup_s(points, n + 1, slo) * (1 + d)
+            # The window is at least that long too: with retries and timeouts an intent's
+            # time is bimodal, and a shorter window would favour the intents that end early.
+            expected = min(warmup_s(points, n + 1, slo) * (1 + d), slo * SLO_MARGIN / 1000)
             step = Step(
                 n, duplicates=d, policy=policy, max_retries=STORM_MAX_RETRIES,
-                timeout_s=slo / 1000, warmup_s=min(expected, slo * SLO_MARGIN / 1000),
-                window_s=options.step_s,
+                timeout_s=slo / 1000, warmup_s=expected,
+                window_s=max(options.step_s, expected),
             )  # fmt: skip
             point = await run_step(target.base_url, options.workload, step, target.handle.pid)
             say(f"{label} storm N={n} D={d} {policy}: {point['goodput_per_s']:.3g}/s")
