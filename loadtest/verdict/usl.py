@@ -107,7 +107,7 @@ def fit_usl(ns: list[float], xs: list[float]) -> USLFit:
         peak = lam / sigma if sigma > 0 else None
     reason = cliff(ns, xs)
     if not reason and r2 < MIN_R2:
-        reason = f"R² {r2:.2f} < {MIN_R2}"
+        reason = f"R² {r2:.3f} < {MIN_R2}"
     return USLFit(
         sigma=round(sigma, 6),
         kappa=float(f"{kappa:.4g}"),

@@ -127,7 +127,7 @@ def test_advice_rests_on_the_figures() -> None:
     shape: dict[str, Any] = {
         "label": "t@1cpu",
         "ladder": {"points": [points[n] for n in sorted(points)], "summary": summary(points, opts)},
-        "usl": {"fits": False, "reason": "R² 0.80 < 0.9", "r2": 0.8, "sigma": 0.1, "kappa": 0},
+        "usl": {"fits": False, "reason": "R² 0.800 < 0.9", "r2": 0.8, "sigma": 0.1, "kappa": 0},
         "storm": {"margin_duplicates": None, "max_tested": 32, "concurrency": 6,
                   "baseline_goodput_per_s": 120.0, "steps": []},
     }  # fmt: skip
@@ -143,4 +143,4 @@ def test_advice_rests_on_the_figures() -> None:
     limit = f["recommended_limit"]
     assert f"--limit-concurrency {limit}" in text and f"Semaphore({limit})" in text
     assert "need 5 replica(s)" in text and "no retry-storm collapse up to 32" in text
-    assert "not quoted: R² 0.80" in advice.fit_sentence(shape)
+    assert "not quoted: R² 0.800" in advice.fit_sentence(shape)
