@@ -19,8 +19,8 @@ from stampede.loadtest.commands.plan.target_cli import exit_code
 from stampede.loadtest.commands.plan.target_plan import TargetPlanOptions, run_target_plan
 from stampede.loadtest.targets.spec import parse_target
 
-WORKERS, SERVICE_MS = 4, 250.0
-PEAK = WORKERS / (SERVICE_MS / 1000)  # 16 intents/s
+WORKERS, SERVICE_MS = 4, 400.0
+PEAK = WORKERS / (SERVICE_MS / 1000)  # 10 intents/s
 COMMAND = (
     f"{sys.executable} -m examples.fixed_capacity --workers {WORKERS} "
     f"--service-ms {SERVICE_MS:g} --port {{port}}"
@@ -100,7 +100,7 @@ def test_storm_margin_and_recommendations(planned: Any) -> None:
         # duplicates leave 1/(D+1) of the goodput; half is lost at D=1, two thirds at D=2.
         assert storm["margin_duplicates"] in (1, 2)
         assert storm["concurrency"] == round(f["knee_concurrency"])
-        # p99 at N=8 is ~500 ms, inside the 2000 ms SLO: every level was within it.
+        # p99 at N=8 is ~800 ms, inside the 2000 ms SLO: every level was within it.
         assert shape["ladder"]["summary"]["slo_max_concurrency"] == 8
         assert f["recommended_limit"] == 6  # 80% of 8
         assert f["replicas"] == math.ceil(100 / f["goodput_at_limit"])  # Little's law
