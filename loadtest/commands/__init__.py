@@ -45,7 +45,8 @@ COMMANDS = (
     Command(
         "plan",
         f"{_HERE}.plan.plan_cli:register",
-        "capacity plan: wedge threshold and head-of-line cost",
+        "capacity plan: the built-in server's wedge thresholds, or with --target your "
+        "server's knee, peak, USL fit, storm margin and limits per host shape",
     ),
     Command(
         "healthcheck",

@@ -1,10 +1,12 @@
 """`stampede diff RUN_A RUN_B`: did B regress against A?
 
 Compares the headline figures of two runs' summaries (two results folders, or two summary.json
-files) variant by variant: a table with both values and the change, a plain-words verdict,
-`--json` for machines, and exit code 1 when any figure got worse by more than `--tolerance`
-(a share of A's value; any worsening of a figure that was 0, and a figure B could not measure,
-count too). The figure names are the gates' (loadtest/verdict/gates.py).
+files) variant by variant, or of two target plans (`stampede plan --target`: plan.json, one
+"variant" per host shape, its knee, peak, limit and storm margin): a table with both values
+and the change, a plain-words verdict, `--json` for machines, and exit code 1 when any
+figure got worse by more than `--tolerance` (a share of A's value; any worsening of a figure
+that was 0, and a figure B could not measure, count too). The figure names are the gates'
+(loadtest/verdict/gates.py).
 """
 
 from __future__ import annotations
@@ -39,6 +41,14 @@ DIRECTION: dict[str, int] = {
     "duplicate_side_effects": -1,
     "recovered": 1,
     "recovery_s": -1,
+    # target plans (plan.json's variants: one per host shape)
+    "knee_concurrency": 1,
+    "peak_goodput": 1,
+    "slo_max_concurrency": 1,
+    "recommended_limit": 1,
+    "goodput_at_limit": 1,
+    "replicas": -1,
+    "storm_margin_duplicates": 1,
 }
 DEFAULT_TOLERANCE = 0.1
 
@@ -56,6 +66,8 @@ class Row:
 def load_summary(path_text: str) -> dict[str, Any]:
     path = Path(path_text)
     file = path / "summary.json" if path.is_dir() else path
+    if path.is_dir() and not file.exists() and (path / "plan.json").exists():
+        file = path / "plan.json"  # a target plan: its variants are its host shapes
     try:
         data = json.loads(file.read_text())
     except OSError as exc:
@@ -63,7 +75,9 @@ def load_summary(path_text: str) -> dict[str, Any]:
     except ValueError:
         raise UsageError(f"{path_text!r}: {file} is not JSON") from None
     if not isinstance(data, dict) or not isinstance(data.get("variants"), dict):
-        raise UsageError(f"{path_text!r}: {file} is not a stampede summary (no variants)")
+        raise UsageError(
+            f"{path_text!r}: {file} is not a stampede summary or target plan (no variants)"
+        )
     return data
 
 

@@ -60,6 +60,15 @@ FIGURES: dict[str, Getter] = {
     "recovered": _path("phases", "recovered"),
     "recovery_s": _path("phases", "recovery_s"),
     "latency_p99_ms": _path("latency_ms", "p99"),
+    # `stampede plan --target`: one "variant" per host shape (commands/plan/advice.py)
+    "knee_concurrency": _path("knee_concurrency"),
+    "peak_goodput": _path("peak_goodput"),
+    "slo_max_concurrency": _path("slo_max_concurrency"),
+    "recommended_limit": _path("recommended_limit"),
+    "goodput_at_limit": _path("goodput_at_limit"),
+    "replicas": _path("replicas"),
+    "storm_margin_duplicates": _path("storm_margin_duplicates"),
+    "usl_r2": _path("usl_r2"),
 }
 OPS: dict[str, Callable[[float, float], bool]] = {
     ">=": lambda a, b: a >= b,

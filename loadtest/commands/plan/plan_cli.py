@@ -1,20 +1,32 @@
-"""`stampede plan` on the command line: check every value, then run the plan."""
+"""`stampede plan` on the command line: check every value, then run the plan.
+
+Without --target it is the built-in server's plan (wedge threshold per waiter and shape); with
+--target NAME=COMMAND|URL it is the user's server's capacity plan (target_plan.py). Each
+mode refuses the other's flags by name, so nothing is silently ignored.
+"""
 
 from __future__ import annotations
 
 import argparse
 import json
 import sys
-from pathlib import Path
 from typing import Any
 
 from stampede.loadtest import flags
 from stampede.loadtest.commands import HELP
-from stampede.loadtest.commands.plan.plan import MIN_LATENCY_MS, RUN_ID_RE, PlanOptions, run_plan
+from stampede.loadtest.commands.plan.plan import MIN_LATENCY_MS, PlanOptions, run_plan
+from stampede.loadtest.commands.plan.target_cli import (
+    TARGET_ONLY,
+    add_target_plan_flags,
+    check_run_id,
+    cmd_target_plan,
+)
+from stampede.loadtest.commands.plan.target_plan import TargetPlanOptions
 from stampede.loadtest.errors import UsageError
 from stampede.loadtest.process.startup import add_wait_flag, exclusive_run, wait_from
 
 D = PlanOptions()
+T = TargetPlanOptions  # its class defaults: the target mode's
 
 
 def _probe_latency(text: str) -> float:
@@ -26,49 +38,59 @@ def _probe_latency(text: str) -> float:
 
 def add_flags(p: argparse.ArgumentParser) -> None:
     # Typed defaults: argparse converts only what the user gives.
+    # Defaults None where the two modes differ or a flag belongs to one: filled in options_from.
     host_shapes = flags.comma_list(flags.setting("cpus"), drop_repeats=True)
-    p.add_argument("--cpus", type=host_shapes, default=D.cpus, help="host shapes (1,2,4,8)")
+    p.add_argument("--cpus", type=host_shapes, default=None, help="host shapes (1,2,4,8; "
+                   "with --target 1,2,4)")  # fmt: skip
     waiters = flags.comma_list(flags.setting("waiter"), drop_repeats=True)
-    p.add_argument("--waiters", type=waiters, default=D.waiters, help=",".join(D.waiters))
-    p.add_argument("--max-duplicates", type=flags.integer(1, 1000), default=D.max_duplicates)
+    p.add_argument("--waiters", type=waiters, default=None, help=",".join(D.waiters))
     p.add_argument(
-        "--model-latency-ms", type=_probe_latency, default=D.model_latency_ms,
+        "--max-duplicates", type=flags.integer(1, 1000), default=None,
+        help=f"default {D.max_duplicates}, with --target {T.max_duplicates}",
+    )  # fmt: skip
+    p.add_argument(
+        "--model-latency-ms", type=_probe_latency, default=None,
         help=f"the probe servers' model latency (default {D.model_latency_ms:g})",
     )  # fmt: skip
     p.add_argument(
-        "--model-cycles", type=flags.setting("model_cycles"), default=D.model_cycles,
+        "--model-cycles", type=flags.setting("model_cycles"), default=None,
         help=flags.setting_help("model_cycles"),
     )  # fmt: skip
     p.add_argument("--out", type=flags.out_dir, default=str(D.out), help="results directory")
     p.add_argument("--run-id", default=None, help="name of the run directory (default: dated)")
     p.add_argument(
-        "--parallel", type=flags.integer(1, 8), default=D.parallel, help="wedge probes at once"
+        "--parallel", type=flags.integer(1, 8), default=None, help="wedge probes at once"
     )
     p.add_argument("--no-progress", action="store_true", help="no progress bar")
+    add_target_plan_flags(p)
 
 
 def options_from(args: argparse.Namespace) -> PlanOptions:
-    """PlanOptions from parsed flags; UsageError naming a bad --run-id."""
-    out: Path = args.out
-    if args.run_id is not None:
-        if not RUN_ID_RE.match(args.run_id):
-            raise UsageError(f"--run-id {args.run_id!r}: use letters, digits, '.', '_', '-'")
-        if (out / args.run_id).exists():
-            raise UsageError(f"--run-id {args.run_id!r}: {out / args.run_id} already exists")
+    """PlanOptions from parsed flags; UsageError naming a bad --run-id or a --target flag."""
+    given = [flag for flag, dest in TARGET_ONLY.items() if getattr(args, dest, None) is not None]
+    if given or getattr(args, "allow_remote", False):
+        raise UsageError(f"{(given or ['--allow-remote'])[0]} needs --target")
+    check_run_id(args)
+
+    def pick(value: Any, default: Any) -> Any:
+        return default if value is None else value
+
     return PlanOptions(
-        cpus=args.cpus,
-        waiters=args.waiters,
-        max_duplicates=args.max_duplicates,
-        model_latency_ms=args.model_latency_ms,
-        model_cycles=args.model_cycles,
-        out=out,
+        cpus=pick(args.cpus, D.cpus),
+        waiters=pick(args.waiters, D.waiters),
+        max_duplicates=pick(args.max_duplicates, D.max_duplicates),
+        model_latency_ms=pick(args.model_latency_ms, D.model_latency_ms),
+        model_cycles=pick(args.model_cycles, D.model_cycles),
+        out=args.out,
         run_id=args.run_id,
-        parallel=args.parallel,
+        parallel=pick(args.parallel, D.parallel),
         progress=not args.no_progress,
     )
 
 
 def cmd_plan(args: argparse.Namespace) -> int:
+    if getattr(args, "target", None):
+        return cmd_target_plan(args)
     options = options_from(args)  # every value checked before a server starts
     with exclusive_run("plan", wait_from(args)):
         run_dir = run_plan(options)
