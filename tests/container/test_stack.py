@@ -40,6 +40,7 @@ import tempfile
 import time
 from collections.abc import Callable, Iterator
 from concurrent.futures import ThreadPoolExecutor
+from datetime import datetime
 from pathlib import Path
 from typing import Any
 
@@ -515,9 +516,11 @@ def run_stack(stack: Stack, steps: Steps) -> None:
         def finished() -> bool:
             # The client series go stale once the storm's container is gone, so instant
             # queries are asked at the last moment Prometheus was seen scraping it.
-            if any(t["labels"].get("runner") == "headless" and t["health"] == "up"
-                   for t in stack.targets()):  # fmt: skip
-                prom.at = time.time()
+            # The target's health stays "up" until the scrape after the exit, so the moment
+            # is its last scrape's own timestamp, not the time we looked.
+            for target in stack.targets():
+                if target["labels"].get("runner") == "headless" and target["health"] == "up":
+                    prom.at = max(prom.at, scrape_time(target["lastScrape"]) + 0.001)
             return stack.containers()["headless"]["state"] in ("exited", "stopped")
 
         stack.wait(finished, STORM_SECONDS + 60, "the headless storm to finish", "headless")
@@ -570,6 +573,12 @@ class StormPrometheus(Prometheus):
 
     def instant(self, expr: str) -> list[dict[str, Any]]:
         return self._get("/api/v1/query", query=expr, time=self.at or time.time())
+
+
+def scrape_time(rfc3339: str) -> float:
+    """Prometheus' lastScrape ("2026-12-01T23:10:47.123456789Z") as a Unix time."""
+    stamp = re.sub(r"(\.\d{6})\d*", r"\1", rfc3339).replace("Z", "+00:00")
+    return datetime.fromisoformat(stamp).timestamp()
 
 
 def returns_data_or_error(prom: Prometheus, query: ph.Query, variant: str) -> Exception | None:
