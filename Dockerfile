@@ -17,12 +17,18 @@ RUN python -m venv /opt/venv
 ENV PATH=/opt/venv/bin:$PATH
 
 WORKDIR /src
+# The dependencies first, from pyproject.toml alone: a change to the code or the README then
+# rebuilds only the last layer (seconds), not every wheel (a minute or more).
+COPY pyproject.toml ./
+RUN python -c "import subprocess, sys, tomllib; \
+deps = tomllib.load(open('pyproject.toml', 'rb'))['project']['dependencies']; \
+subprocess.check_call([sys.executable, '-m', 'pip', 'install', '--no-cache-dir', *deps])"
 # Only what `pip install .` needs; .dockerignore keeps the rest of the tree out of the context.
-COPY pyproject.toml setup.py README.md ./
+COPY setup.py README.md ./
 COPY stampede ./stampede
 COPY server ./server
 COPY loadtest ./loadtest
-RUN pip install --no-cache-dir . \
+RUN pip install --no-cache-dir --no-deps . \
     && python -c "import stampede.server, stampede.loadtest"
 
 # ---- runtime: the venv on a clean base, non-root ---------------------------------------------
