@@ -1,0 +1,83 @@
+"""Does the target keep state for every session it ever opened? (mcp python-sdk #1283)
+
+Decides from per-session figures (pure, unit-tested): over the storm, RSS, live tasks and open
+fds against the sessions opened so far, as a least-squares slope per 1,000 sessions; and what
+is still held after the storm, the idle phase and a gc pass, against the start, per 1,000
+sessions. A leak is a metric that both grew with the sessions and did not come back: a fix
+that reaps on idle may grow while the storm runs but returns to its baseline after it.
+Live tasks need the probe (evidence "exact"); RSS and fds are read from the process
+(evidence "black-box").
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from typing import Any
+
+MIB = 1024 * 1024
+MIN_SESSIONS = 100
+MIN_POINTS = 3
+# What 1,000 sessions may leave held after the storm before it is a leak, per metric.
+THRESHOLDS = {"rss_bytes": 8 * MIB, "event_loop_tasks": 100.0, "open_fds": 50.0}
+FINDING = "leaking"
+
+
+def slope(xs: Sequence[float], ys: Sequence[float]) -> float | None:
+    """Least-squares slope of ys over xs; None for fewer than two distinct xs."""
+    n = len(xs)
+    if n < 2 or n != len(ys):
+        return None
+    mx, my = sum(xs) / n, sum(ys) / n
+    sxx = sum((x - mx) ** 2 for x in xs)
+    if sxx == 0:
+        return None
+    return sum((x - mx) * (y - my) for x, y in zip(xs, ys, strict=True)) / sxx
+
+
+def leak_finding(
+    points: Sequence[dict[str, Any]], start: dict[str, Any], end: dict[str, Any], sessions: int
+) -> dict[str, Any]:
+    """points: storm samples with "sessions" and the metrics; start/end: the metrics at the
+    variant's start and after the idle phase. The finding: {"finding", "evidence", "sessions",
+    "per_1000" (slope), "held_per_1000" (after the storm), "leaking" (metrics), "reason"}."""
+    out: dict[str, Any] = {"sessions": sessions, "per_1000": {}, "held_per_1000": {}}
+    if sessions < MIN_SESSIONS or len(points) < MIN_POINTS:
+        out.update(finding="inconclusive", evidence=None, leaking=[])
+        out["reason"] = f"too few sessions ({sessions}) or samples ({len(points)})"
+        return out
+    leaking = []
+    for metric, bound in THRESHOLDS.items():
+        pairs = [(p["sessions"], p[metric]) for p in points if _num(p.get(metric))]
+        if len(pairs) < MIN_POINTS or not (_num(start.get(metric)) and _num(end.get(metric))):
+            continue
+        rate = slope([float(x) for x, _ in pairs], [float(y) for _, y in pairs])
+        held = (float(end[metric]) - float(start[metric])) / sessions * 1000
+        out["per_1000"][metric] = None if rate is None else round(rate * 1000, 2)
+        out["held_per_1000"][metric] = round(held, 2)
+        if rate is not None and held >= bound and rate * 1000 >= bound / 2:
+            leaking.append(metric)
+    out["leaking"] = leaking
+    out["evidence"] = "exact" if "event_loop_tasks" in out["per_1000"] else "black-box"
+    out["finding"] = FINDING if leaking else "clean"
+    out["reason"] = (
+        f"{_rates(out['per_1000'])} per 1,000 sessions over the storm ({sessions} sessions); "
+        f"after it and a gc pass still held: {_rates(out['held_per_1000'])} per 1,000"
+    )
+    return out
+
+
+def _num(value: Any) -> bool:
+    return isinstance(value, int | float)
+
+
+def _rates(figures: dict[str, float | None]) -> str:
+    words = []
+    for metric, value in figures.items():
+        if value is None:
+            continue
+        if metric == "rss_bytes":
+            words.append(f"{value / MIB:+.1f} MiB")
+        else:
+            unit = "tasks" if metric == "event_loop_tasks" else "fds"
+            words.append(f"{value:+.0f} {unit}")
+    return " and ".join(words) if words else "no readings"
