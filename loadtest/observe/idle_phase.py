@@ -24,7 +24,7 @@ from stampede.loadtest.observe.loop_stacks import dump_threads
 from stampede.loadtest.observe.server_http import scrape_server
 
 # Share of one core above which the hot thread's stack is worth a py-spy dump.
-DUMP_ABOVE_SHARE = 0.2
+DUMP_ABOVE_SHARE = 0.1
 
 
 def _tree(pid: int) -> list[psutil.Process]:

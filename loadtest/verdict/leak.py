@@ -3,8 +3,11 @@
 Decides from per-session figures (pure, unit-tested): over the storm, RSS, live tasks and open
 fds against the sessions opened so far, as a least-squares slope per 1,000 sessions; and what
 is still held after the storm, the idle phase and a gc pass, against the start, per 1,000
-sessions. A leak is a metric that both grew with the sessions and did not come back: a fix
-that reaps on idle may grow while the storm runs but returns to its baseline after it.
+sessions. A leak is a metric that both kept growing with the sessions and did not come back.
+The slope is fitted over the storm's second half (by sessions opened): the first sessions
+fill pools, caches and the allocator's arenas, and a fix that reaps on idle plateaus once
+opening and reaping balance. RSS alone may not come back even then (the allocator keeps
+freed memory for reuse), which is why a held figure counts only with a growing slope.
 Live tasks need the probe (evidence "exact"); RSS and fds are read from the process
 (evidence "black-box").
 """
@@ -46,8 +49,13 @@ def leak_finding(
         out["reason"] = f"too few sessions ({sessions}) or samples ({len(points)})"
         return out
     leaking = []
+    half = max(p["sessions"] for p in points) / 2
     for metric, bound in THRESHOLDS.items():
-        pairs = [(p["sessions"], p[metric]) for p in points if _num(p.get(metric))]
+        pairs = [
+            (p["sessions"], p[metric])
+            for p in points
+            if _num(p.get(metric)) and p["sessions"] >= half
+        ]
         if len(pairs) < MIN_POINTS or not (_num(start.get(metric)) and _num(end.get(metric))):
             continue
         rate = slope([float(x) for x, _ in pairs], [float(y) for _, y in pairs])
@@ -60,7 +68,8 @@ def leak_finding(
     out["evidence"] = "exact" if "event_loop_tasks" in out["per_1000"] else "black-box"
     out["finding"] = FINDING if leaking else "clean"
     out["reason"] = (
-        f"{_rates(out['per_1000'])} per 1,000 sessions over the storm ({sessions} sessions); "
+        f"{_rates(out['per_1000'])} per 1,000 sessions over the storm's second half "
+        f"({sessions} sessions); "
         f"after it and a gc pass still held: {_rates(out['held_per_1000'])} per 1,000"
     )
     return out

@@ -19,7 +19,7 @@ from typing import Any
 
 from stampede.loadtest.verdict.stats import percentile
 
-BLOCKED_PING_MS = 100.0  # median cheap-request latency at or above this: the loop is blocked
+BLOCKED_PING_MS = 50.0  # median cheap-request latency at or above this: the loop is blocked
 LATE_SHARE = 0.25  # probe: this share of ticks more than 100 ms late: the loop is blocked
 MIN_PINGS = 10
 MIN_TICKS = 10

@@ -13,7 +13,7 @@ from __future__ import annotations
 
 from typing import Any
 
-SPIN_SHARE = 0.25  # share of one core with nothing in flight: spinning
+SPIN_SHARE = 0.15  # share of one core with nothing in flight: spinning
 MIN_IDLE_S = 1.0
 FINDING = "spinning"
 

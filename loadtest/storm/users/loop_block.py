@@ -12,7 +12,7 @@ from locust import task
 from stampede.loadtest.storm.users.base import StormUser
 from stampede.loadtest.storm.users.plain import send
 
-TOOL_MS = 40
+TOOL_MS = 200
 TOOL_PATH = "/v1/agents/{agent}/tool"
 
 

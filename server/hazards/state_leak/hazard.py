@@ -2,7 +2,7 @@
 
 Concurrency model: opening a session starts its server task (the SDK runs one per session,
 reading the session's stream until it closes) and allocates its buffer (the SDK's memory
-streams and transport state; 64 KiB here so that a leak shows in RSS), registered in a dict
+streams and transport state; 32 KiB here so that a leak shows in RSS), registered in a dict
 under the id the answer's `Mcp-Session-Id` header carries. Clients often leave without
 DELETE (a CLI that exits, a crashed agent, a health checker).
 - `kept` (the bug): only DELETE removes a session, so every quiet client's task and buffer
@@ -25,7 +25,7 @@ from stampede.server.hazards.base import hazard_status
 from stampede.server.hazards.state_leak import STATE_LEAK
 from stampede.server.settings import ServerSettings
 
-BUFFER_BYTES = 64 * 1024
+BUFFER_BYTES = 32 * 1024
 IDLE_TIMEOUT_S = 0.5
 REAP_EVERY_S = 0.25
 SESSION_HEADER = "Mcp-Session-Id"

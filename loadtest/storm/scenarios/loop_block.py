@@ -1,0 +1,83 @@
+"""The event-loop blocking storm (mcp python-sdk #1646): tool calls whose sync tool blocks.
+
+Beside the storm the harness times a cheap request (`/healthz`, or a target's health path)
+every 0.1 s: the loop-responsiveness series. The finding (verdict/loop_block.py) reads the
+probe's loop lag when the target serves it, else those pings, and py-spy's view of the loop's
+thread when a ping was slow (observe/loop_stacks.py, command targets without the probe).
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from stampede.loadtest.storm.scenarios.runtime_report import sections_for, storm_rows, verdict_for
+from stampede.loadtest.storm.scenarios.scenario import for_hazard
+from stampede.loadtest.verdict.figures import Figure, Series
+from stampede.loadtest.verdict.loop_block import lag_figures, loop_block_finding, ping_figures
+from stampede.server.hazards import LOOP_BLOCK as SPEC
+
+KEY = "loop_block"
+
+
+def loop_block_summary(record: Any, summary: dict[str, Any]) -> dict[str, Any]:
+    rows = storm_rows(record)
+    if not rows:
+        return {KEY: loop_block_finding(ping_figures([], 0), None, None)}
+    first, last = rows[0]["t_s"], rows[-1]["t_s"]
+    pings = [(latency, ok) for t, latency, ok in record.pings if first <= t <= last]
+    figures = ping_figures([latency * 1000 for latency, _ in pings], sum(not ok for _, ok in pings))
+    ticked = [r for r in rows if isinstance(r.get("loop_ticks"), int | float)]
+    lag = None
+    if len(ticked) >= 2:
+        a, b = ticked[0], ticked[-1]
+        late = (b["loop_ticks"] - b.get("loop_ticks_on_time", 0)) - (
+            a["loop_ticks"] - a.get("loop_ticks_on_time", 0)
+        )
+        lag = lag_figures(
+            b["loop_ticks"] - a["loop_ticks"], late, b.get("loop_lag_s", 0) - a.get("loop_lag_s", 0)
+        )
+    stacks = record.blackbox.loop.summary() if record.blackbox is not None else None
+    return {KEY: loop_block_finding(figures, lag, stacks)}
+
+
+def _cells(f: dict[str, Any]) -> list[Any]:
+    p, lag, st = f.get("ping") or {}, f.get("lag") or {}, f.get("stacks") or {}
+    share = lag.get("late_share")
+    blocked = f"{st.get('blocked')}/{st.get('dumps')} in {st.get('blocking_frame')}" if st else None
+    return [
+        p.get("n"),
+        p.get("p50_ms"),
+        p.get("p95_ms"),
+        None if share is None else f"{share:.0%}",
+        lag.get("mean_lag_ms"),
+        blocked if st and st.get("dumps") else None,
+    ]
+
+
+LOOP_BLOCK = for_hazard(
+    SPEC,
+    "Tool calls whose tool is a sync function (200 ms of blocking I/O), back to back: `inline` "
+    "calls it from the async handler, so the event loop's thread sleeps through each call and "
+    "a cheap request timed beside the storm waits behind them; `to_thread` runs it on a "
+    "worker thread and the loop stays free.",
+    verdict=verdict_for(KEY),
+    summary_hooks=[loop_block_summary],
+    figures=(
+        Figure(
+            "loop_responsiveness.png",
+            "Loop responsiveness: the slowest cheap request per sample, beside the storm",
+            "ms",
+            (Series("health request", "ping_ms"),),
+        ),
+    ),
+    sections=sections_for(
+        KEY,
+        "Event-loop responsiveness",
+        "A cheap request (the health path) was timed every 0.1 s beside the storm. With the "
+        "probe, the loop's own 100 ms timer says how late it ran; without, py-spy looked at "
+        "the loop's thread whenever a ping was slower than 100 ms.",
+        ["pings", "p50 ms", "p95 ms", "ticks > 100 ms late", "mean lag ms", "py-spy: blocked"],
+        _cells,
+    ),
+    ping_path="/healthz",
+)
