@@ -4,9 +4,11 @@ After the storm's clients have exited, a healthy server does nothing: its CPU ti
 still, the state its sessions held has been reaped, its resident memory is back near where it
 started. Two hazards show only here:
 - a spinning loop (anyio #1111) keeps burning a core while serving nothing: the phase reads
-  the process tree's CPU time over its length, the thread that used most of it (psutil's
-  per-thread times), and, when that is a lot, py-spy's stack of that thread (loop_stacks.py);
-  with the probe, the loop thread's own CPU counter (exact);
+  the process tree's CPU time over its length and, per thread, the time it was runnable (on a
+  CPU or waiting in the run queue for one, /proc/<pid>/task/<tid>/schedstat): a spinning
+  thread is runnable the whole phase however busy the machine is, where its CPU share is
+  whatever the other tenants leave it. For the thread runnable longest, py-spy's stack when
+  it was busy at all (loop_stacks.py); with the probe, the loop thread's own CPU counter;
 - state that grows per session and is never reaped (mcp python-sdk #1283): the phase's last
   reading (RSS, fds; tasks with the probe) is what the leak verdict compares with the start.
 Nothing is sent to the target between the phase's first and last /metrics reads, so the
@@ -43,15 +45,25 @@ def _cpu_s(tree: list[psutil.Process]) -> float:
     return total
 
 
-def _thread_times(tree: list[psutil.Process]) -> dict[int, float]:
-    out: dict[int, float] = {}
+def _thread_times(tree: list[psutil.Process]) -> dict[int, tuple[float, float | None]]:
+    """Per thread: (CPU seconds, runnable seconds or None where schedstat is unreadable)."""
+    out: dict[int, tuple[float, float | None]] = {}
     for process in tree:
         try:
             for thread in process.threads():
-                out[thread.id] = thread.user_time + thread.system_time
+                cpu = thread.user_time + thread.system_time
+                out[thread.id] = (cpu, _runnable_s(process.pid, thread.id))
         except psutil.Error:
             continue
     return out
+
+
+def _runnable_s(pid: int, tid: int) -> float | None:
+    try:
+        run_ns, wait_ns, *_ = Path(f"/proc/{pid}/task/{tid}/schedstat").read_text().split()
+        return (int(run_ns) + int(wait_ns)) / 1e9
+    except (OSError, ValueError):
+        return None
 
 
 def _resources(tree: list[psutil.Process]) -> dict[str, int]:
@@ -83,10 +95,9 @@ def idle_phase(
         out["cpu_s"] = round(cpu1 - cpu0, 3)
         out["cpu_share"] = round((cpu1 - cpu0) / wall, 3) if wall > 0 else None
         out.update(_resources(tree))
-        deltas = {tid: threads1[tid] - threads0.get(tid, 0.0) for tid in threads1}
-        if deltas:
-            tid = max(deltas, key=lambda k: deltas[k])
-            out["hot_thread"] = {"os_tid": tid, "cpu_s": round(deltas[tid], 3)}
+        hot = _hot_thread(threads0, threads1, wall)
+        if hot:
+            out["hot_thread"] = hot
     loop_cpu = [m.get("loop_cpu_s") for m in (before, after)]
     if all(isinstance(v, int | float) for v in loop_cpu):
         used = float(loop_cpu[1]) - float(loop_cpu[0])  # type: ignore[arg-type]
@@ -95,11 +106,32 @@ def idle_phase(
     if "event_loop_tasks" in after:
         out["event_loop_tasks"] = after["event_loop_tasks"]
     hot = out.get("hot_thread")
-    share = out.get("cpu_share")
-    hot_enough = isinstance(share, float) and share >= DUMP_ABOVE_SHARE
+    share = max(float((hot or {}).get("runnable_share") or 0), float(out.get("cpu_share") or 0))
+    hot_enough = share >= DUMP_ABOVE_SHARE
     if stacks and pid is not None and hot and hot_enough:
         _name_hot_thread(hot, pid, run_dir, f"{stem}-idle")
     return out
+
+
+def _hot_thread(
+    before: dict[int, tuple[float, float | None]],
+    after: dict[int, tuple[float, float | None]],
+    wall: float,
+) -> dict[str, Any] | None:
+    """The thread runnable longest over the phase (CPU time where schedstat is unreadable)."""
+    rows = []
+    for tid, (cpu1, run1) in after.items():
+        cpu0, run0 = before.get(tid, (0.0, None))
+        runnable = None if run1 is None or run0 is None else run1 - run0
+        rows.append((runnable if runnable is not None else cpu1 - cpu0, tid, cpu1 - cpu0, runnable))
+    if not rows or wall <= 0:
+        return None
+    _, tid, cpu, runnable = max(rows)
+    hot: dict[str, Any] = {"os_tid": tid, "cpu_s": round(cpu, 3)}
+    if runnable is not None:
+        hot["runnable_s"] = round(runnable, 3)
+        hot["runnable_share"] = round(runnable / wall, 3)
+    return hot
 
 
 def _name_hot_thread(hot: dict[str, Any], pid: int, run_dir: Path, stem: str) -> None:

@@ -1,9 +1,11 @@
 """Is the target's event loop blocked by its own handlers? (mcp python-sdk #1646)
 
 Decides from figures the observers took (pure, so the rule is unit-tested on its own):
-- exact, with the probe: the share of its 100 ms monitor ticks that ran more than 100 ms late
-  over the storm. A free loop runs its timers on time even under load; one whose thread sits
-  in a sync call cannot run them until the call returns;
+- exact, with the probe: how late its 100 ms monitor timer ran, in total, as a share of the
+  storm's length (read before and after the storm: a blocked loop cannot answer /metrics
+  during it). A free loop runs its timers on time even under load; one whose thread sits in a
+  sync call runs each late by as long as the call held it, so the total lateness is about
+  the time the loop spent blocked;
 - black-box: the median latency of the cheap request sent beside the storm (the health path,
   observe/responsiveness.py). On a free loop it answers in milliseconds whatever the storm is
   doing; behind blocking calls it waits for them. When py-spy caught the loop's thread in a
@@ -20,8 +22,8 @@ from typing import Any
 from stampede.loadtest.verdict.stats import percentile
 
 BLOCKED_PING_MS = 50.0  # median cheap-request latency at or above this: the loop is blocked
-LATE_SHARE = 0.25  # probe: this share of ticks more than 100 ms late: the loop is blocked
-MIN_PINGS = 10
+BLOCKED_SHARE = 0.25  # probe: timers late in total by this share of the storm: blocked
+MIN_PINGS = 5
 MIN_TICKS = 10
 FINDING = "blocking the loop"
 
@@ -38,12 +40,14 @@ def ping_figures(latencies_ms: Sequence[float], unanswered: int) -> dict[str, An
     }
 
 
-def lag_figures(ticks: float, late: float, lag_s: float) -> dict[str, Any]:
+def lag_figures(ticks: float, late: float, lag_s: float, storm_s: float) -> dict[str, Any]:
+    """The probe's ticks over the storm, those over 100 ms late, their total lag."""
     return {
         "ticks": int(ticks),
         "late": int(late),
-        "late_share": round(late / ticks, 3) if ticks else None,
-        "mean_lag_ms": round(lag_s / ticks * 1000, 1) if ticks else None,
+        "lag_s": round(lag_s, 3),
+        "storm_s": round(storm_s, 3),
+        "blocked_share": round(lag_s / storm_s, 3) if storm_s > 0 else None,
     }
 
 
@@ -52,12 +56,13 @@ def loop_block_finding(
 ) -> dict[str, Any]:
     """The finding: {"finding", "evidence", "ping", "lag", "stacks", "reason"}."""
     out: dict[str, Any] = {"ping": pings, "lag": lag, "stacks": stacks}
-    if lag is not None and lag["ticks"] >= MIN_TICKS:
-        blocked = lag["late_share"] >= LATE_SHARE
+    if lag is not None and lag["ticks"] >= MIN_TICKS and lag["blocked_share"] is not None:
+        blocked = lag["blocked_share"] >= BLOCKED_SHARE
         out["evidence"] = "exact"
         out["reason"] = (
-            f"{lag['late_share']:.0%} of the probe's {lag['ticks']} ticks ran more than 100 ms "
-            f"late (mean lag {lag['mean_lag_ms']:g} ms; blocked from {LATE_SHARE:.0%})"
+            f"the probe's loop timer ran {lag['lag_s']:.2f} s late in total over a "
+            f"{lag['storm_s']:.1f} s storm ({lag['blocked_share']:.0%} of it; {lag['late']} of "
+            f"{lag['ticks']} ticks over 100 ms late; blocked from {BLOCKED_SHARE:.0%})"
         )
     elif pings["n"] >= MIN_PINGS:
         blocked = pings["p50_ms"] >= BLOCKED_PING_MS

@@ -42,6 +42,9 @@ class Scenario:
     # phase of this many seconds after the storm with nothing in flight.
     ping_path: str | None = None
     idle_s: float = 0.0
+    # The scenario's own verdict also judges --target servers (its detector reads no
+    # internals of Stampede's server), after the generic target lines.
+    verdict_on_targets: bool = False
 
 
 def for_hazard(spec: HazardSpec, description: str, **extra: Any) -> Scenario:

@@ -28,8 +28,10 @@ def _cells(f: dict[str, Any]) -> list[Any]:
     hot = idle.get("hot_thread") or {}
     share, loop_share = idle.get("cpu_share"), idle.get("loop_cpu_share")
     frames = " <- ".join((hot.get("frames") or [])[:3]) or None
+    runnable = hot.get("runnable_share")
     return [
         idle.get("wall_s"),
+        None if runnable is None else f"{runnable:.0%}",
         None if share is None else f"{share:.0%}",
         None if loop_share is None else f"{loop_share:.0%}",
         f"{hot.get('name', hot.get('os_tid'))}: {frames}" if frames else None,
@@ -44,14 +46,16 @@ SPIN = for_hazard(
     "that entered it. An idle phase after the storm reads the CPU time used while nothing "
     "was in flight.",
     verdict=verdict_for(KEY),
+    verdict_on_targets=True,
     summary_hooks=[spin_summary],
     sections=sections_for(
         KEY,
         "CPU with nothing in flight",
-        f"After the storm, {IDLE_S:g} s with no request in flight: the CPU time of the target's "
-        "process tree, of the event loop's own thread (with the probe), and the stack of the "
-        "thread that used most of it (py-spy).",
-        ["idle s", "process CPU", "loop thread CPU", "hot thread"],
+        f"After the storm, {IDLE_S:g} s with no request in flight: how long the target's "
+        "busiest thread was runnable (on a CPU or queued for one), the CPU time of its process "
+        "tree and of the event loop's own thread (with the probe), and the busiest thread's "
+        "stack (py-spy).",
+        ["idle s", "busiest thread runnable", "process CPU", "loop thread CPU", "its stack"],
         _cells,
     ),
     idle_s=IDLE_S,

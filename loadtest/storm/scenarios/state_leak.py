@@ -60,6 +60,7 @@ STATE_LEAK = for_hazard(
     "each session's task and 32 KiB buffer forever, `reaped` drops them after 0.5 s idle. "
     "An idle phase after the storm and a gc pass show what is still held.",
     verdict=verdict_for(KEY),
+    verdict_on_targets=True,
     summary_hooks=[leak_summary],
     figures=(
         Figure(
