@@ -11,7 +11,12 @@ from __future__ import annotations
 from typing import Any
 
 from stampede.loadtest.storm.runner import SAMPLE_EVERY_S
-from stampede.loadtest.storm.scenarios.runtime_report import sections_for, storm_rows, verdict_for
+from stampede.loadtest.storm.scenarios.runtime_report import (
+    sections_for,
+    storm_rows,
+    verdict_for,
+    with_black_box,
+)
 from stampede.loadtest.storm.scenarios.scenario import for_hazard
 from stampede.loadtest.verdict.figures import Figure, Series
 from stampede.loadtest.verdict.loop_block import lag_figures, loop_block_finding, ping_figures
@@ -35,12 +40,16 @@ def loop_block_summary(record: Any, summary: dict[str, Any]) -> dict[str, Any]:
         late = (b["loop_ticks"] - b["loop_ticks_on_time"]) - (
             a["loop_ticks"] - a["loop_ticks_on_time"]
         )
-        storm_s = last - first + SAMPLE_EVERY_S
+        # Locust's own load time when known (the calls in flight at the end still block).
+        load_s = record.timings.get("load_s")
+        storm_s = load_s if isinstance(load_s, int | float) and load_s > 0 else None
+        storm_s = storm_s or last - first + SAMPLE_EVERY_S
         lag = lag_figures(
             b["loop_ticks"] - a["loop_ticks"], late, b["loop_lag_s"] - a["loop_lag_s"], storm_s
         )
     stacks = record.blackbox.loop.summary() if record.blackbox is not None else None
-    return {KEY: loop_block_finding(figures, lag, stacks)}
+    finding = loop_block_finding(figures, lag, stacks)
+    return {KEY: with_black_box(finding, loop_block_finding(figures, None, stacks))}
 
 
 def _cells(f: dict[str, Any]) -> list[Any]:

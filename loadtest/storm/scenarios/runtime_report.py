@@ -21,6 +21,14 @@ def storm_rows(record: Any) -> list[dict[str, Any]]:
     return [r for r in record.samples if r.get("client_users")]
 
 
+def with_black_box(finding: dict[str, Any], black_box: dict[str, Any]) -> dict[str, Any]:
+    """An exact finding also says what the outside figures alone decided (the same storm read
+    as a target without the probe would be), so one probed storm checks both detectors."""
+    if finding.get("evidence") == "exact":
+        finding["black_box"] = {k: black_box.get(k) for k in ("finding", "evidence", "reason")}
+    return finding
+
+
 def finding_line(name: str, v: dict[str, Any], key: str) -> str:
     if v.get("error"):
         return f"{name} did not run to the end: {v['error']}"
@@ -28,7 +36,11 @@ def finding_line(name: str, v: dict[str, Any], key: str) -> str:
     state = str(f.get("finding", "inconclusive"))
     shown = state.upper() if state not in ("clean", "inconclusive") else state
     evidence = f.get("evidence") or "none"
-    return f"{name} {shown} (evidence {evidence}): {f.get('reason', 'no readings')}"
+    line = f"{name} {shown} (evidence {evidence}): {f.get('reason', 'no readings')}"
+    if f.get("black_box"):
+        bb = f["black_box"]
+        line += f" [without the probe: {bb['finding']} (evidence {bb['evidence']})]"
+    return line
 
 
 def verdict_for(key: str) -> Callable[[dict[str, dict[str, Any]]], list[str]]:

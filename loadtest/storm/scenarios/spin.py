@@ -10,7 +10,11 @@ from __future__ import annotations
 
 from typing import Any
 
-from stampede.loadtest.storm.scenarios.runtime_report import sections_for, verdict_for
+from stampede.loadtest.storm.scenarios.runtime_report import (
+    sections_for,
+    verdict_for,
+    with_black_box,
+)
 from stampede.loadtest.storm.scenarios.scenario import for_hazard
 from stampede.loadtest.verdict.spin import spin_finding
 from stampede.server.hazards import SPIN as SPEC
@@ -20,7 +24,9 @@ IDLE_S = 2.0
 
 
 def spin_summary(record: Any, summary: dict[str, Any]) -> dict[str, Any]:
-    return {KEY: spin_finding(dict(record.idle))}
+    idle = dict(record.idle)
+    outside = {k: v for k, v in idle.items() if not k.startswith("loop_cpu")}
+    return {KEY: with_black_box(spin_finding(idle), spin_finding(outside))}
 
 
 def _cells(f: dict[str, Any]) -> list[Any]:

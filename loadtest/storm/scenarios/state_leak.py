@@ -9,7 +9,12 @@ from __future__ import annotations
 
 from typing import Any
 
-from stampede.loadtest.storm.scenarios.runtime_report import sections_for, storm_rows, verdict_for
+from stampede.loadtest.storm.scenarios.runtime_report import (
+    sections_for,
+    storm_rows,
+    verdict_for,
+    with_black_box,
+)
 from stampede.loadtest.storm.scenarios.scenario import for_hazard
 from stampede.loadtest.verdict.figures import Figure, Series
 from stampede.loadtest.verdict.leak import MIB, THRESHOLDS, leak_finding
@@ -34,7 +39,11 @@ def leak_summary(record: Any, summary: dict[str, Any]) -> dict[str, Any]:
     end["event_loop_tasks"] = record.final.get("event_loop_tasks", end["event_loop_tasks"])
     ok = (summary.get("requests") or {}).get("ok")
     sessions = ok if isinstance(ok, int) else max((p["sessions"] for p in points), default=0)
-    return {KEY: leak_finding(points, start, end, sessions)}
+    finding = leak_finding(points, start, end, sessions)
+    outside = [{k: v for k, v in p.items() if k != "event_loop_tasks"} for p in points]
+    start.pop("event_loop_tasks")
+    end.pop("event_loop_tasks")
+    return {KEY: with_black_box(finding, leak_finding(outside, start, end, sessions))}
 
 
 def _cells(f: dict[str, Any]) -> list[Any]:
