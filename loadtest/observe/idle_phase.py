@@ -22,11 +22,12 @@ from pathlib import Path
 from typing import Any
 
 import psutil
-from stampede.loadtest.observe.loop_stacks import dump_threads
+from stampede.loadtest.observe.loop_stacks import dump_threads, loop_state
 from stampede.loadtest.observe.server_http import scrape_server
 
 # Share of one core above which the hot thread's stack is worth a py-spy dump.
 DUMP_ABOVE_SHARE = 0.1
+HOT_DUMPS = 5
 
 
 def _tree(pid: int) -> list[psutil.Process]:
@@ -135,10 +136,18 @@ def _hot_thread(
 
 
 def _name_hot_thread(hot: dict[str, Any], pid: int, run_dir: Path, stem: str) -> None:
-    threads, text_file, error = dump_threads(pid, run_dir, stem)
-    hot["stacks_file"], hot["stacks_error"] = text_file, error
-    for thread in threads:
-        if thread.os_tid == hot["os_tid"]:
-            hot["name"] = thread.name
-            hot["frames"] = [f"{fn} ({Path(f).name}:{ln})" for f, fn, ln in thread.frames[:8]]
+    """The busy thread's stack. A spinning loop is mostly inside the loop's own C code between
+    callbacks, so one dump may catch only the runner: up to HOT_DUMPS dumps, and the first
+    that shows it running something else names what spins."""
+    for attempt in range(HOT_DUMPS):
+        threads, text_file, error = dump_threads(pid, run_dir, f"{stem}-{attempt}")
+        hot["stacks_file"], hot["stacks_error"], hot["dumps"] = text_file, error, attempt + 1
+        thread = next((t for t in threads if t.os_tid == hot["os_tid"]), None)
+        if error or thread is None:
+            return
+        hot["name"] = thread.name
+        hot["frames"] = [f"{fn} ({Path(f).name}:{ln})" for f, fn, ln in thread.frames[:8]]
+        # Caught running code of its own, not just sitting in the loop's machinery.
+        hot["caught"] = loop_state(thread) != "selector"
+        if hot["caught"]:
             return

@@ -8,8 +8,8 @@ flight and a healthy server sleeps (pure, unit-tested). The figure decided on:
 - where that cannot be read (not Linux), the CPU share of the process, at a lower bound;
 - a URL target with the probe: the loop thread's own CPU share.
 The evidence: "exact" when the probe's loop-thread CPU counter says the loop's own thread is
-the one busy (or idle); "stacks" when py-spy's stack of the busy thread names what it runs;
-else "black-box".
+the one busy (or idle); "stacks" when py-spy caught the busy thread running code outside the
+loop's machinery and names it; else "black-box".
 """
 
 from __future__ import annotations
@@ -57,7 +57,7 @@ def spin_finding(idle: dict[str, Any]) -> dict[str, Any]:
     loop_is_it = _num(loop_cpu) and (not _num(cpu) or cpu <= 0 or loop_cpu >= 0.5 * cpu)
     if _num(loop_cpu) and (loop_is_it or not spinning):
         out["evidence"] = "exact"
-    elif spinning and hot.get("frames"):
+    elif spinning and hot.get("frames") and hot.get("caught", True):
         out["evidence"] = "stacks"
     else:
         out["evidence"] = "black-box"

@@ -51,3 +51,9 @@ def test_no_idle_phase_or_no_reading_is_inconclusive() -> None:
         spin_finding({"wall_s": 0.5, "cpu_share": 1.0, "cpu_s": 0.5})["finding"] == "inconclusive"
     )
     assert spin_finding({"wall_s": 2.0})["finding"] == "inconclusive"  # a URL target, no probe
+
+
+def test_a_stack_that_shows_only_the_loops_runner_is_no_stack_evidence() -> None:
+    hot = {**HOT, "name": "MainThread", "frames": ["Runner.run (runners.py:118)"], "caught": False}
+    finding = spin_finding({"wall_s": 2.0, "cpu_s": 0.4, "cpu_share": 0.2, "hot_thread": hot})
+    assert (finding["finding"], finding["evidence"]) == ("spinning", "black-box")
