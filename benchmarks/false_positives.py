@@ -63,7 +63,8 @@ def storms(args: argparse.Namespace, family: str, out: Path) -> dict[str, dict[s
     builtin = compare(args, family, out / "builtin", ["--variants", spec["fix"]])
     # One target per run: a target's start-up can take 10 s on a busy machine.
     plain = f"example=uvicorn examples.{spec['module']}:fixed_app --port {{port}}"
-    probed = f"example_probed=uvicorn --factory examples.probed_runtime:{spec['factory']} --port {{port}}"
+    factory = f"examples.probed_runtime:{spec['factory']}"
+    probed = f"example_probed=uvicorn --factory {factory} --port {{port}}"
     example = compare(args, family, out / "example", ["--target", plain])
     example_probed = compare(args, family, out / "probed", ["--target", probed])
     return {f"builtin {spec['fix']}": builtin[spec["fix"]], **example, **example_probed}

@@ -47,7 +47,8 @@ def pair(tmp: Path, scenario: str, module: str) -> dict[str, Any]:
         tmp / "fixed",
         scenario,
         {
-            "fixed_probed": f"uvicorn --factory examples.probed_runtime:{module}_fixed --port {{port}}"
+            "fixed_probed": f"uvicorn --factory examples.probed_runtime:{module}_fixed "
+            "--port {port}"
         },
     )
     bug["variants"].update(fixed["variants"])
