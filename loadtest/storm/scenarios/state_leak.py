@@ -82,7 +82,8 @@ STATE_LEAK = for_hazard(
     sections=sections_for(
         KEY,
         "State per 1,000 sessions",
-        "Slopes fitted over the storm (per 1,000 sessions opened), then what was still held "
+        "Slopes fitted over the storm's second half (per 1,000 sessions opened), then what was "
+        "still held "
         f"after it, an idle phase of {IDLE_S:g} s and a gc pass, against the start (per 1,000).",
         [
             "sessions",
