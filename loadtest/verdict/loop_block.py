@@ -21,8 +21,8 @@ from typing import Any
 
 from stampede.loadtest.verdict.stats import percentile
 
-BLOCKED_PING_MS = 50.0  # median cheap-request latency at or above this: the loop is blocked
-BLOCKED_SHARE = 0.25  # probe: timers late in total by this share of the storm: blocked
+BLOCKED_PING_MS = 100.0  # median cheap-request latency at or above this: the loop is blocked
+BLOCKED_SHARE = 0.5  # probe: timers late in total by this share of the storm: blocked
 MIN_PINGS = 5
 MIN_TICKS = 10
 FINDING = "blocking the loop"

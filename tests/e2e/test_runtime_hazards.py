@@ -81,11 +81,11 @@ def test_a_sync_tool_in_an_async_handler_is_blocking_the_loop(loop_block: dict) 
     bug, fixed = findings(loop_block, "loop_block")
     assert bug["finding"] == "blocking the loop", bug
     assert bug["evidence"] in ("black-box", "stacks")
-    assert bug["ping"]["p50_ms"] >= 50 and bug["ping"]["n"] >= 5
+    assert bug["ping"]["p50_ms"] >= 100 and bug["ping"]["n"] >= 5
     if py_spy() is not None and bug["evidence"] == "stacks":
         assert "lookup (sync_tool.py" in bug["stacks"]["blocking_frame"]
     assert (fixed["finding"], fixed["black_box"]["finding"]) == ("clean", "clean"), fixed
-    assert fixed["lag"]["blocked_share"] < 0.25 and fixed["ping"]["p50_ms"] < 50
+    assert fixed["lag"]["blocked_share"] < 0.5 and fixed["ping"]["p50_ms"] < 100
     lines = [line for line in loop_block["verdict"] if line.startswith("bug BLOCKING THE LOOP")]
     assert lines, loop_block["verdict"]
 

@@ -18,10 +18,10 @@ def test_ping_figures_use_nearest_rank_percentiles() -> None:
 
 def test_probe_lag_decides_with_exact_evidence_whatever_the_pings_say() -> None:
     fast_pings = ping_figures([2.0] * 30, 0)
-    blocked = loop_block_finding(fast_pings, lag_figures(20, 10, 1.0, 4.0), None)
+    blocked = loop_block_finding(fast_pings, lag_figures(20, 10, 2.0, 4.0), None)
     assert (blocked["finding"], blocked["evidence"]) == ("blocking the loop", "exact")
-    assert "ran 1.00 s late in total over a 4.0 s storm (25% of it; 10 of 20" in blocked["reason"]
-    clean = loop_block_finding(ping_figures([500.0] * 30, 0), lag_figures(40, 1, 0.9, 4.0), None)
+    assert "ran 2.00 s late in total over a 4.0 s storm (50% of it; 10 of 20" in blocked["reason"]
+    clean = loop_block_finding(ping_figures([500.0] * 30, 0), lag_figures(40, 1, 1.9, 4.0), None)
     assert (clean["finding"], clean["evidence"]) == ("clean", "exact")
 
 
