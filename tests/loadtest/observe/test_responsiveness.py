@@ -15,7 +15,7 @@ DELAY = {"s": 0.0}
 
 
 class Slow(BaseHTTPRequestHandler):
-    def do_GET(self) -> None:  # noqa: N802 (http.server's name)
+    def do_GET(self) -> None:
         time.sleep(DELAY["s"])
         self.send_response(200)
         self.send_header("content-length", "2")
