@@ -14,6 +14,8 @@ from typing import Any
 
 import jsonschema
 import pytest
+
+from tests.container import prom_helpers as ph
 import yaml
 
 from tests.container import prom_helpers as ph
@@ -522,3 +524,17 @@ def test_storm_may_reach_its_own_servers_only(
     # `serve` allows with --allow-remote, given here as its environment variable.
     for name in servers:
         assert services[name]["environment"]["STAMPEDE_ALLOW_REMOTE"] == "true", name
+
+
+def test_the_runtime_hazard_panels_are_among_the_live_checked_queries() -> None:
+    # test_prometheus_live.py evaluates every server-side query on a live Prometheus; these
+    # are the loop-block, spin and state-leak panels' metrics, which must be among them.
+    checked = {m for q in ph.all_queries() if not q.client_side for m in q.metrics}
+    for metric in (
+        "stampede_event_loop_lag_seconds_sum",
+        "stampede_event_loop_thread_cpu_seconds_total",
+        "process_cpu_seconds_total",
+        "process_resident_memory_bytes",
+        "stampede_event_loop_tasks",
+    ):
+        assert metric in checked, metric
