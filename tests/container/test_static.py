@@ -14,8 +14,6 @@ from typing import Any
 
 import jsonschema
 import pytest
-
-from tests.container import prom_helpers as ph
 import yaml
 
 from tests.container import prom_helpers as ph
