@@ -54,11 +54,11 @@ def leak_finding(
     leaking = []
     half = max(p["sessions"] for p in points) / 2
     for metric, bound in THRESHOLDS.items():
-        pairs = [
-            (p["sessions"], p[metric])
-            for p in points
-            if _num(p.get(metric)) and p["sessions"] >= half
-        ]
+        known = [(p["sessions"], p[metric]) for p in points if _num(p.get(metric))]
+        # The second half, by sessions; at least the last MIN_POINTS readings.
+        pairs = [pair for pair in known if pair[0] >= half]
+        if len(pairs) < MIN_POINTS:
+            pairs = known[-MIN_POINTS:]
         if len(pairs) < MIN_POINTS or not (_num(start.get(metric)) and _num(end.get(metric))):
             continue
         rate = slope([float(x) for x, _ in pairs], [float(y) for _, y in pairs])
@@ -70,6 +70,10 @@ def leak_finding(
         if rate is not None and held >= bound and rate * 1000 >= bound:
             leaking.append(metric)
     out["leaking"] = leaking
+    if not out["held_per_1000"]:  # no metric had its readings: nothing decided
+        out.update(finding="inconclusive", evidence=None)
+        out["reason"] = f"no metric with {MIN_POINTS} readings over the storm and one after it"
+        return out
     out["evidence"] = "exact" if "event_loop_tasks" in out["per_1000"] else "black-box"
     out["finding"] = FINDING if leaking else "clean"
     out["reason"] = (

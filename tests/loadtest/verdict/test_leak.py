@@ -56,3 +56,17 @@ def test_without_the_probe_tasks_are_unknown_and_evidence_is_black_box() -> None
 def test_too_few_sessions_is_inconclusive() -> None:
     finding = leak_finding(points(5, {"rss_bytes": 1.0}), {}, {}, sessions=50)
     assert finding["finding"] == "inconclusive"
+
+
+def test_no_metric_with_its_readings_is_inconclusive_not_clean() -> None:
+    finding = leak_finding(points(5, {"rss_bytes": 1.0}), {}, {}, sessions=500)
+    assert (finding["finding"], finding["evidence"]) == ("inconclusive", None)
+
+
+def test_a_short_second_half_still_fits_the_last_readings() -> None:
+    # Four readings, the second half by sessions has two: the last three are fitted.
+    pts = [{"sessions": s, "rss_bytes": 1000 + 32 * 1024 * s} for s in (100, 200, 300, 1000)]
+    end = {"rss_bytes": 1000 + 32 * 1024 * 1000}
+    finding = leak_finding(pts, {"rss_bytes": 1000}, end, sessions=1000)
+    assert finding["finding"] == "leaking"
+    assert finding["per_1000"]["rss_bytes"] / MIB == pytest.approx(31.25)
