@@ -42,7 +42,7 @@ class LoopBlockHazard:
     async def call_tool(
         self,
         agent_id: Annotated[str, Path(pattern=AGENT_ID)],
-        ms: Annotated[float, Query(ge=0, le=5_000)] = 50.0,
+        ms: Annotated[float, Query(ge=0, le=1_000)] = 50.0,
     ) -> dict[str, object]:
         self.counts["calls"] += 1
         if self.impl == "inline":

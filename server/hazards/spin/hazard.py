@@ -41,8 +41,8 @@ class SpinHazard:
     async def call_with_deadline(
         self,
         agent_id: Annotated[str, Path(pattern=AGENT_ID)],
-        tool_ms: Annotated[float, Query(ge=0, le=5_000)] = 200.0,
-        deadline_ms: Annotated[float, Query(ge=0, le=5_000)] = 10.0,
+        tool_ms: Annotated[float, Query(ge=0, le=1_000)] = 200.0,
+        deadline_ms: Annotated[float, Query(ge=0, le=1_000)] = 10.0,
     ) -> dict[str, object]:
         scope = DeliveringScope()
         entered = asyncio.Event()
