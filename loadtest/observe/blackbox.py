@@ -21,6 +21,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+from stampede.loadtest.observe.loop_stacks import LoopWatch
 from stampede.loadtest.observe.stack_evidence import StackEvidence, dump
 from stampede.loadtest.observe.stderr_errors import StderrClassifier
 from stampede.probe.metrics import LOOP_ERROR_KINDS
@@ -39,6 +40,7 @@ class BlackBox:
     stalled_at_s: float | None = None
     stacks: StackEvidence | None = None
     probed: bool = False  # the target served the probe's metrics at least once
+    loop: LoopWatch = field(default_factory=LoopWatch)  # the loop's thread when pings were slow
     _last_ok: int = 0
     _progress_at: float | None = None
 
@@ -50,6 +52,8 @@ class BlackBox:
             if not row.get("probed"):
                 self._fill_loop_errors(row)
         self._watch_progress(row)
+        if self.pid is not None and not self.probed:
+            self.loop.observe(row, self.pid, self.run_dir, self.stem)
 
     def _fill_loop_errors(self, row: dict[str, Any]) -> None:
         counts = self.stderr.counts()

@@ -13,6 +13,7 @@ from typing import Any
 import httpx
 import psutil
 from prometheus_client.parser import text_string_to_metric_families
+from stampede.loadtest.observe.responsiveness import Pinger
 from stampede.probe.metrics import LOOP_ERROR_KINDS
 
 SCRAPE_TIMEOUT_S = 0.4
@@ -31,6 +32,13 @@ _GAUGES = {
     "stampede_executor_parked_workers": "executor_parked",
     "stampede_duplicate_side_effects_total": "duplicate_side_effects",
 }
+# The loop's own figures (the probe's): ticks and their lag, and its thread's CPU time.
+_LOOP_FLOATS = {
+    "stampede_event_loop_lag_seconds_count": "loop_ticks",
+    "stampede_event_loop_lag_seconds_sum": "loop_lag_s",
+    "stampede_event_loop_thread_cpu_seconds_total": "loop_cpu_s",
+}
+LATE_S = 0.1  # a tick later than this is a late one (a lag bucket's bound)
 TIMEOUT_OUTCOMES = {"client_timeout", "duplicate_timeout"}
 
 
@@ -51,6 +59,10 @@ def parse_server_metrics(text: str) -> dict[str, Any]:
                 out[key] += int(s.value)
             elif s.name == "stampede_event_loop_tasks_by_name":
                 out["tasks_by_name"][s.labels.get("name", "?")] = int(s.value)
+            elif s.name in _LOOP_FLOATS:
+                out[_LOOP_FLOATS[s.name]] = float(s.value)
+            elif s.name == "stampede_event_loop_lag_seconds_bucket" and _le(s.labels) == LATE_S:
+                out["loop_ticks_on_time"] = int(s.value)
             elif s.name == "stampede_loop_errors_total":
                 out["loop_errors_by_kind"][s.labels.get("kind", "other")] = int(s.value)
     # A server that serves Stampede's metrics (built-in, or with stampede.probe installed).
@@ -59,6 +71,13 @@ def parse_server_metrics(text: str) -> dict[str, Any]:
     out["loop_errors"] = sum(by_kind.values())
     out.update({f"loop_errors_{kind}": by_kind.get(kind, 0) for kind in LOOP_ERROR_KINDS})
     return out
+
+
+def _le(labels: dict[str, str]) -> float | None:
+    try:
+        return float(labels.get("le", ""))
+    except ValueError:
+        return None
 
 
 def parse_client_metrics(text: str) -> dict[str, Any]:
@@ -87,7 +106,13 @@ class Sampler:
     """Takes rows for one variant; t_s counts from `t0` (monotonic), the Locust start."""
 
     def __init__(
-        self, variant: str, pid: int | None, server_url: str, client_url: str | None, t0: float
+        self,
+        variant: str,
+        pid: int | None,
+        server_url: str,
+        client_url: str | None,
+        t0: float,
+        ping_path: str | None = None,
     ) -> None:
         self.variant = variant
         self.server_url = server_url
@@ -98,6 +123,8 @@ class Sampler:
         self._previous: dict[str, Any] | None = None
         self.loop_errors_by_kind: dict[str, int] = {}
         self._children: dict[int, psutil.Process] = {}
+        # The loop-responsiveness series (responsiveness.py), for the scenarios that ask for it.
+        self.pinger = Pinger(server_url + ping_path, t0) if ping_path else None
         try:
             # None: a server someone else started (a URL target); no process to read.
             self._process: psutil.Process | None = None if pid is None else psutil.Process(pid)
@@ -107,6 +134,8 @@ class Sampler:
             self._process = None
 
     def close(self) -> None:
+        if self.pinger is not None:
+            self.pinger.close()
         self._pool.shutdown(wait=False, cancel_futures=True)
         self._http.close()
 
@@ -132,6 +161,11 @@ class Sampler:
         if client_values:
             row.update(client_values)
         self._add_rates(row, now)
+        if self.pinger is not None:
+            # The slowest cheap request answered since the previous row (the series' point).
+            pings = self.pinger.take()
+            if pings:
+                row["ping_ms"] = round(max(latency for _, latency, _ in pings) * 1000, 1)
         return row
 
     def _scrape(self, url: str, parse: Any) -> dict[str, Any] | None:

@@ -22,6 +22,7 @@ from pathlib import Path
 from typing import IO, Any
 
 from stampede.loadtest.observe.blackbox import BlackBox
+from stampede.loadtest.observe.idle_phase import idle_phase
 from stampede.loadtest.observe.sampler import Sampler
 from stampede.loadtest.observe.server_http import (
     GC_WAIT_MARGIN_S,
@@ -73,6 +74,8 @@ class VariantPlan:
     target_info: dict[str, Any] | None = None
     stall_s: float | None = None
     locust_workers: int = 0  # 0: one local Locust process; N: a master and N local workers
+    ping_path: str | None = None  # a cheap path timed beside the storm (responsiveness.py)
+    idle_s: float = 0.0  # an idle phase after the storm, nothing in flight (idle_phase.py)
 
 
 @dataclass
@@ -103,6 +106,8 @@ class VariantRecord:
     target_info: dict[str, Any] | None = None
     blackbox: BlackBox | None = None
     events: dict[str, Any] = field(default_factory=dict)  # e.g. a cpu trigger's, and when
+    pings: list[tuple[float, float, bool]] = field(default_factory=list)  # (t_s, s, answered)
+    idle: dict[str, Any] = field(default_factory=dict)  # the idle phase's readings
 
 
 def locust_argv(plan: VariantPlan, url: str, csv_prefix: Path, metrics_port: int) -> list[str]:
@@ -264,6 +269,7 @@ class VariantRun:
             self.url,
             f"http://127.0.0.1:{metrics_port}/metrics",
             t0,
+            ping_path=self.plan.ping_path,
         )
 
     def _load_end(self) -> float:
@@ -349,7 +355,15 @@ class VariantRun:
         self.record.locust_exit_code = stop_group(self.locust, self._cut(LOCUST_STOP_S))
         for worker in self.workers:  # they quit with their master; stragglers are stopped
             stop_group(worker, self._cut(LOCUST_STOP_S))
-        if self.server is not None and self.server.alive() and self.url:
+        if self.sampler is not None and self.sampler.pinger is not None:
+            self.sampler.pinger.close()  # the idle phase must have nothing in flight
+            self.record.pings = list(self.sampler.pinger.pings)
+        alive = self.server is not None and self.server.alive() and bool(self.url)
+        if alive and self.plan.idle_s and self.record.ended != "interrupted":
+            pid, run_dir = self.server.pid, self.plan.run_dir  # type: ignore[union-attr]
+            seconds, stem = self._cut(self.plan.idle_s), self.plan.variant
+            self.record.idle = idle_phase(pid, self.url, seconds, run_dir, stem, stacks=True)
+        if alive:
             self._final_snapshot()
         if self.sampler is not None:
             self.sampler.close()

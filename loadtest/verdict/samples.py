@@ -24,4 +24,5 @@ COLUMNS = [
     "server_scrape_ok", "client_scrape_ok",
     *LOOP_ERROR_COLUMNS,
     "processes", "executor_parked", "client_inflight", "probed",
+    "ping_ms", "loop_ticks", "loop_ticks_on_time", "loop_lag_s", "loop_cpu_s",
 ]  # fmt: skip

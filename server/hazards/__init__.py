@@ -14,12 +14,32 @@ loadtest/storm/users/, its scenario in loadtest/storm/scenarios/, and one entry 
 from __future__ import annotations
 
 from stampede.server.hazards.idempotency import IDEMPOTENCY
+from stampede.server.hazards.loop_block import LOOP_BLOCK
 from stampede.server.hazards.session import SESSION
 from stampede.server.hazards.spec import HazardSpec
+from stampede.server.hazards.spin import SPIN
+from stampede.server.hazards.state_leak import STATE_LEAK
 from stampede.server.hazards.stream import STREAM
 
 # In the order `stampede compare --scenario all` runs them.
-HAZARDS: tuple[HazardSpec, ...] = (IDEMPOTENCY, STREAM, SESSION)
+HAZARDS: tuple[HazardSpec, ...] = (
+    IDEMPOTENCY,
+    STREAM,
+    SESSION,
+    LOOP_BLOCK,
+    SPIN,
+    STATE_LEAK,
+)
 BY_NAME: dict[str, HazardSpec] = {spec.name: spec for spec in HAZARDS}
 
-__all__ = ["BY_NAME", "HAZARDS", "IDEMPOTENCY", "SESSION", "STREAM", "HazardSpec"]
+__all__ = [
+    "BY_NAME",
+    "HAZARDS",
+    "IDEMPOTENCY",
+    "LOOP_BLOCK",
+    "SESSION",
+    "SPIN",
+    "STATE_LEAK",
+    "STREAM",
+    "HazardSpec",
+]

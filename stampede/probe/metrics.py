@@ -54,6 +54,14 @@ class ProbeMetrics:
             buckets=LAG_BUCKETS,
             registry=self.registry,
         )
+        # CPU time of the loop's own thread, read by the loop each tick (time.thread_time): with
+        # nothing in flight a healthy loop sleeps in its selector and this stands still; a loop
+        # spinning on a callback that reschedules itself (anyio #1111) adds ~1 s per second.
+        self.loop_cpu = Counter(
+            "stampede_event_loop_thread_cpu_seconds_total",
+            "CPU time the event loop's thread has used.",
+            registry=self.registry,
+        )
         self.loop_errors = Counter(
             "stampede_loop_errors_total",
             "Errors the event loop reported to its exception handler, by kind.",

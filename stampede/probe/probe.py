@@ -12,6 +12,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
+import time
 from collections import Counter
 from collections.abc import Callable
 from typing import Any
@@ -78,10 +79,14 @@ class Probe:
 
     async def _watch(self) -> None:
         loop = asyncio.get_running_loop()
+        cpu = time.thread_time()  # this task runs in the loop's thread: its CPU is the loop's
         while True:
             expected = loop.time() + TICK_S
             await asyncio.sleep(TICK_S)
             self.metrics.loop_lag.observe(max(0.0, loop.time() - expected))
+            now = time.thread_time()
+            self.metrics.loop_cpu.inc(max(0.0, now - cpu))
+            cpu = now
             try:
                 self.check()
                 for tick in self.ticks:

@@ -46,6 +46,7 @@ SERVER_METRICS = frozenset(
         "stampede_orphaned_waiter_workers",
         "stampede_loop_errors_total",
         "stampede_event_loop_tasks_by_name",
+        "stampede_event_loop_thread_cpu_seconds_total",
         # prometheus_client's default process collector
         "process_virtual_memory_bytes",
         "process_resident_memory_bytes",

@@ -552,3 +552,17 @@ def test_images_are_overridable_with_todays_defaults(raw_compose: dict[str, Any]
     assert services["grafana"]["image"].startswith("${GRAFANA_IMAGE:-grafana/grafana:")
     build = services["server-to-thread"]["build"]
     assert build["args"]["PYTHON_IMAGE"] == "${PYTHON_IMAGE:-python:3.13-slim-bookworm}"
+
+
+def test_the_runtime_hazard_panels_are_among_the_live_checked_queries() -> None:
+    # test_prometheus_live.py evaluates every server-side query on a live Prometheus; these
+    # are the loop-block, spin and state-leak panels' metrics, which must be among them.
+    checked = {m for q in ph.all_queries() if not q.client_side for m in q.metrics}
+    for metric in (
+        "stampede_event_loop_lag_seconds_sum",
+        "stampede_event_loop_thread_cpu_seconds_total",
+        "process_cpu_seconds_total",
+        "process_resident_memory_bytes",
+        "stampede_event_loop_tasks",
+    ):
+        assert metric in checked, metric

@@ -47,7 +47,7 @@ def runs(tmp_path_factory: pytest.TempPathFactory) -> dict[str, dict]:
 
 
 def test_compare_all_flags_each_buggy_variant_and_clears_each_fix(runs: dict[str, dict]) -> None:
-    assert set(runs) == {"idempotency", "stream", "session"}
+    assert {"idempotency", "stream", "session"} <= set(runs)
 
     stream = runs["stream"]["variants"]
     buggy = stream["anyio_taskgroup"]

@@ -137,7 +137,9 @@ def variants_of(options: CompareOptions, scenario: Scenario) -> list[str]:
 
 
 def run_budget_s(options: CompareOptions, scenario: Scenario) -> float:
-    return budget_s(options.duration_s, len(variants_of(options, scenario)))
+    # A scenario's idle phase (after each variant's storm) is part of each variant's time.
+    per_variant = options.duration_s + scenario.idle_s
+    return budget_s(per_variant, len(variants_of(options, scenario)))
 
 
 def recorded_settings(options: CompareOptions, scenario: Scenario) -> dict[str, Any]:

@@ -103,8 +103,12 @@ class _Run:
             "grace_s": o.grace_s,
             "run_dir": self.run_dir,
             "locust_workers": o.locust_workers,
+            "ping_path": self.scenario.ping_path,
+            "idle_s": self.scenario.idle_s,
         }
         if o.targets is not None:  # the user's own server: compare/targets.py
+            if common["ping_path"]:  # the cheap request there is its health path
+                common["ping_path"] = o.targets.health_path
             return VariantPlan(
                 variant=variant, **target_plan_fields(o.targets, variant, caps, common)
             )

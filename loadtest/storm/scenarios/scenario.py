@@ -37,6 +37,14 @@ class Scenario:
     verdict: VerdictHook | None = None
     figures: tuple[Figure, ...] = ()  # the scenario's own plots, after the standard ones
     sections: SectionsHook | None = None
+    # Readings beyond the standard ones, for hazards that only show there: a cheap request
+    # timed beside the storm (its path; a --target's health path replaces it), and an idle
+    # phase of this many seconds after the storm with nothing in flight.
+    ping_path: str | None = None
+    idle_s: float = 0.0
+    # The scenario's own verdict also judges --target servers (its detector reads no
+    # internals of Stampede's server), after the generic target lines.
+    verdict_on_targets: bool = False
 
 
 def for_hazard(spec: HazardSpec, description: str, **extra: Any) -> Scenario:

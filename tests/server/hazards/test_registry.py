@@ -26,7 +26,8 @@ def _spec(**changes: object) -> HazardSpec:
 
 
 def test_every_hazard_is_registered_once_in_compare_order() -> None:
-    assert [spec.name for spec in HAZARDS] == ["idempotency", "stream", "session"]
+    names = [spec.name for spec in HAZARDS]
+    assert names == ["idempotency", "stream", "session", "loop_block", "spin", "state_leak"]
     assert set(BY_NAME) == {spec.name for spec in HAZARDS}
 
 
