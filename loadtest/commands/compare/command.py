@@ -61,7 +61,11 @@ def _gates(text: str) -> tuple[str, ...]:
 
 # flag -> (CompareOptions field, converter, help)
 FLAGS: dict[str, tuple[str, flags.Converter[Any], str]] = {
-    "--scenario": ("scenario", str, f"{'|'.join([*SCENARIOS, ALL])} (default {D.scenario})"),
+    "--scenario": (
+        "scenario",
+        str,
+        f"{'|'.join([*SCENARIOS, ALL])}, or a comma list (default {D.scenario})",
+    ),
     "--variants": (
         "variants",
         flags.comma_list(),

@@ -35,13 +35,18 @@ for _spec in HAZARDS:
 
 
 def resolve(name: str) -> list[Scenario]:
-    """The scenarios `--scenario name` runs; ValueError naming the value if unknown."""
+    """The scenarios `--scenario name` runs (`all`, one name or a comma list, in its order);
+    ValueError naming the value if unknown or repeated."""
     if name == ALL:
         return list(SCENARIOS.values())
-    if name not in SCENARIOS:
-        known = ", ".join([*SCENARIOS, ALL])
-        raise ValueError(f"unknown scenario {name!r} (known: {known})")
-    return [SCENARIOS[name]]
+    names = name.split(",")
+    for one in names:
+        if one not in SCENARIOS:
+            known = ", ".join([*SCENARIOS, ALL])
+            raise ValueError(f"unknown scenario {one!r} (known: {known})")
+    if len(set(names)) != len(names):
+        raise ValueError(f"--scenario {name!r}: a scenario is named twice")
+    return [SCENARIOS[one] for one in names]
 
 
 __all__ = ["ALL", "SCENARIOS", "Scenario", "SummaryHook", "VerdictHook", "register", "resolve"]

@@ -38,6 +38,12 @@ def test_scenario_all_runs_every_registered_scenario() -> None:
     assert [s.name for s in resolve("all")] == list(SCENARIOS)
     with pytest.raises(ValueError, match="'stream-typo'"):
         resolve("stream-typo")
+    # A comma list runs those, in its order; a typo or a repeat is named.
+    assert [s.name for s in resolve("session,idempotency")] == ["session", "idempotency"]
+    with pytest.raises(ValueError, match="'strem'"):
+        resolve("session,strem")
+    with pytest.raises(ValueError, match="named twice"):
+        resolve("session,session")
 
 
 def test_one_settings_object_from_the_options_to_the_child_argv() -> None:
