@@ -26,7 +26,12 @@ from stampede.loadtest.verdict.evidence import evidence_fields
 from stampede.loadtest.verdict.intents import variant_intents
 from stampede.loadtest.verdict.phases import variant_phases
 from stampede.loadtest.verdict.samples import COLUMNS
-from stampede.loadtest.verdict.target_verdict import is_target, target_description, target_verdict
+from stampede.loadtest.verdict.target_verdict import (
+    add_states,
+    is_target,
+    target_description,
+    target_verdict,
+)
 
 if TYPE_CHECKING:  # annotations only: importing scenarios here would close a cycle through
     # scenarios -> their reports -> report -> results
@@ -41,6 +46,7 @@ FAILURE_KINDS = {
     "AbortedError": "aborted",
     "ConnectionFailedError": "connection_error",
     "UnexpectedStatusError": "http_error",
+    "BadAnswerError": "bad_answer",
 }
 TIMEOUT_KINDS = ("client_timeout", "duplicate_timeout")
 
@@ -256,6 +262,9 @@ def variant_summary(record: VariantRecord, run_dir: Path, scenario: Scenario) ->
         "leaked_tasks_after_gc": bool(
             record.gc.get("baseline_after_pass") and record.gc.get("final_after_pass")
         ),
+        # A user's server: did its live tasks settle after the clients were gone (None: not
+        # measured, e.g. without the probe)? Unsettled leftovers are not called leaks.
+        "leaked_tasks_settled": record.gc.get("settled"),
         "caps": record.caps,
         "server_settings": record.server_settings,
         "started_at": _iso(record.started_at),
@@ -302,6 +311,7 @@ def build_summary(
 ) -> dict[str, Any]:
     verdict = scenario.verdict(variants) if scenario.verdict and variants else []
     if any(is_target(v) for v in variants.values()):
+        add_states(variants)
         verdict = target_verdict(variants)
     return {
         "run_id": run_id,
