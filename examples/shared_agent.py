@@ -3,7 +3,8 @@
     uvicorn examples.shared_agent:app --port 8000
 
 Like a framework `Agent` kept in a module global: a second call while one is running raises
-`ConcurrencyException`, and the app answers 500 naming it. Under overlapping requests most of them fail;
+`ConcurrencyException`,
+and the app answers 500 naming it. Under overlapping requests most of them fail;
 nothing is stuck, nothing leaks, the loop logs no error. `fixed_app` builds an agent per
 request.
 """

@@ -86,3 +86,12 @@ def create_app(fixed: bool) -> FastAPI:
 
 app = create_app(fixed=False)
 fixed_app = create_app(fixed=True)
+
+
+def probed_app() -> FastAPI:
+    """The hazard with `stampede.probe.install(app)`: the probe reads anyio's limiter."""
+    import stampede.probe
+
+    built = create_app(fixed=False)
+    stampede.probe.install(built)
+    return built

@@ -4,9 +4,9 @@
 
 Like frameworks that keep a second event loop in a thread for user code: each request hands
 its coroutine to that loop. There, an idempotency cache waits for the first request's answer
-with `run_in_executor(None, event.wait)`, and the model call runs in the same executor (4
-workers). Duplicates fill the worker loop's executor, the model calls queue behind them:
-wedged, on a loop and an executor the server's main loop never sees. `fixed_app` waits on an
+with `run_in_executor(None, event.wait)`, and the model call, after an async context fetch,
+runs in the same executor (4 workers). Duplicates fill the worker loop's executor, the model
+calls queue behind them: wedged, on a loop and an executor the server's main loop never sees. `fixed_app` waits on an
 asyncio future instead. `probed_app` and `probed_fixed_app` install stampede.probe.
 """
 
@@ -22,6 +22,7 @@ from fastapi import FastAPI, Header, HTTPException
 from pydantic import BaseModel
 
 MODEL_SECONDS = 0.05
+CONTEXT_SECONDS = 0.05
 WAIT_S = 30.0
 EXECUTOR_WORKERS = 4
 
@@ -68,6 +69,7 @@ def create_app(fixed: bool) -> FastAPI:
                 raise TimeoutError
             return answers[key]
         events[key] = threading.Event()
+        await asyncio.sleep(CONTEXT_SECONDS)  # fetch the conversation first (async I/O)
         answers[key] = await loop.run_in_executor(None, call_model, prompt)
         events[key].set()
         return answers[key]
@@ -90,3 +92,19 @@ def create_app(fixed: bool) -> FastAPI:
 
 app = create_app(fixed=False)
 fixed_app = create_app(fixed=True)
+
+
+def _probed(app: FastAPI) -> FastAPI:
+    import stampede.probe
+
+    stampede.probe.install(app)
+    return app
+
+
+def probed_app() -> FastAPI:
+    """The hazard with the probe: it sees the worker loop's executor too."""
+    return _probed(create_app(fixed=False))
+
+
+def probed_fixed_app() -> FastAPI:
+    return _probed(create_app(fixed=True))

@@ -30,6 +30,10 @@ _GAUGES = {
     "stampede_process_threads": "process_threads",
     "stampede_executor_parked_workers": "executor_parked",
     "stampede_duplicate_side_effects_total": "duplicate_side_effects",
+    # anyio's default thread limiter, where every sync route of FastAPI/Starlette runs
+    "stampede_anyio_tokens_total": "anyio_tokens_total",
+    "stampede_anyio_tokens_borrowed": "anyio_tokens_borrowed",
+    "stampede_anyio_waiting_tasks": "anyio_waiting_tasks",
 }
 TIMEOUT_OUTCOMES = {"client_timeout", "duplicate_timeout"}
 
@@ -51,6 +55,8 @@ def parse_server_metrics(text: str) -> dict[str, Any]:
                 out[key] += int(s.value)
             elif s.name == "stampede_event_loop_tasks_by_name":
                 out["tasks_by_name"][s.labels.get("name", "?")] = int(s.value)
+            elif s.name == "stampede_pool_parked_workers":
+                out["pool_parked"] = max(out.get("pool_parked", 0), int(s.value))
             elif s.name == "stampede_loop_errors_total":
                 out["loop_errors_by_kind"][s.labels.get("kind", "other")] = int(s.value)
     # A server that serves Stampede's metrics (built-in, or with stampede.probe installed).

@@ -246,6 +246,8 @@ def variant_summary(record: VariantRecord, run_dir: Path, scenario: Scenario) ->
         "peak_orphaned_waiter_workers": _peak(samples, "orphaned_waiter_workers"),
         "peak_rss_bytes": _peak(samples, "rss_bytes"),
         "peak_open_fds": _peak(samples, "open_fds"),
+        "peak_pool_parked": _peak(samples, "pool_parked"),
+        "anyio_limiter": _anyio_peak(samples),
         "baseline_threads": record.baseline.get("process_threads"),
         "requests": requests,
         "latency_ms": latency,
@@ -280,6 +282,22 @@ def variant_summary(record: VariantRecord, run_dir: Path, scenario: Scenario) ->
     for hook in scenario.summary_hooks:
         summary.update(hook(record, summary))
     return summary
+
+
+def _anyio_peak(samples: list[dict[str, Any]]) -> dict[str, Any] | None:
+    """anyio's default limiter at its fullest (the probe's gauges): the row with the most
+    tokens borrowed, then the most tasks waiting."""
+    rows = [s for s in samples if isinstance(s.get("anyio_tokens_total"), int | float)]
+    if not rows:
+        return None
+    top = max(
+        rows, key=lambda s: (s.get("anyio_tokens_borrowed") or 0, s.get("anyio_waiting_tasks") or 0)
+    )
+    return {
+        "total": top["anyio_tokens_total"],
+        "borrowed": top.get("anyio_tokens_borrowed"),
+        "waiting": top.get("anyio_waiting_tasks"),
+    }
 
 
 def _grew(record: VariantRecord, column: str) -> int | None:

@@ -116,18 +116,28 @@ def _pools_text(v: dict[str, Any]) -> str:
     return "; ".join(parts)
 
 
+def _probe_parked(v: dict[str, Any]) -> str:
+    """What the probe saw parked: its executor's peak, other pools' and anyio's limiter."""
+    parts = [f"peak {v.get('parked_executor_threads') or 0} default-executor worker(s) parked"]
+    pools = v.get("peak_pool_parked")
+    if isinstance(pools, int) and pools:
+        parts.append(f"peak {pools} worker(s) of other pools parked")
+    anyio = v.get("anyio_limiter") or {}
+    if anyio.get("total"):
+        parts.append(
+            f"anyio tokens borrowed {anyio.get('borrowed')} of {anyio.get('total'):g}, "
+            f"{anyio.get('waiting')} task(s) waiting for one"
+        )
+    return "; ".join(parts)
+
+
 def _wedge_claim(v: dict[str, Any]) -> Claim:
     evidence = v.get("wedge_evidence") or "none"
     stall = v.get("stall_s")
     at = v.get("stalled_at_s")
     when = f" {at:.1f} s into the storm" if isinstance(at, int | float) else ""
     if v.get("wedged") and evidence == "exact":
-        parked = v.get("parked_executor_threads")
-        return Claim(
-            f"wedged: the probe's wedge flag was raised (peak {parked} executor worker(s) "
-            f"parked in a wait while their work queued)",
-            "exact",
-        )
+        return Claim(f"wedged: the probe's wedge flag was raised ({_probe_parked(v)})", "exact")
     if v.get("wedged") and evidence == "stacks":
         pools = _pools_text(v) or f"all {v.get('parked_executor_threads')} worker(s) parked"
         return Claim(
@@ -300,6 +310,13 @@ def _decide(
     errors_n = sum(n for n in (v.get("loop_errors") or {}).values() if isinstance(n, int))
     if v.get("wedged") and v.get("wedge_evidence") in ("exact", "stacks"):
         return "wedged", "wedged", wedge.evidence, None
+    inflight = (v.get("intents") or {}).get("inflight_at_stop") or 0
+    if ratio is None and inflight:
+        # Sent, never answered: not a verdict of health (the storm may have been too short).
+        why = Claim(
+            f"no attempt was answered during the storm; {inflight} in flight at its end", "counts"
+        )
+        return "stalled", "stalled: no answer at all", "counts", why
     if wedge.evidence == "none" and ratio is None:
         return "unknown", "unknown: the storm never got going", "none", None
     if ratio is not None and ratio < FAILING_BELOW:
