@@ -7,7 +7,8 @@ its coroutine to that loop. There, an idempotency cache waits for the first requ
 with `run_in_executor(None, event.wait)`, and the model call, after an async context fetch,
 runs in the same executor (4 workers). Duplicates fill the worker loop's executor, the model
 calls queue behind them: wedged, on a loop and an executor the server's main loop never
-sees. `fixed_app` waits on an asyncio future instead. `probed_app` and `probed_fixed_app` install stampede.probe.
+sees. `fixed_app` waits on an asyncio future instead. `probed_app` and `probed_fixed_app`
+install stampede.probe.
 """
 
 from __future__ import annotations
