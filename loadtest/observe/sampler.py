@@ -43,7 +43,10 @@ def parse_server_metrics(text: str) -> dict[str, Any]:
     column per kind, zero when the server has not counted that kind), plus the raw by-kind and
     by-task-name dicts."""
     out: dict[str, Any] = {"loop_errors_by_kind": {}, "tasks_by_name": {}}
-    out.update(server_ok=0, server_failed=0)
+    # The server's own invocation counts: only where it exports them (a user's server may
+    # not), so an unknown figure stays unknown instead of reading 0.
+    invocations: dict[str, int] = {"server_ok": 0, "server_failed": 0}
+    counted = False
     for family in text_string_to_metric_families(text):
         for s in family.samples:
             if s.name in _GAUGES:
@@ -52,13 +55,16 @@ def parse_server_metrics(text: str) -> dict[str, Any]:
                 out[f"busy_{s.labels.get('kind', 'other')}"] = int(s.value)
             elif s.name == "stampede_invocations_total":
                 key = "server_ok" if s.labels.get("outcome") == "ok" else "server_failed"
-                out[key] += int(s.value)
+                invocations[key] += int(s.value)
+                counted = True
             elif s.name == "stampede_event_loop_tasks_by_name":
                 out["tasks_by_name"][s.labels.get("name", "?")] = int(s.value)
             elif s.name == "stampede_pool_parked_workers":
                 out["pool_parked"] = max(out.get("pool_parked", 0), int(s.value))
             elif s.name == "stampede_loop_errors_total":
                 out["loop_errors_by_kind"][s.labels.get("kind", "other")] = int(s.value)
+    if counted:
+        out.update(invocations)
     # A server that serves Stampede's metrics (built-in, or with stampede.probe installed).
     out["probed"] = int("wedged" in out)
     by_kind = out["loop_errors_by_kind"]

@@ -123,7 +123,7 @@ def _probe_parked(v: dict[str, Any]) -> str:
     if isinstance(pools, int) and pools:
         parts.append(f"peak {pools} worker(s) of other pools parked")
     anyio = v.get("anyio_limiter") or {}
-    if anyio.get("total"):
+    if anyio.get("total") and (anyio.get("borrowed") or anyio.get("waiting")):
         parts.append(
             f"anyio tokens borrowed {anyio.get('borrowed')} of {anyio.get('total'):g}, "
             f"{anyio.get('waiting')} task(s) waiting for one"
