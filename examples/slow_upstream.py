@@ -2,10 +2,11 @@
 
     uvicorn --factory examples.slow_upstream:probed_app --port 8000
 
-After STALL_AFTER_S of serving, every model call awaits an upstream that takes UPSTREAM_S to
-answer (an asyncio sleep: no thread, no executor, nothing parked). Requests pile up in flight,
-no success comes for a while, then answers come again. That is a stall, not a wedge.
-`app` is the same server without the probe; `healthy_app` / `healthy_probed_app` never stall.
+From STALL_AFTER_S after its first request, every model call awaits an upstream that takes
+UPSTREAM_S to answer (an asyncio sleep: no thread, no executor, nothing parked). Requests pile
+up in flight and no success comes for a while, then the slow answers arrive. That is a
+stall, not a wedge. `app` is the same server without the probe; `healthy_app` and
+`healthy_probed_app` never stall.
 """
 
 from __future__ import annotations
@@ -19,7 +20,7 @@ from pydantic import BaseModel
 
 MODEL_SECONDS = 0.05
 STALL_AFTER_S = 2.0
-UPSTREAM_S = 6.0
+UPSTREAM_S = 4.0
 
 
 class Prompt(BaseModel):
@@ -28,7 +29,7 @@ class Prompt(BaseModel):
 
 def create_app(stalls: bool) -> FastAPI:
     app = FastAPI()
-    started = time.monotonic()
+    first: list[float] = []  # when the first request came
 
     @app.get("/healthz")
     async def healthz() -> dict[str, str]:
@@ -36,7 +37,9 @@ def create_app(stalls: bool) -> FastAPI:
 
     @app.post("/v1/agents/{agent}/invocations")
     async def invoke(agent: str, body: Prompt) -> dict[str, str]:
-        slow = stalls and time.monotonic() - started > STALL_AFTER_S
+        if not first:
+            first.append(time.monotonic())
+        slow = stalls and time.monotonic() - first[0] > STALL_AFTER_S
         await asyncio.sleep(UPSTREAM_S if slow else MODEL_SECONDS)
         return {"agent": agent, "text": f"echo: {body.prompt}"}
 

@@ -47,8 +47,8 @@ LOCUST_TAIL_S = 4.0  # Locust's start-up before its --run-time clock starts, unt
 LOCUST_EXIT_S = 2.0  # from the end of its --run-time to its exit: stop users, write CSVs
 LOCUST_STOP_S = 2.0  # Locust writes its CSVs and exits well within this on SIGTERM
 SERVER_STOP_S = 3.0  # a wedged server aborts its waiters and exits in about 1 s; SIGKILL after
-TARGET_DRAIN_S = 8.0  # a user's server: at most this long for its in-flight requests to end
-TARGET_STEADY_S = 1.5  # ... and settled once its live tasks stopped falling for this long
+TARGET_DRAIN_S = 3.0  # a user's server: at most this long for its in-flight requests to end
+TARGET_STEADY_S = 1.0  # ... and settled once its live tasks stopped falling for this long
 SETTLE_S = 1.5  # let a healthy server finish in-flight work before measuring leftovers
 # What a teardown needs even when its waits are cut to nothing: SIGKILL reaps (1 s each for
 # Locust and the server), the cgroup drain (1 s), up to five 0.5 s reads of a hung server.
