@@ -3,7 +3,7 @@
     uvicorn examples.serial_broker:app --port 8000
 
 Every request puts its task on one in-memory queue; a single worker takes them in order, so
-eight concurrent sends finish at 0.1, 0.2, 0.3 ... s. Nothing is stuck: answers come out one
+eight concurrent sends finish at 0.2, 0.4, 0.6 ... s. Nothing is stuck: answers come out one
 at a time. `fixed_app` runs each task as it arrives.
 """
 
@@ -15,7 +15,7 @@ from typing import Any
 from fastapi import FastAPI
 from pydantic import BaseModel
 
-TASK_SECONDS = 0.1
+TASK_SECONDS = 0.2
 
 
 class Prompt(BaseModel):

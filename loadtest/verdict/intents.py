@@ -186,28 +186,29 @@ def failure_kinds(attempts: list[list[Any]], rows: list[dict[str, Any]]) -> list
 
 
 def completion_shape(attempts: list[list[Any]]) -> dict[str, Any]:
-    """How answers came out: the clients' mean attempts in flight, and the regularity of the
-    gaps between successful completions. A staircase (answers one at a time while many wait)
-    has near-equal gaps: a low coefficient of variation and no two answers together."""
+    """How answers came out: the clients' mean attempts in flight, and how regular the gaps
+    between successful completions were. A staircase (answers one at a time while many wait)
+    has near-equal gaps: a small spread around the median gap, and hardly any two answers
+    together. Robust statistics, so one scheduling hiccup on a busy machine does not hide it."""
     ended = [a for a in attempts if a[2] is not None]
     ok_ends = sorted(float(a[2]) for a in ended if a[3] == "ok")
     span = (max(a[2] for a in ended) - min(a[1] for a in ended)) if ended else 0.0
     busy = sum(float(a[2]) - float(a[1]) for a in ended)
-    gaps = [b - a for a, b in itertools.pairwise(ok_ends)]
+    gaps = sorted(b - a for a, b in itertools.pairwise(ok_ends))
     shape: dict[str, Any] = {
         "successes": len(ok_ends),
         "mean_in_flight": _ratio(busy, span, 2),
-        "gap_cv": None,
-        "min_gap_share": None,
+        "median_gap_s": None,
+        "gap_spread": None,  # median absolute deviation of the gaps over their median
+        "close_share": None,  # share of gaps under a quarter of the median: answers together
     }
     if len(gaps) >= 2:
-        mean = sum(gaps) / len(gaps)
-        if mean > 0:
-            var = sum((g - mean) ** 2 for g in gaps) / len(gaps)
-            shape["gap_cv"] = round(math.sqrt(var) / mean, 3)
-            ordered = sorted(gaps)
-            median = ordered[len(ordered) // 2]
-            shape["min_gap_share"] = round(ordered[0] / median, 3) if median > 0 else 0.0
+        median = gaps[len(gaps) // 2]
+        shape["median_gap_s"] = round(median, 4)
+        if median > 0:
+            deviations = sorted(abs(g - median) for g in gaps)
+            shape["gap_spread"] = round(deviations[len(deviations) // 2] / median, 3)
+        shape["close_share"] = round(sum(1 for g in gaps if g < median / 4) / len(gaps), 3)
     return shape
 
 

@@ -29,8 +29,8 @@ OVERLOADED_TIMEOUT_SHARE = 0.2
 # A staircase: many attempts in flight on average, regular gaps between answers, none together.
 SERIAL_MIN_SUCCESSES = 6
 SERIAL_MIN_IN_FLIGHT = 2.0
-SERIAL_MAX_GAP_CV = 0.35
-SERIAL_MIN_GAP_SHARE = 0.3
+SERIAL_MAX_GAP_SPREAD = 0.25
+SERIAL_MAX_CLOSE_SHARE = 0.1
 DEGRADED_LATENCY_FACTOR = 3.0
 DEGRADED_LATENCY_MIN_MS = 250.0
 STATES = (
@@ -199,11 +199,17 @@ def _errors_claim(v: dict[str, Any]) -> Claim | None:
 
 
 def leaked(v: dict[str, Any]) -> int | None:
-    """Tasks left after the drain; None when unknown (no probe) or the drain never settled."""
+    """Tasks left after the drain beyond the requests still in flight at the storm's stop
+    (each may hold a task while it finishes); None when unknown (no probe) or the drain never
+    settled."""
     value = v.get("leaked_tasks")
     if not isinstance(value, int) or not v.get("probed", True):
         return None
-    return None if v.get("leaked_tasks_settled") is False else value
+    if v.get("leaked_tasks_settled") is False:
+        return None
+    if v.get("stuck_inflight") is None:  # a user's server: it does not count them itself
+        value = max(0, value - int((v.get("intents") or {}).get("inflight_at_stop") or 0))
+    return value
 
 
 def _leak_claims(v: dict[str, Any]) -> list[Claim]:
@@ -229,7 +235,10 @@ def _leak_claims(v: dict[str, Any]) -> list[Claim]:
                 Claim(f"{n} more live task(s) at the end: stuck behind the wedge", "exact")
             )
         else:
-            claims.append(Claim(f"{n} task(s) left {drained}", "exact"))
+            beyond = ""
+            if v.get("stuck_inflight") is None and inflight:
+                beyond = f", beyond the {inflight} request(s) in flight at the stop"
+            claims.append(Claim(f"{n} task(s) left {drained}{beyond}", "exact"))
     elif (v.get("loop_errors") or {}).get("task_destroyed_pending"):
         claims.append(
             Claim("leaked tasks unknown without the probe (stderr: tasks destroyed)", "stderr")
@@ -239,25 +248,26 @@ def _leak_claims(v: dict[str, Any]) -> list[Claim]:
 
 def serialized(v: dict[str, Any]) -> bool:
     shape = (v.get("intents") or {}).get("completion_shape") or {}
-    cv, share = shape.get("gap_cv"), shape.get("min_gap_share")
+    spread, close = shape.get("gap_spread"), shape.get("close_share")
     flying = shape.get("mean_in_flight")
     return (
         (shape.get("successes") or 0) >= SERIAL_MIN_SUCCESSES
         and isinstance(flying, int | float)
         and flying >= SERIAL_MIN_IN_FLIGHT
-        and isinstance(cv, int | float)
-        and cv <= SERIAL_MAX_GAP_CV
-        and isinstance(share, int | float)
-        and share >= SERIAL_MIN_GAP_SHARE
+        and isinstance(spread, int | float)
+        and spread <= SERIAL_MAX_GAP_SPREAD
+        and isinstance(close, int | float)
+        and close <= SERIAL_MAX_CLOSE_SHARE
     )
 
 
 def _shape_claim(v: dict[str, Any]) -> Claim:
     shape = (v.get("intents") or {}).get("completion_shape") or {}
     return Claim(
-        f"answers came out one at a time: {shape.get('successes')} successes at near-equal gaps "
-        f"(coefficient of variation {shape.get('gap_cv')}), while {shape.get('mean_in_flight')} "
-        "attempts were in flight on average",
+        f"answers came out one at a time: {shape.get('successes')} successes about "
+        f"{shape.get('median_gap_s')} s apart (spread {shape.get('gap_spread')}, "
+        f"{(shape.get('close_share') or 0) * 100:.0f}% of them together), while "
+        f"{shape.get('mean_in_flight')} attempts were in flight on average",
         "counts",
     )
 

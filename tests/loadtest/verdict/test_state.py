@@ -27,8 +27,8 @@ def variant(**over: Any) -> dict[str, Any]:
             "completion_shape": {
                 "successes": 60,
                 "mean_in_flight": 6.0,
-                "gap_cv": 1.1,
-                "min_gap_share": 0.0,
+                "gap_spread": 0.9,
+                "close_share": 0.5,
             },
         },
     }
@@ -111,7 +111,7 @@ def test_a_probed_stall_without_the_probes_flag_is_stalled_the_probe_saw_no_wedg
 
 
 def test_a_staircase_of_answers_is_serialized() -> None:
-    shape = {"successes": 13, "mean_in_flight": 7.0, "gap_cv": 0.01, "min_gap_share": 0.97}
+    shape = {"successes": 13, "mean_in_flight": 7.0, "gap_spread": 0.02, "close_share": 0.0}
     s = target_state(variant(intents={"completion_shape": shape}))
     assert s.label == "serialized: at most 1 answer in progress"
     few = {**shape, "mean_in_flight": 1.0}  # one at a time because only one was asked
@@ -121,6 +121,11 @@ def test_a_staircase_of_answers_is_serialized() -> None:
 def test_leaks_count_only_after_the_drain_and_in_flight_is_its_own_line() -> None:
     v = variant(probed=True, leaked_tasks=18, leaked_tasks_settled=True)
     assert target_state(v).state == "leaking"
+    # 12 requests still finishing hold 12 tasks: no leak (seen: "18 task(s) leaked").
+    busy = variant(
+        probed=True, leaked_tasks=12, leaked_tasks_settled=True, intents={"inflight_at_stop": 12}
+    )
+    assert target_state(busy).state == "healthy"
     draining = variant(
         probed=True, leaked_tasks=18, leaked_tasks_settled=False, intents={"inflight_at_stop": 19}
     )
