@@ -32,6 +32,8 @@ except ImportError:  # pragma: no cover - exercised only without anyio installed
     anyio_to_thread = None  # type: ignore[assignment]
 
 ANYIO_THREAD = "AnyIO worker thread"
+STACKS_MAX_THREADS = 64
+READ_EVERY_S = 0.5  # the monitor ticks every 0.1 s; other pools are read at most this often
 
 
 @dataclass(frozen=True)
@@ -86,14 +88,19 @@ def read_executors(skip: Any = None) -> list[PoolReading]:
         by_executor.setdefault(id(executor), (executor, queue, []))[2].append(thread)
     readings = []
     for executor, queue, threads in by_executor.values():
-        parked = parked_threads(t.ident for t in threads if t.ident is not None)
+        queued = int(queue.qsize())
+        # Reading stacks costs per thread: only where the wedge rule could hold (work queued)
+        # or the pool is small; a huge idle pool reads as 0 parked.
+        look = queued > 0 or len(threads) <= STACKS_MAX_THREADS
+        idents = (t.ident for t in threads if t.ident is not None) if look else ()
+        parked = parked_threads(idents)
         readings.append(
             PoolReading(
                 _pool_name(threads[0].name),
                 len(threads),
                 int(getattr(executor, "_max_workers", len(threads))),
                 len(parked),
-                int(queue.qsize()),
+                queued,
             )
         )
     return readings
@@ -128,9 +135,15 @@ class PoolWatch:
     readings: list[PoolReading] = field(default_factory=list)
     anyio: AnyioLimiter | None = None
     _held: dict[str, tuple[float, int]] = field(default_factory=dict)
+    _read_at: float = float("-inf")
 
     def tick(self) -> None:
-        """On the loop's thread: read every pool (and anyio's limiter) now."""
+        """On the loop's thread: read every pool (and anyio's limiter), at most every
+        READ_EVERY_S (a process with thousands of threads must not pay it each tick)."""
+        now = time.monotonic()
+        if now - self._read_at < READ_EVERY_S:
+            return
+        self._read_at = now
         self.anyio = read_anyio()
         readings = read_executors(self.skip)
         if self.anyio is not None:
