@@ -31,6 +31,7 @@ SERIAL_MIN_SUCCESSES = 6
 SERIAL_MIN_IN_FLIGHT = 2.0
 SERIAL_MAX_GAP_SPREAD = 0.25
 SERIAL_MAX_CLOSE_SHARE = 0.1
+SERIAL_MIN_STEP_S = 0.01  # a staircase's step is a real duration, not answers in a burst
 DEGRADED_LATENCY_FACTOR = 3.0
 DEGRADED_LATENCY_MIN_MS = 250.0
 STATES = (
@@ -258,6 +259,7 @@ def serialized(v: dict[str, Any]) -> bool:
         and spread <= SERIAL_MAX_GAP_SPREAD
         and isinstance(close, int | float)
         and close <= SERIAL_MAX_CLOSE_SHARE
+        and (shape.get("median_gap_s") or 0) >= SERIAL_MIN_STEP_S
     )
 
 
