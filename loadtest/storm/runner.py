@@ -27,6 +27,7 @@ from stampede.loadtest.observe.server_http import (
     GC_WAIT_MARGIN_S,
     VariantError,
     after_gc_pass,
+    drain_tasks,
     gc_state,
     get_json,
     scrape_server,
@@ -48,7 +49,6 @@ LOCUST_EXIT_S = 2.0  # from the end of its --run-time to its exit: stop users, w
 LOCUST_STOP_S = 2.0  # Locust writes its CSVs and exits well within this on SIGTERM
 SERVER_STOP_S = 3.0  # a wedged server aborts its waiters and exits in about 1 s; SIGKILL after
 TARGET_DRAIN_S = 3.0  # a user's server: at most this long for its in-flight requests to end
-TARGET_STEADY_S = 1.0  # ... and settled once its live tasks stopped falling for this long
 SETTLE_S = 1.5  # let a healthy server finish in-flight work before measuring leftovers
 # What a teardown needs even when its waits are cut to nothing: SIGKILL reaps (1 s each for
 # Locust and the server), the cgroup drain (1 s), up to five 0.5 s reads of a hung server.
@@ -378,7 +378,11 @@ class VariantRun:
             time.sleep(0.1)
             final = scrape_server(self.url)
         if self.record.blackbox is not None and not (interrupted or wedged or late):
-            final = self._drain_target(final)
+            # A user's server: leaks only count once it drained (observe/server_http.py).
+            start = self.record.baseline.get("event_loop_tasks")
+            final, settled = drain_tasks(self.url, start, final, self._cut(TARGET_DRAIN_S))
+            if settled is not None:
+                self.record.gc["settled"] = settled
         # Then one more gc pass (at most an interval away): orphaned tasks get destroyed and
         # reported instead of counting as leaked depending on when the last pass ran. An
         # interrupted run skips it: Ctrl-C asks for a quick exit.
@@ -396,28 +400,6 @@ class VariantRun:
         since = self.record.status.get("wedged_since")
         if isinstance(since, int | float) and self.record.started_at is not None:
             self.record.wedged_at_s = round(since - self.record.started_at, 3)
-
-    def _drain_target(self, final: dict[str, Any]) -> dict[str, Any]:
-        """A user's server after the clients are gone: wait (bounded) until its live tasks are
-        back at the baseline or stop falling for a while, so requests still finishing are not
-        counted as leaked. `gc["settled"]` says whether it did settle."""
-        start = self.record.baseline.get("event_loop_tasks")
-        if not isinstance(start, int) or not isinstance(final.get("event_loop_tasks"), int):
-            return final
-        until = time.monotonic() + self._cut(TARGET_DRAIN_S)
-        lowest, since = final["event_loop_tasks"], time.monotonic()
-        while lowest > start and time.monotonic() < until:
-            if time.monotonic() - since >= TARGET_STEADY_S:
-                break  # steady above the baseline: what is left stays
-            time.sleep(0.2)
-            reading = scrape_server(self.url)
-            tasks = reading.get("event_loop_tasks")
-            if isinstance(tasks, int):
-                final = reading
-                if tasks < lowest:
-                    lowest, since = tasks, time.monotonic()
-        self.record.gc["settled"] = lowest <= start or time.monotonic() - since >= TARGET_STEADY_S
-        return final
 
 
 def run_variant(
