@@ -272,8 +272,13 @@ def _caps(values: dict[str, Any] | None) -> str:
     return f"cpus {_fmt(cpus)}, memory {_memory(memory)}, pids {_fmt(pids)}"
 
 
+def _setting(value: Any) -> str:
+    # A setting is shown as given (retry_base_s 0.25, not the table's one decimal "0.2").
+    return f"{value:g}" if isinstance(value, float) else _fmt(value)
+
+
 def settings_rows(summary: dict[str, Any]) -> list[list[str]]:
-    return [[str(k), _fmt(v)] for k, v in summary.get("settings", {}).items()]
+    return [[str(k), _setting(v)] for k, v in summary.get("settings", {}).items()]
 
 
 def stack_blocks(variants: dict[str, Any]) -> list[Block]:
