@@ -134,7 +134,7 @@ class BlackBox:
             parked = sum(p.parked for p in self.stacks.pools()) if stacks_ok else None  # type: ignore[union-attr]
             evidence = "exact" if self.probed else ("stacks" if stacks_ok else "stall")
             out.update(wedged=False, wedge_evidence=evidence, parked_executor_threads=parked)
-        elif self.probed and exact_wedged is not None:
+        elif self.probed:  # the probe watched it all along and raised no wedge
             out.update(wedged=False, wedge_evidence="exact", parked_executor_threads=peak_parked)
         elif self._progress_at is not None or ok_requests > 0:
             out.update(wedged=False, wedge_evidence="stall", parked_executor_threads=None)

@@ -73,6 +73,11 @@ def test_the_probe_makes_it_exact_and_a_storm_that_never_started_is_unknown(
         probed.observe({**row, "probed": 1, "wedged": 1})
     exact = {"wedged": True, "wedge_evidence": "exact", "parked_executor_threads": 6}
     assert probed.summary(None, 6).items() >= exact.items()
+    # Probed, never stalled, no flag: exact "not wedged" (the probe serves no /v1/status).
+    calm = BlackBox(pid=None, stderr_path=None, stall_s=1.0, run_dir=tmp_path, stem="c")
+    for row in rows([1, 2, 3]):
+        calm.observe({**row, "probed": 1, "wedged": 0})
+    assert calm.summary(None, 0).items() >= {"wedged": False, "wedge_evidence": "exact"}.items()
     idle = BlackBox(pid=None, stderr_path=None, stall_s=1.0, run_dir=tmp_path, stem="i")
     assert idle.summary(None, None)["wedge_evidence"] is None
     assert idle.summary(None, None, ok_requests=5)["wedged"] is False
