@@ -107,18 +107,68 @@ def compare_figure(variant: str, figure: str, a: Any, b: Any, tolerance: float) 
     return Row(variant, figure, a, b, change, verdict)
 
 
+# The storm settings that change what the figures mean: runs that differ in them are compared
+# with a warning (they are not the same experiment).
+STORM_SETTINGS = ("duplicates", "retry_policy", "client_timeout", "users", "duration", "agents")
+# A target's primary state (loadtest/verdict/state.py), best first: a move down is a regression.
+STATE_RANK = {
+    "healthy": 0,
+    "degraded": 1,
+    "serialized": 2,
+    "overloaded": 2,
+    "erroring": 3,
+    "leaking": 3,
+    "stalled": 4,
+    "failing": 5,
+    "wedged": 6,
+}
+
+
+def settings_warnings(a: dict[str, Any], b: dict[str, Any]) -> list[str]:
+    """One line per storm setting the two runs differ in."""
+    sa, sb = a.get("settings") or {}, b.get("settings") or {}
+    return [
+        f"warning: the runs differ in --{key.replace('_', '-')}: A {_show(sa.get(key))}, "
+        f"B {_show(sb.get(key))}; the figures are not from the same storm"
+        for key in STORM_SETTINGS
+        if key in sa and key in sb and sa[key] != sb[key]
+    ]
+
+
+def _state_row(name: str, va: dict[str, Any], vb: dict[str, Any]) -> Row | None:
+    sa, sb = (va.get("state") or {}).get("state"), (vb.get("state") or {}).get("state")
+    if sa is None and sb is None:
+        return None
+    la = (va.get("state") or {}).get("label", sa)
+    lb = (vb.get("state") or {}).get("label", sb)
+    if sb is None:
+        return Row(name, "state", la, None, None, "not measured")
+    if sa is None:
+        return Row(name, "state", None, lb, None, "new")
+    ra, rb = STATE_RANK.get(sa, 4), STATE_RANK.get(sb, 4)
+    verdict = "same" if sa == sb else ("regressed" if rb > ra else "improved")
+    if sa != sb and ra == rb:
+        verdict = "changed"
+    return Row(name, "state", la, lb, None, verdict)
+
+
 def diff(a: dict[str, Any], b: dict[str, Any], tolerance: float) -> list[Row]:
     rows = []
     names = [n for n in a["variants"] if n in b["variants"]]
     for name in names:
         va, vb = a["variants"][name], b["variants"][name]
+        if (state := _state_row(name, va, vb)) is not None:
+            rows.append(state)
         for figure in DIRECTION:
             rows.append(
                 compare_figure(name, figure, _value(figure, va), _value(figure, vb), tolerance)
             )
     for name in a["variants"]:
         if name not in b["variants"]:
-            rows.append(Row(name, "variant", "ran", None, None, "not measured"))
+            rows.append(Row(name, "variant", "run", None, None, "not measured"))
+    for name in b["variants"]:
+        if name not in a["variants"]:
+            rows.append(Row(name, "variant", None, "run", None, "new"))
     return [r for r in rows if r.verdict != "n/a"]
 
 
@@ -136,8 +186,12 @@ def verdict(rows: list[Row], tolerance: float) -> str:
 
 
 def _words(r: Row) -> str:
+    if r.verdict == "not measured" and r.figure == "variant":
+        return f"{r.variant} ran in A, not in B"
     if r.verdict == "not measured":
         return f"{r.variant} {r.figure} was {_show(r.a)}, not measured in B"
+    if r.figure == "state":
+        return f"{r.variant} state {r.a} -> {r.b}"
     change = f" ({r.change_pct:+.1f}%)" if r.change_pct is not None else ""
     return f"{r.variant} {r.figure} {_show(r.a)} -> {_show(r.b)}{change}"
 
@@ -187,6 +241,7 @@ def cmd_diff(args: argparse.Namespace) -> int:
     rows = diff(a, b, tolerance)
     regressed = any(r.verdict in ("regressed", "not measured") for r in rows)
     text = verdict(rows, tolerance)
+    warnings = settings_warnings(a, b)
     if args.json:
         out = {
             "a": a.get("run_id"),
@@ -194,6 +249,7 @@ def cmd_diff(args: argparse.Namespace) -> int:
             "tolerance": tolerance,
             "regressed": regressed,
             "verdict": text,
+            "warnings": warnings,
             "rows": [asdict(r) for r in rows],
         }
         print(json.dumps(out, indent=2))
@@ -201,6 +257,8 @@ def cmd_diff(args: argparse.Namespace) -> int:
         print(f"A: {a.get('run_id', args.run_a)}\nB: {b.get('run_id', args.run_b)}\n")
         print(render_table(rows))
         print(f"\n{text}")
+        for line in warnings:
+            print(line)
     return 1 if regressed else 0
 
 

@@ -6,13 +6,15 @@ Fed one sampler row at a time while the storm runs, it:
 - watches progress from the clients' side: requests in flight and successful answers. Fast
   409s and other errors keep flowing from a wedged server, so they are not progress. In flight
   with no success for `stall_s` is a stall;
-- on a stall of a command target without the probe, dumps every thread's stack with py-spy and
-  classifies them (stack_evidence.py): every default-executor worker parked in a wait is a
-  wedge with evidence "stacks". Where py-spy cannot attach it says why, and the claim rests on
-  the stall alone (evidence "stall").
+- on a stall of a command target, probe or not, dumps every thread's stack with py-spy and
+  classifies them per pool (stack_evidence.py): every worker of one pool parked in a wait is a
+  wedge with evidence "stacks". Where py-spy cannot attach it says why, and the target is
+  stalled, not wedged: a stall alone proves no wedge.
 
-A target that serves the probe's metrics is read exactly (evidence "exact"); the stall watch
-still runs, but its stacks are not needed.
+A target that serves the probe's metrics is read exactly: its wedge is `exact` only when the
+probe's own wedge flag was raised (the sampler's `wedged` column, read before this box writes
+anything into the row). A stall the probe did not call a wedge is "stalled; the probe saw no
+wedge", and its stacks are still taken.
 """
 
 from __future__ import annotations
@@ -22,7 +24,7 @@ from pathlib import Path
 from typing import Any
 
 from stampede.loadtest.observe.loop_stacks import LoopWatch
-from stampede.loadtest.observe.stack_evidence import StackEvidence, dump
+from stampede.loadtest.observe.stack_evidence import StackEvidence, dump, top_user_frame
 from stampede.loadtest.observe.stderr_errors import StderrClassifier
 from stampede.probe.metrics import LOOP_ERROR_KINDS
 
@@ -41,6 +43,7 @@ class BlackBox:
     stacks: StackEvidence | None = None
     probed: bool = False  # the target served the probe's metrics at least once
     loop: LoopWatch = field(default_factory=LoopWatch)  # the loop's thread when pings were slow
+    probe_wedged_at: float | None = None  # the probe's own wedge flag, first seen
     _last_ok: int = 0
     _progress_at: float | None = None
 
@@ -63,6 +66,8 @@ class BlackBox:
 
     def _watch_progress(self, row: dict[str, Any]) -> None:
         t = row.get("t_s")
+        if row.get("probed") and row.get("wedged") and self.probe_wedged_at is None:
+            self.probe_wedged_at = t if isinstance(t, int | float) else 0.0
         if not isinstance(t, int | float) or "client_ok" not in row:
             return  # the clients' scrape failed this time: no reading of progress
         if self._progress_at is None:
@@ -76,20 +81,21 @@ class BlackBox:
         if self.stalled_at_s is None and t - self._progress_at >= self.stall_s:
             self.stalled_at_s = t
             row["stalled"] = 1
-            if self.pid is not None and not self.probed:
+            if self.pid is not None:  # probe or not: the stacks are the evidence either way
                 self.stacks = dump(self.pid, self.run_dir, self.stem)
-            if self.wedged:
+            if self.stacks_wedged:
                 row["wedged"] = 1
 
     @property
+    def stacks_wedged(self) -> bool:
+        """Stacks taken at the stall show every worker of some pool parked in a wait."""
+        ok = self.stacks is not None and not self.stacks.error
+        return self.stalled_at_s is not None and ok and self.stacks.any_pool_wedged  # type: ignore[union-attr]
+
+    @property
     def wedged(self) -> bool:
-        """Black-box wedge: a stall whose stacks show a parked default executor, or a stall
-        that could not be looked into (the claim then rests on the stall alone)."""
-        if self.stalled_at_s is None:
-            return False
-        if self.stacks is None or self.stacks.error:
-            return True
-        return self.stacks.executor_wedged
+        """A wedge with proof: the probe's own flag, or the stacks of a stall."""
+        return self.probe_wedged_at is not None or self.stacks_wedged
 
     def finish(self) -> None:
         """The target has stopped: whatever it printed last is classified too."""
@@ -99,24 +105,41 @@ class BlackBox:
     def summary(
         self, exact_wedged: bool | None, peak_parked: int | None, ok_requests: int = 0
     ) -> dict[str, Any]:
-        """The variant's wedge fields, each claim with the evidence it rests on. `ok_requests`
-        (Locust's final count) stands in for the progress watch when its scrapes all failed."""
-        out: dict[str, Any] = {"stall_s": self.stall_s, "stacks_file": None}
+        """The variant's wedge fields, each claim with the evidence it rests on. `exact_wedged`
+        is the probe's final word (its /v1/status), if it gave one; `ok_requests` (Locust's
+        final count) stands in for the progress watch when its scrapes all failed."""
+        out: dict[str, Any] = {"stall_s": self.stall_s, "stacks_file": None, "probed": self.probed}
         out["stacks_error"] = self.stacks.error if self.stacks else None
-        if self.stacks is not None and not self.stacks.error:
+        stacks_ok = self.stacks is not None and not self.stacks.error
+        if stacks_ok:
+            assert self.stacks is not None
             out["stacks_file"] = self.stacks.text_file
+            out["pools"] = [p.as_dict() for p in self.stacks.pools()]
             out["parked_threads"] = [
-                {"name": t.name, "frames": [f"{fn} ({file}:{line})" for file, fn, line in t.frames]}
-                for t in self.stacks.parked_default + self.stacks.parked_other
+                {
+                    "name": t.name,
+                    "pool": t.pool_name,
+                    "top_frame": top_user_frame(t.frames),
+                    "frames": [f"{fn} ({file}:{line})" for file, fn, line in t.frames],
+                }
+                for t in self.stacks.threads
+                if t.state == "parked" and t.pool_name is not None
             ]
-        if self.probed and exact_wedged is not None:
-            out.update(wedged=exact_wedged, wedge_evidence="exact")
-            out["parked_executor_threads"] = peak_parked
-        elif self.stalled_at_s is not None and self.stacks is not None and not self.stacks.error:
-            out.update(wedged=self.stacks.executor_wedged, wedge_evidence="stacks")
-            out["parked_executor_threads"] = len(self.stacks.parked_default)
+        probe_wedged = self.probe_wedged_at is not None or bool(self.probed and exact_wedged)
+        if self.probed:
+            out["probe_saw_wedge"] = probe_wedged
+        if probe_wedged:
+            out.update(wedged=True, wedge_evidence="exact", parked_executor_threads=peak_parked)
+        elif self.stacks_wedged:
+            assert self.stacks is not None
+            parked = sum(p.parked for p in self.stacks.wedged_pools)
+            out.update(wedged=True, wedge_evidence="stacks", parked_executor_threads=parked)
         elif self.stalled_at_s is not None:
-            out.update(wedged=True, wedge_evidence="stall", parked_executor_threads=None)
+            parked = sum(p.parked for p in self.stacks.pools()) if stacks_ok else None  # type: ignore[union-attr]
+            evidence = "exact" if self.probed else ("stacks" if stacks_ok else "stall")
+            out.update(wedged=False, wedge_evidence=evidence, parked_executor_threads=parked)
+        elif self.probed:  # the probe watched it all along and raised no wedge
+            out.update(wedged=False, wedge_evidence="exact", parked_executor_threads=peak_parked)
         elif self._progress_at is not None or ok_requests > 0:
             out.update(wedged=False, wedge_evidence="stall", parked_executor_threads=None)
         else:  # the storm never got going: nothing to say either way

@@ -31,6 +31,10 @@ _GAUGES = {
     "stampede_process_threads": "process_threads",
     "stampede_executor_parked_workers": "executor_parked",
     "stampede_duplicate_side_effects_total": "duplicate_side_effects",
+    # anyio's default thread limiter, where every sync route of FastAPI/Starlette runs
+    "stampede_anyio_tokens_total": "anyio_tokens_total",
+    "stampede_anyio_tokens_borrowed": "anyio_tokens_borrowed",
+    "stampede_anyio_waiting_tasks": "anyio_waiting_tasks",
 }
 # The loop's own figures (the probe's): ticks and their lag, and its thread's CPU time.
 _LOOP_FLOATS = {
@@ -47,7 +51,10 @@ def parse_server_metrics(text: str) -> dict[str, Any]:
     column per kind, zero when the server has not counted that kind), plus the raw by-kind and
     by-task-name dicts."""
     out: dict[str, Any] = {"loop_errors_by_kind": {}, "tasks_by_name": {}}
-    out.update(server_ok=0, server_failed=0)
+    # The server's own invocation counts: only where it exports them (a user's server may
+    # not), so an unknown figure stays unknown instead of reading 0.
+    invocations: dict[str, int] = {"server_ok": 0, "server_failed": 0}
+    counted = False
     for family in text_string_to_metric_families(text):
         for s in family.samples:
             if s.name in _GAUGES:
@@ -56,15 +63,20 @@ def parse_server_metrics(text: str) -> dict[str, Any]:
                 out[f"busy_{s.labels.get('kind', 'other')}"] = int(s.value)
             elif s.name == "stampede_invocations_total":
                 key = "server_ok" if s.labels.get("outcome") == "ok" else "server_failed"
-                out[key] += int(s.value)
+                invocations[key] += int(s.value)
+                counted = True
             elif s.name == "stampede_event_loop_tasks_by_name":
                 out["tasks_by_name"][s.labels.get("name", "?")] = int(s.value)
             elif s.name in _LOOP_FLOATS:
                 out[_LOOP_FLOATS[s.name]] = float(s.value)
             elif s.name == "stampede_event_loop_lag_seconds_bucket" and _le(s.labels) == LATE_S:
                 out["loop_ticks_on_time"] = int(s.value)
+            elif s.name == "stampede_pool_parked_workers":
+                out["pool_parked"] = max(out.get("pool_parked", 0), int(s.value))
             elif s.name == "stampede_loop_errors_total":
                 out["loop_errors_by_kind"][s.labels.get("kind", "other")] = int(s.value)
+    if counted:
+        out.update(invocations)
     # A server that serves Stampede's metrics (built-in, or with stampede.probe installed).
     out["probed"] = int("wedged" in out)
     by_kind = out["loop_errors_by_kind"]

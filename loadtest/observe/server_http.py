@@ -91,3 +91,29 @@ def after_gc_pass(url: str, state: GcState | None, needed: int, until: float) ->
         return True
     bound = min(time.monotonic() + state.interval_s + GC_WAIT_MARGIN_S, until)
     return wait_gc_pass(url, needed - 1, bound) is not None
+
+
+STEADY_S = 1.0  # live tasks that stopped falling for this long have settled
+
+
+def drain_tasks(
+    url: str, start: Any, final: dict[str, Any], wait_s: float
+) -> tuple[dict[str, Any], bool | None]:
+    """A user's server after its clients are gone: poll (at most `wait_s`) until its live
+    tasks are back at `start` or stopped falling for STEADY_S, so requests still finishing are
+    not counted as leaked. (last reading, settled?); settled is None when nothing counts tasks."""
+    if not isinstance(start, int) or not isinstance(final.get("event_loop_tasks"), int):
+        return final, None
+    until = time.monotonic() + wait_s
+    lowest, since = final["event_loop_tasks"], time.monotonic()
+    while lowest > start and time.monotonic() < until:
+        if time.monotonic() - since >= STEADY_S:
+            break  # steady above the start: what is left stays
+        time.sleep(0.2)
+        reading = scrape_server(url)
+        tasks = reading.get("event_loop_tasks")
+        if isinstance(tasks, int):
+            final = reading
+            if tasks < lowest:
+                lowest, since = tasks, time.monotonic()
+    return final, lowest <= start or time.monotonic() - since >= STEADY_S

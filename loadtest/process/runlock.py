@@ -63,7 +63,10 @@ def run_lock(
                 holder = _holder(handle)
                 if time.monotonic() >= deadline:
                     tail = f"still, after {wait_s:g} s" if wait_s else "(--wait SECONDS waits)"
-                    raise HarnessError(f"{holder} holds the run lock {path} {tail}") from None
+                    raise HarnessError(
+                        f"{holder} holds the run lock {path} {tail} (the lock is machine-wide: "
+                        "one measuring run at a time on this machine)"
+                    ) from None
                 if say is not None and not announced:
                     say(f"waiting up to {wait_s:g} s for {holder} (run lock {path})")
                     announced = True

@@ -26,7 +26,12 @@ from stampede.loadtest.verdict.evidence import evidence_fields
 from stampede.loadtest.verdict.intents import variant_intents
 from stampede.loadtest.verdict.phases import variant_phases
 from stampede.loadtest.verdict.samples import COLUMNS
-from stampede.loadtest.verdict.target_verdict import is_target, target_description, target_verdict
+from stampede.loadtest.verdict.target_verdict import (
+    add_states,
+    is_target,
+    target_description,
+    target_verdict,
+)
 
 if TYPE_CHECKING:  # annotations only: importing scenarios here would close a cycle through
     # scenarios -> their reports -> report -> results
@@ -41,6 +46,7 @@ FAILURE_KINDS = {
     "AbortedError": "aborted",
     "ConnectionFailedError": "connection_error",
     "UnexpectedStatusError": "http_error",
+    "BadAnswerError": "bad_answer",
 }
 TIMEOUT_KINDS = ("client_timeout", "duplicate_timeout")
 
@@ -240,6 +246,8 @@ def variant_summary(record: VariantRecord, run_dir: Path, scenario: Scenario) ->
         "peak_orphaned_waiter_workers": _peak(samples, "orphaned_waiter_workers"),
         "peak_rss_bytes": _peak(samples, "rss_bytes"),
         "peak_open_fds": _peak(samples, "open_fds"),
+        "peak_pool_parked": _peak(samples, "pool_parked"),
+        "anyio_limiter": _anyio_peak(samples),
         "baseline_threads": record.baseline.get("process_threads"),
         "requests": requests,
         "latency_ms": latency,
@@ -256,6 +264,9 @@ def variant_summary(record: VariantRecord, run_dir: Path, scenario: Scenario) ->
         "leaked_tasks_after_gc": bool(
             record.gc.get("baseline_after_pass") and record.gc.get("final_after_pass")
         ),
+        # A user's server: did its live tasks settle after the clients were gone (None: not
+        # measured, e.g. without the probe)? Unsettled leftovers are not called leaks.
+        "leaked_tasks_settled": record.gc.get("settled"),
         "caps": record.caps,
         "server_settings": record.server_settings,
         "started_at": _iso(record.started_at),
@@ -271,6 +282,22 @@ def variant_summary(record: VariantRecord, run_dir: Path, scenario: Scenario) ->
     for hook in scenario.summary_hooks:
         summary.update(hook(record, summary))
     return summary
+
+
+def _anyio_peak(samples: list[dict[str, Any]]) -> dict[str, Any] | None:
+    """anyio's default limiter at its fullest (the probe's gauges): the row with the most
+    tokens borrowed, then the most tasks waiting."""
+    rows = [s for s in samples if isinstance(s.get("anyio_tokens_total"), int | float)]
+    if not rows:
+        return None
+    top = max(
+        rows, key=lambda s: (s.get("anyio_tokens_borrowed") or 0, s.get("anyio_waiting_tasks") or 0)
+    )
+    return {
+        "total": top["anyio_tokens_total"],
+        "borrowed": top.get("anyio_tokens_borrowed"),
+        "waiting": top.get("anyio_waiting_tasks"),
+    }
 
 
 def _grew(record: VariantRecord, column: str) -> int | None:
@@ -302,6 +329,7 @@ def build_summary(
 ) -> dict[str, Any]:
     verdict = scenario.verdict(variants) if scenario.verdict and variants else []
     if any(is_target(v) for v in variants.values()):
+        add_states(variants)
         own = verdict if scenario.verdict_on_targets else []
         verdict = target_verdict(variants) + own
     return {

@@ -28,6 +28,7 @@ from stampede.loadtest.observe.server_http import (
     GC_WAIT_MARGIN_S,
     VariantError,
     after_gc_pass,
+    drain_tasks,
     gc_state,
     get_json,
     scrape_server,
@@ -48,6 +49,7 @@ LOCUST_TAIL_S = 4.0  # Locust's start-up before its --run-time clock starts, unt
 LOCUST_EXIT_S = 2.0  # from the end of its --run-time to its exit: stop users, write CSVs
 LOCUST_STOP_S = 2.0  # Locust writes its CSVs and exits well within this on SIGTERM
 SERVER_STOP_S = 3.0  # a wedged server aborts its waiters and exits in about 1 s; SIGKILL after
+TARGET_DRAIN_S = 3.0  # a user's server: at most this long for its in-flight requests to end
 SETTLE_S = 1.5  # let a healthy server finish in-flight work before measuring leftovers
 # What a teardown needs even when its waits are cut to nothing: SIGKILL reaps (1 s each for
 # Locust and the server), the cgroup drain (1 s), up to five 0.5 s reads of a hung server.
@@ -329,7 +331,9 @@ class VariantRun:
             self.record.wedged_at_s = row["t_s"]
         if row.get("stalled") and self.record.stalled_at_s is None:
             self.record.stalled_at_s = row["t_s"]
-        if flagged_at is None and (row.get("wedged") or row.get("stalled")):
+        # Only a wedge with proof ends a variant early (the probe's flag, or the stacks the
+        # black box took at a stall): a stall alone may recover, and the run must show it.
+        if flagged_at is None and row.get("wedged"):
             return time.monotonic()
         return flagged_at
 
@@ -387,6 +391,12 @@ class VariantRun:
         while final.get("inflight_primaries") and time.monotonic() < settle_until:
             time.sleep(0.1)
             final = scrape_server(self.url)
+        if self.record.blackbox is not None and not (interrupted or wedged or late):
+            # A user's server: leaks only count once it drained (observe/server_http.py).
+            start = self.record.baseline.get("event_loop_tasks")
+            final, settled = drain_tasks(self.url, start, final, self._cut(TARGET_DRAIN_S))
+            if settled is not None:
+                self.record.gc["settled"] = settled
         # Then one more gc pass (at most an interval away): orphaned tasks get destroyed and
         # reported instead of counting as leaked depending on when the last pass ran. An
         # interrupted run skips it: Ctrl-C asks for a quick exit.

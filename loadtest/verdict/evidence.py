@@ -31,7 +31,11 @@ def evidence_fields(record: Any, summary: dict[str, Any]) -> dict[str, Any]:
         }
     ok = (summary.get("requests") or {}).get("ok")
     ok = ok if isinstance(ok, int) else 0
-    fields = blackbox.summary(bool(summary.get("wedged")), peak_parked, ok)
+    # The probe's own final word only: summary["wedged"] also holds the stacks' wedge.
+    status_wedged = record.status.get("wedged") if isinstance(record.status, dict) else None
+    fields = blackbox.summary(
+        None if status_wedged is None else bool(status_wedged), peak_parked, ok
+    )
     if summary.get("error") and not record.samples:
         fields.update(wedged=None, wedge_evidence=None)
     out = {"target": target, **fields}

@@ -18,6 +18,7 @@ full client timeout with no answer; a younger one had no fair chance and is left
 
 from __future__ import annotations
 
+import itertools
 import json
 import math
 from collections import Counter
@@ -134,9 +135,84 @@ def summarize(
             _ratio(model_calls, len(started), 2) if model_calls is not None else None
         ),
         "latency_ms": _ms(latency),
+        "failure_kinds": failure_kinds(attempts, rows),
+        # Attempts the storm's stop cut while they waited for an answer (not leaks).
+        "inflight_at_stop": sum(1 for a in attempts if a[2] is None),
+        "early_late_p50_ms": early_late_p50(succeeded),
+        "completion_shape": completion_shape(attempts),
     }
     block["arrival"] = arrival_block(meta, rows, t0, planned_s)
     return block
+
+
+TOP_FAILURES = 3
+TOGETHER_S = 0.005
+THIRDS_MIN = 9  # successes needed to compare the first third's latency with the last's
+
+
+def early_late_p50(succeeded: list[dict[str, Any]]) -> list[float] | None:
+    """[p50 of the first third, p50 of the last third] of intent latency, by intended start."""
+    if len(succeeded) < THIRDS_MIN:
+        return None
+    ordered = sorted(succeeded, key=lambda r: r["intended"])
+    third = len(ordered) // 3
+    first = [(r["succeeded"] - r["intended"]) * 1000 for r in ordered[:third]]
+    last = [(r["succeeded"] - r["intended"]) * 1000 for r in ordered[-third:]]
+    return [round(percentile(first, 50), 1), round(percentile(last, 50), 1)]
+
+
+def failure_kinds(attempts: list[list[Any]], rows: list[dict[str, Any]]) -> list[dict[str, Any]]:
+    """The commonest ways attempts failed: kind, HTTP status (0: none came), count, share of
+    the attempts that ended, and a sample of one body or exception."""
+    ended = [a for a in attempts if a[2] is not None]
+    counts = Counter(
+        (str(a[3]), int(a[4]) if len(a) > 4 else 0) for a in ended if a[3] not in ("ok", "cut")
+    )
+    samples: dict[str, str] = {}
+    for row in rows:
+        for key, text in (row.get("samples") or {}).items():
+            samples.setdefault(key, text)
+    out = []
+    for (kind, status), n in counts.most_common(TOP_FAILURES):
+        out.append(
+            {
+                "kind": kind,
+                "status": status,
+                "count": n,
+                "share": _ratio(n, len(ended)),
+                "sample": samples.get(f"{kind} {status}", ""),
+            }
+        )
+    return out
+
+
+def completion_shape(attempts: list[list[Any]]) -> dict[str, Any]:
+    """How answers came out: the clients' mean attempts in flight, and how regular the gaps
+    between successful completions were. A staircase (answers one at a time while many wait)
+    has near-equal gaps: a small spread around the median gap, and hardly any two answers
+    together. Robust statistics, so one scheduling hiccup on a busy machine does not hide it."""
+    ended = [a for a in attempts if a[2] is not None]
+    ok_ends = sorted(float(a[2]) for a in ended if a[3] == "ok")
+    span = (max(a[2] for a in ended) - min(a[1] for a in ended)) if ended else 0.0
+    busy = sum(float(a[2]) - float(a[1]) for a in ended)
+    gaps = sorted(b - a for a, b in itertools.pairwise(ok_ends))
+    shape: dict[str, Any] = {
+        "successes": len(ok_ends),
+        "mean_in_flight": _ratio(busy, span, 2),
+        "median_gap_s": None,
+        "gap_spread": None,  # median absolute deviation of the gaps over their median
+        "close_share": None,  # share of gaps under a quarter of the median: answers together
+    }
+    if len(gaps) >= 2:
+        median = gaps[len(gaps) // 2]
+        shape["median_gap_s"] = round(median, 4)
+        if median > 0:
+            deviations = sorted(abs(g - median) for g in gaps)
+            shape["gap_spread"] = round(deviations[len(deviations) // 2] / median, 3)
+        # Answers within 5 ms are together whatever the median (the timestamps are 0.1 ms).
+        together = max(median / 4, TOGETHER_S)
+        shape["close_share"] = round(sum(1 for g in gaps if g < together) / len(gaps), 3)
+    return shape
 
 
 def arrival_block(

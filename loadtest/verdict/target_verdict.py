@@ -1,11 +1,14 @@
 """The verdict for the user's own servers, in plain words, each claim with its evidence.
 
-- exact: the server serves Stampede's metrics (stampede.probe installed): its own executor
-  and loop said so.
-- stacks: it stalled (requests in flight, none succeeding) and py-spy showed what every
-  default-executor worker was doing.
+One primary state per target (loadtest/verdict/state.py decides it), then its claims. The
+evidence levels of the wedge claim:
+
+- exact: the server serves Stampede's metrics (stampede.probe installed), and a wedge is
+  exact only when the probe's own wedge flag was raised.
+- stacks: it stalled (requests in flight, none succeeding) and py-spy showed what the workers
+  of every thread pool were doing; every worker of one pool parked is a wedge.
 - stall: it stalled and nothing could look inside (a URL target, or py-spy could not attach,
-  which is said); or it never stalled, so it kept making progress.
+  which is said): stalled, never wedged; or it never stalled, so it kept making progress.
 Loop errors are exact with the probe, else read from the server's stderr. Leaked tasks need
 the probe: without it they are unknown, and the verdict says so rather than guess.
 """
@@ -13,6 +16,8 @@ the probe: without it they are unknown, and the verdict says so rather than gues
 from __future__ import annotations
 
 from typing import Any
+
+from stampede.loadtest.verdict.state import target_state, verdict_lines
 
 TARGET_KINDS = ("command", "url")
 
@@ -28,9 +33,9 @@ def parked_stacks(variants: dict[str, dict[str, Any]]) -> list[tuple[str, int, s
         threads = v.get("parked_threads") or []
         if v.get("wedged") and threads:
             first = threads[0]
-            out.append(
-                (name, len(threads), f"{first['name']}: " + " <- ".join(first["frames"][:6]))
-            )
+            top = f" at {first['top_frame']}" if first.get("top_frame") else ""
+            stack = " <- ".join(first["frames"][:6])
+            out.append((name, len(threads), f"{first['name']}{top}: {stack}"))
     return out
 
 
@@ -52,63 +57,12 @@ def target_description(variants: dict[str, dict[str, Any]], users: list[str]) ->
 
 
 def target_verdict(variants: dict[str, dict[str, Any]]) -> list[str]:
-    return [line for name, v in variants.items() for line in _lines(name, v)]
+    """Each target's state first, then every claim behind it (loadtest/verdict/state.py)."""
+    return [line for name, v in variants.items() for line in verdict_lines(name, v)]
 
 
-def _lines(name: str, v: dict[str, Any]) -> list[str]:
-    if v.get("error"):
-        return [f"{name} did not run: {v['error']}"]
-    evidence = v.get("wedge_evidence")
-    lines = [f"{name}: {_wedge(v, evidence)}"]
-    errors = {k: n for k, n in (v.get("loop_errors") or {}).items() if n}
-    source = "counted by the probe" if evidence == "exact" else "read from its stderr"
-    if errors:
-        listed = ", ".join(f"{n} {kind}" for kind, n in sorted(errors.items()))
-        lines.append(f"{name}: loop errors {listed} ({source})")
-    elif v.get("ended") != "not started":
-        lines.append(f"{name}: no loop errors ({source})")
-    leaked = v.get("leaked_tasks")
-    if evidence == "exact" and isinstance(leaked, int) and v.get("wedged"):
-        lines.append(f"{name}: {leaked} more live task(s) at the end: requests stuck behind it")
-    elif evidence == "exact" and isinstance(leaked, int):
-        lines.append(f"{name}: {leaked} task(s) leaked (live tasks at the end minus at the start)")
-    elif errors.get("task_destroyed_pending"):
-        lines.append(f"{name}: leaked tasks unknown without the probe (stderr: tasks destroyed)")
-    return lines
-
-
-def _wedge(v: dict[str, Any], evidence: str | None) -> str:
-    stall = v.get("stall_s")
-    at = v.get("stalled_at_s")
-    when = f" {at:.1f} s into the storm" if isinstance(at, int | float) else ""
-    parked = v.get("parked_executor_threads")
-    if evidence == "exact":
-        state = "WEDGED" if v.get("wedged") else "not wedged"
-        return (
-            f"{state} (evidence exact: the probe's wedge detector; peak {parked} executor "
-            f"worker(s) parked in a wait)"
-        )
-    if evidence == "stacks":
-        stacks = v.get("stacks_file")
-        if v.get("wedged"):
-            return (
-                f"WEDGED (evidence stacks: stalled{when}, no success for {stall:g} s with "
-                f"requests in flight, and py-spy shows all {parked} default-executor worker(s) "
-                f"parked in a wait; stacks in {stacks})"
-            )
-        return (
-            f"stalled{when} but not wedged (evidence stacks: py-spy shows default-executor "
-            f"workers working, {parked} parked; stacks in {stacks}): overloaded, not stuck"
-        )
-    if evidence == "stall":
-        if not v.get("wedged"):
-            return (
-                f"not wedged (evidence stall: successes kept coming; never {stall:g} s without "
-                f"one while requests were in flight)"
-            )
-        why = v.get("stacks_error") or "no process of ours to look into (a URL target)"
-        return (
-            f"WEDGED by the stall rule only (evidence stall: no success for {stall:g} s with "
-            f"requests in flight{when}; no stacks: {why})"
-        )
-    return "unknown (the storm never got going)"
+def add_states(variants: dict[str, dict[str, Any]]) -> None:
+    """summary.json's `state` block on every target variant."""
+    for v in variants.values():
+        if is_target(v):
+            v["state"] = target_state(v).as_dict()

@@ -40,6 +40,10 @@ class ProbeGauges:
     tasks_by_name: Mapping[str, int]
     wedged: bool
     stalled: bool
+    # Every other pool (stampede/probe/pools.py): (pool, workers, parked, queued) each, and
+    # anyio's default thread limiter (tokens total, borrowed, tasks waiting) when it is read.
+    pools: tuple[tuple[str, int, int, int], ...] = ()
+    anyio: tuple[float, int, int] | None = None
 
 
 class ProbeMetrics:
@@ -138,4 +142,51 @@ class _ProbeCollector(Collector):
             "stampede_stalled",
             "1 while requests are in flight but none end.",
             value=int(g.stalled),
+        )
+        yield from _pool_families(g)
+
+
+def _pool_families(g: ProbeGauges) -> Iterable[GaugeMetricFamily]:
+    """Every other thread pool by name, and anyio's default thread limiter."""
+    families = {
+        "workers": GaugeMetricFamily(
+            "stampede_pool_workers", "Worker threads of each other pool.", labels=["pool"]
+        ),
+        "parked": GaugeMetricFamily(
+            "stampede_pool_parked_workers",
+            "Workers of each other pool parked in a wait primitive.",
+            labels=["pool"],
+        ),
+        "queued": GaugeMetricFamily(
+            "stampede_pool_queued_items",
+            "Work queued for each other pool (anyio: tasks waiting for a token).",
+            labels=["pool"],
+        ),
+    }
+    totals: dict[str, list[int]] = {}
+    for pool, workers, parked, queued in g.pools:
+        sums = totals.setdefault(pool, [0, 0, 0])
+        for i, n in enumerate((workers, parked, queued)):
+            sums[i] += n
+    for pool, (workers, parked, queued) in sorted(totals.items()):
+        families["workers"].add_metric([pool], workers)
+        families["parked"].add_metric([pool], parked)
+        families["queued"].add_metric([pool], queued)
+    yield from families.values()
+    if g.anyio is not None:
+        total, borrowed, waiting = g.anyio
+        yield GaugeMetricFamily(
+            "stampede_anyio_tokens_total",
+            "Tokens of anyio's default thread limiter (its worker threads' cap).",
+            value=total,
+        )
+        yield GaugeMetricFamily(
+            "stampede_anyio_tokens_borrowed",
+            "Tokens of anyio's default thread limiter borrowed now (workers in use).",
+            value=borrowed,
+        )
+        yield GaugeMetricFamily(
+            "stampede_anyio_waiting_tasks",
+            "Tasks waiting for a token of anyio's default thread limiter.",
+            value=waiting,
         )

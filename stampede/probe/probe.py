@@ -22,6 +22,7 @@ from prometheus_client import CollectorRegistry
 from stampede.probe import loop_errors
 from stampede.probe.executor import ExecutorSnapshot, InstrumentedExecutor
 from stampede.probe.metrics import ProbeGauges, ProbeMetrics
+from stampede.probe.pools import PoolWatch, describe_pool
 from stampede.probe.wedge import CONFIRM_S, WedgeState
 
 log = logging.getLogger("stampede.probe")
@@ -45,6 +46,7 @@ class Probe:
         self.metrics = ProbeMetrics(registry)
         self.registry = self.metrics.registry
         self.executor = InstrumentedExecutor(max_workers)
+        self.pools = PoolWatch(skip=self.executor)  # every other pool, anyio's included
         self.wedge = WedgeState()
         self.confirm_s = confirm_s
         self.loop_errors: Counter[str] = Counter()
@@ -100,6 +102,10 @@ class Probe:
             proven, why = self.proof(snapshot)
             self.wedge.update_wedge(proven, lambda: why, "cycle")
         self.wedge.update_parked(snapshot, self.confirm_s)
+        self.pools.tick()
+        pool = self.pools.wedged_pool(self.confirm_s)
+        if pool is not None:
+            self.wedge.update_wedge(True, lambda: describe_pool(pool), f"pool:{pool.pool}")
 
     def tasks(self) -> list[asyncio.Task[Any]]:
         if self.loop is None:
@@ -123,6 +129,8 @@ class Probe:
             tasks_by_name=dict(names.most_common(TOP_TASK_NAMES)),
             wedged=self.wedge.wedged,
             stalled=self.wedge.stalled,
+            pools=tuple((r.pool, r.workers, r.parked, r.queued) for r in self.pools.readings),
+            anyio=(None if (a := self.pools.anyio) is None else (a.total, a.borrowed, a.waiting)),
         )
 
     def status(self) -> dict[str, object]:

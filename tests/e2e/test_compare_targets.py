@@ -144,16 +144,17 @@ def test_loop_error_hazards_from_stderr_and_from_the_probe(
     buggy, fixed, probed = variants["buggy"], variants["fixed"], variants["probed"]
     assert buggy["loop_errors"].get(kind, 0) > 0, summary["verdict"]
     assert sum(buggy["loop_errors"].values()) == buggy["loop_errors"][kind]
-    assert (
-        f"buggy: loop errors {buggy['loop_errors'][kind]} {kind} (read from its stderr)"
-        in (summary["verdict"])
+    verdict = "\n".join(summary["verdict"])
+    assert f"buggy: loop errors: {buggy['loop_errors'][kind]} {kind} (read from its stderr)" in (
+        verdict
     )
+    assert buggy["state"]["state"] in ("erroring", "failing", "stalled"), verdict
     assert not any(fixed["loop_errors"].values()), fixed["loop_errors"]
     assert probed["wedge_evidence"] == "exact" and probed["wedged"] is False
     assert probed["loop_errors"][kind] > 0
     assert (
-        f"probed: loop errors {probed['loop_errors'][kind]} {kind} (counted by the probe)"
-        in (summary["verdict"])
+        f"probed: loop errors: {probed['loop_errors'][kind]} {kind} (counted by the probe)"
+        in verdict
     )
     if kind == "task_destroyed_pending":  # the probe also sees the leaked tasks live
         assert probed["leaked_tasks"] > 0

@@ -151,11 +151,16 @@ def recorded_settings(options: CompareOptions, scenario: Scenario) -> dict[str, 
     record["targets"] = options.targets.record() if options.targets else None
     record["variants"] = variants_of(options, scenario)
     common = common_settings(options).merged(**scenario.server_settings)
+    builtin: dict[str, Any] = {"pool_size": pool_size(options), "server": settings_flags(common)}
+    if options.targets:
+        # The user's own servers: the built-in server's settings do not apply to them.
+        builtin = {}
+        for name in FORWARDED:
+            record.pop(name, None)
     return {
         **record,
         "emulated_cpus": emulated_cpus(options),
-        "pool_size": pool_size(options),
-        "server": settings_flags(common),
+        **builtin,
         "locust": storm_args(options) | scenario.locust_args,
         "user_classes": scenario.user_classes,
         "budget_s": run_budget_s(options, scenario),

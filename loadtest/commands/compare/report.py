@@ -22,6 +22,7 @@ from stampede.loadtest.report import (
     Table,
     write_document,
 )
+from stampede.loadtest.verdict.state import failure_text
 from stampede.loadtest.verdict.target_verdict import parked_stacks
 
 Row = tuple[str, Callable[[dict[str, Any]], Any]]
@@ -206,6 +207,29 @@ PHASE_ROWS: list[Row] = [
 ]
 
 
+def _state(v: dict[str, Any]) -> Any:
+    s = v.get("state") or {}
+    return f"{s['label']} (evidence {s['evidence']})" if s else None
+
+
+def _ratio(v: dict[str, Any]) -> Any:
+    ratio = (v.get("state") or {}).get("success_ratio")
+    return f"{ratio * 100:.1f}%" if isinstance(ratio, int | float) else None
+
+
+def _failures(v: dict[str, Any]) -> Any:
+    kinds = (v.get("intents") or {}).get("failure_kinds") or []
+    return "; ".join(failure_text(k) for k in kinds) if kinds else "none"
+
+
+# Only for the user's own servers (loadtest/verdict/state.py): the same figures as the verdict.
+STATE_ROWS: list[Row] = [
+    ("state", _state),
+    ("success ratio", _ratio),
+    ("attempt failures (share, status: sample)", _failures),
+]
+
+
 def summary_table(summary: dict[str, Any]) -> tuple[list[str], list[list[str]]]:
     variants = summary.get("variants", {})
     header = ["", *variants]
@@ -216,6 +240,8 @@ def summary_table(summary: dict[str, Any]) -> tuple[list[str], list[list[str]]]:
         table = ARRIVAL_ROWS + table
     if any(v.get("intents") for v in variants.values()):
         table = HEADLINE_ROWS + table
+    if any(v.get("state") for v in variants.values()):
+        table = STATE_ROWS + table
     if any(v.get("hazard") for v in variants.values()):
         table += HAZARD_ROWS
     rows = [[label, *(_fmt(get(v)) for v in variants.values())] for label, get in table]
@@ -246,8 +272,13 @@ def _caps(values: dict[str, Any] | None) -> str:
     return f"cpus {_fmt(cpus)}, memory {_memory(memory)}, pids {_fmt(pids)}"
 
 
+def _setting(value: Any) -> str:
+    # A setting is shown as given (retry_base_s 0.25, not the table's one decimal "0.2").
+    return f"{value:g}" if isinstance(value, float) else _fmt(value)
+
+
 def settings_rows(summary: dict[str, Any]) -> list[list[str]]:
-    return [[str(k), _fmt(v)] for k, v in summary.get("settings", {}).items()]
+    return [[str(k), _setting(v)] for k, v in summary.get("settings", {}).items()]
 
 
 def stack_blocks(variants: dict[str, Any]) -> list[Block]:

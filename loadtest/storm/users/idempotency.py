@@ -29,7 +29,7 @@ from stampede.loadtest.storm.users.agents import AgentPool, zipf_cum_weights
 from stampede.loadtest.storm.users.arrival import RateSchedule, total_s
 from stampede.loadtest.storm.users.base import StormUser
 from stampede.loadtest.storm.users.intents import LOG, Intent
-from stampede.loadtest.storm.users.outcomes import classify, outcome_of
+from stampede.loadtest.storm.users.outcomes import judge_response, outcome_of
 from stampede.loadtest.storm.users.retry import attempts, backoff_s, max_backoff_s
 from stampede.loadtest.storm.users.retry_control import guard_for
 
@@ -173,6 +173,7 @@ class IdempotencyStormUser(StormUser):
         self.guard.begin(retry)
         record = intent.begin(label, now)
         outcome = "connection_error"
+        status, judgement = 0, None
         try:
             invoke = self.workload.invoke
             with (
@@ -187,19 +188,22 @@ class IdempotencyStormUser(StormUser):
                     context={**self.context(), "intent": request.key},
                 ) as response,
             ):
-                failure = classify(response, self.workload)
+                # Success is the whole answer (loadtest/storm/users/success.py), not a status.
+                failure, judgement = judge_response(response, self.workload)
                 if failure is None:
                     response.success()
                 else:
                     response.failure(failure)
                 outcome = outcome_of(failure)
+                status = int(getattr(response, "status_code", 0) or 0)
         except gevent.GreenletExit:
             outcome = "cut"  # the run stopped mid-attempt: it shows in flight, not failed
             raise
         finally:
             self.guard.end(retry, outcome)
             if outcome != "cut":
-                intent.end(record, time.time(), outcome)
+                sample = judgement.sample if judgement is not None and not judgement.ok else ""
+                intent.end(record, time.time(), outcome, status, sample)
         return outcome
 
 

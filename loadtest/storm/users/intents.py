@@ -52,14 +52,23 @@ class Intent:
     ended: float | None = None
     outcome: str = "open"  # succeeded | timed_out | failed | dropped | cut
     kind: str | None = None  # failed: the last attempt's failure kind
+    samples: dict[str, str] = field(default_factory=dict)  # "outcome status" -> body sample
 
     def begin(self, label: str, started: float) -> list[Any]:
         attempt = [label, round(started, 4), None, "inflight"]
         self.attempts.append(attempt)
         return attempt
 
-    def end(self, attempt: list[Any], ended: float, outcome: str) -> None:
+    def end(
+        self, attempt: list[Any], ended: float, outcome: str, status: int = 0, sample: str = ""
+    ) -> None:
+        """`status` (0: none came) becomes the attempt's fifth field; a failure's `sample` of
+        the body or exception is kept once per outcome and status, for the report."""
         attempt[2], attempt[3] = round(ended, 4), outcome
+        if status:
+            attempt.append(status)
+        if outcome != "ok" and sample:
+            self.samples.setdefault(f"{outcome} {status}", sample)
         if outcome == "ok" and (self.succeeded is None or ended < self.succeeded):
             self.succeeded = round(ended, 4)
 
@@ -82,6 +91,7 @@ class Intent:
             "ended": self.ended,
             "outcome": self.outcome,
             "kind": self.kind,
+            **({"samples": dict(self.samples)} if self.samples else {}),
         }
 
 

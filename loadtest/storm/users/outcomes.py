@@ -10,6 +10,14 @@ import socket
 from typing import Any
 
 import gevent
+from locust.contrib.fasthttp import LocustBadStatusCode
+from stampede.loadtest.storm.users.success import (
+    Judgement,
+    SuccessRule,
+    failure_message,
+    judge,
+    sample_of,
+)
 from stampede.loadtest.storm.users.workload import Workload
 
 
@@ -60,6 +68,13 @@ class UnexpectedStatusError(StormFailure):
     outcome = "http_error"
 
 
+class BadAnswerError(StormFailure):
+    """A complete answer with an allowed status that says it failed (JSON-RPC error, a JSON
+    check, an SSE failure event or a stream without its terminal event)."""
+
+    outcome = "bad_answer"
+
+
 _BY_STATUS: dict[int, StormFailure] = {
     409: ConflictError("409 agent busy with another idempotency key"),
     504: DuplicateTimeoutError("504 duplicate timed out waiting for the primary"),
@@ -101,6 +116,68 @@ def classify(response: Any, workload: Workload | None = None) -> StormFailure | 
             return ClientTimeoutError("no answer within the client timeout")
         return ConnectionFailedError(f"connection failed: {type(error).__name__}")
     return UnexpectedStatusError(f"unexpected HTTP {status}")
+
+
+def success_rule(workload: Workload | None) -> SuccessRule:
+    """The workload's success rule (`[invoke.success]`), else the default one."""
+    invoke = getattr(workload, "invoke", None)
+    rule = getattr(invoke, "success", None)
+    return rule if isinstance(rule, SuccessRule) else SuccessRule()
+
+
+def judge_response(
+    response: Any, workload: Workload | None = None
+) -> tuple[StormFailure | None, Judgement]:
+    """An attempt's failure (None: success) and its judgement, from everything the client read.
+
+    `response` is a ResponseContextManager (catch_response=True): Locust leaves the exception
+    of a body it could not read in its request_meta, and the body is never read again (that
+    would wait a second client timeout)."""
+    status = int(getattr(response, "status_code", 0) or 0)
+    meta = getattr(response, "request_meta", None) or {}
+    body_error = meta.get("exception") if status else None
+    if isinstance(body_error, LocustBadStatusCode):
+        body_error = None  # Locust's own mark of a 4xx/5xx: the body itself was read
+    failure = classify(response, workload)
+    if failure is not None:
+        body = b"" if body_error is not None else _body(response)
+        error = getattr(response, "error", None)
+        sample = sample_of(body) if status else sample_of(f"{type(error).__name__}: {error}")
+        return failure, Judgement(False, _kind(failure, status), sample)
+    complete = body_error is None
+    body = _body(response) if complete else b""
+    headers = getattr(response, "headers", None) or {}
+    content_type = str(headers.get("content-type", "") or "")
+    judgement = judge(success_rule(workload), status, body, content_type, complete)
+    if judgement.ok:
+        return None, judgement
+    if judgement.kind == "incomplete_body":
+        if body_error is None or _is_timeout(body_error):
+            failure = _INCOMPLETE
+        else:
+            failure = ConnectionFailedError(f"body cut: {type(body_error).__name__}")
+        sample = f"headers {status} came, the body did not: {type(body_error).__name__}"
+        return failure, Judgement(False, "incomplete_body", sample)
+    if judgement.kind.startswith("http_"):
+        return UnexpectedStatusError(failure_message(judgement, status)), judgement
+    return BadAnswerError(failure_message(judgement, status)), judgement
+
+
+_INCOMPLETE = ClientTimeoutError("body not complete within the client timeout")
+
+
+def _kind(failure: StormFailure, status: int) -> str:
+    return f"http_{status}" if status else failure.outcome
+
+
+def _body(response: Any) -> bytes:
+    try:
+        content = response.content
+    except Exception:
+        return b""
+    if isinstance(content, str):
+        return content.encode()
+    return bytes(content or b"")
 
 
 def _is_timeout(error: BaseException | None) -> bool:

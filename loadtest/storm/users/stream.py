@@ -87,7 +87,10 @@ class StreamReader:
         except OSError as exc:
             raise _failure(exc) from None
         try:
-            request = f"GET {path} HTTP/1.1\r\nHost: {self.host}\r\n\r\n"
+            # RFC 9110: Host carries the port unless it is the scheme's default (DNS-rebinding
+            # guards, e.g. MCP's, answer 421 to a Host without it).
+            host = self.host if self.port == 80 else f"{self.host}:{self.port}"
+            request = f"GET {path} HTTP/1.1\r\nHost: {host}\r\n\r\n"
             sock.sendall(request.encode())
             received = self._read_until(sock, deadline, b"", lambda data: b"\r\n\r\n" in data)
             head, _, body = received.partition(b"\r\n\r\n")

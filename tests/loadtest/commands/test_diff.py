@@ -95,3 +95,25 @@ def test_bad_input_is_one_line_exit_2(tmp_path: Path, args: list[str], needle: s
     assert done.returncode == 2
     assert done.stderr.strip() == f"stampede diff: error: {needle}" or needle in done.stderr
     assert "Traceback" not in done.stderr
+
+
+def test_states_b_only_variants_and_different_storms_are_said(tmp_path: Path, capsys) -> None:
+    a_summary = copy.deepcopy(BEFORE)
+    a_summary["settings"] = {"duplicates": 3, "retry_policy": "fixed", "client_timeout": 2.0}
+    a_summary["variants"]["future"]["state"] = {"state": "healthy", "label": "healthy"}
+    a_summary["variants"]["gone"] = copy.deepcopy(BEFORE["variants"]["future"])
+    b_summary = copy.deepcopy(a_summary)
+    b_summary["run_id"] = "run-b"
+    b_summary["settings"]["duplicates"] = 5
+    b_summary["variants"]["future"]["state"] = {"state": "failing", "label": "failing: 12% success"}
+    b_summary["variants"]["added"] = b_summary["variants"].pop("gone")
+    a, b = save(tmp_path, "a", a_summary), save(tmp_path, "b", b_summary)
+    assert main(["diff", str(a), str(b), "--json"]) == 1
+    out = json.loads(capsys.readouterr().out)
+    rows = {(r["variant"], r["figure"]): r for r in out["rows"]}
+    assert rows[("future", "state")]["verdict"] == "regressed"
+    assert rows[("added", "variant")]["verdict"] == "new"
+    assert rows[("gone", "variant")]["a"] == "run"
+    warning = "warning: the runs differ in --duplicates: A 3, B 5; the figures are not"
+    assert out["warnings"] == [f"{warning} from the same storm"]
+    assert "gone ran in A, not in B" in out["verdict"] and "was ran" not in out["verdict"]

@@ -43,12 +43,13 @@ def test_nothing_in_flight_is_idle_not_stalled(tmp_path: Path) -> None:
     assert box.stalled_at_s is None
 
 
-def test_a_stall_without_stacks_says_why(tmp_path: Path) -> None:
+def test_a_stall_without_stacks_is_stalled_not_wedged_and_says_why(tmp_path: Path) -> None:
     url_target = BlackBox(pid=None, stderr_path=None, stall_s=1.0, run_dir=tmp_path, stem="u")
     for row in rows([0, 1, 1, 1, 1, 1]):
         url_target.observe(row)
     fields = url_target.summary(None, None)
-    assert (fields["wedged"], fields["wedge_evidence"]) == (True, "stall")
+    assert (fields["wedged"], fields["wedge_evidence"]) == (False, "stall")
+    assert url_target.stalled_at_s is not None
 
     unreachable = BlackBox(
         pid=gone_pid(), stderr_path=None, stall_s=1.0, run_dir=tmp_path, stem="g"
@@ -57,9 +58,11 @@ def test_a_stall_without_stacks_says_why(tmp_path: Path) -> None:
     for row in flagged:
         unreachable.observe(row)
     fields = unreachable.summary(None, None)
-    assert (fields["wedged"], fields["wedge_evidence"]) == (True, "stall")
+    assert (fields["wedged"], fields["wedge_evidence"]) == (False, "stall")
     assert "py-spy" in fields["stacks_error"]
-    assert any(row.get("wedged") for row in flagged)
+    # A stall alone is no wedge: the row says stalled, and nothing would end the run early.
+    assert any(row.get("stalled") for row in flagged)
+    assert not any(row.get("wedged") for row in flagged)
 
 
 def test_the_probe_makes_it_exact_and_a_storm_that_never_started_is_unknown(
@@ -67,9 +70,26 @@ def test_the_probe_makes_it_exact_and_a_storm_that_never_started_is_unknown(
 ) -> None:
     probed = BlackBox(pid=None, stderr_path=None, stall_s=1.0, run_dir=tmp_path, stem="p")
     for row in rows([1, 2, 3]):
-        probed.observe({**row, "probed": 1})
+        probed.observe({**row, "probed": 1, "wedged": 1})
     exact = {"wedged": True, "wedge_evidence": "exact", "parked_executor_threads": 6}
-    assert probed.summary(True, 6).items() >= exact.items()
+    assert probed.summary(None, 6).items() >= exact.items()
+    # Probed, never stalled, no flag: exact "not wedged" (the probe serves no /v1/status).
+    calm = BlackBox(pid=None, stderr_path=None, stall_s=1.0, run_dir=tmp_path, stem="c")
+    for row in rows([1, 2, 3]):
+        calm.observe({**row, "probed": 1, "wedged": 0})
+    assert calm.summary(None, 0).items() >= {"wedged": False, "wedge_evidence": "exact"}.items()
     idle = BlackBox(pid=None, stderr_path=None, stall_s=1.0, run_dir=tmp_path, stem="i")
     assert idle.summary(None, None)["wedge_evidence"] is None
     assert idle.summary(None, None, ok_requests=5)["wedged"] is False
+
+
+def test_a_probed_stall_the_probe_did_not_call_a_wedge_is_no_wedge(tmp_path: Path) -> None:
+    """Seen on real servers: with the probe, every stall read as "WEDGED (evidence exact)"."""
+    box = BlackBox(pid=None, stderr_path=None, stall_s=1.0, run_dir=tmp_path, stem="s")
+    flagged = [{**row, "probed": 1, "wedged": 0} for row in rows([1, 2, 2, 2, 2, 2, 2])]
+    for row in flagged:
+        box.observe(row)
+    assert box.stalled_at_s is not None
+    fields = box.summary(None, 0)
+    assert (fields["wedged"], fields["probe_saw_wedge"]) == (False, False)
+    assert not any(row.get("wedged") for row in flagged)

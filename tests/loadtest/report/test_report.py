@@ -12,7 +12,7 @@ from typing import Any
 
 import matplotlib.image
 import pytest
-from stampede.loadtest.commands.compare.report import write_reports
+from stampede.loadtest.commands.compare.report import settings_rows, summary_table, write_reports
 from stampede.loadtest.report import plots as plots_module
 from stampede.loadtest.report.plots import make_plots
 from stampede.loadtest.report.results import atomic_write_json, point_latest
@@ -248,3 +248,21 @@ def test_progress_degrades_to_plain_lines(monkeypatch: Any) -> None:
     )
     assert lines[2].startswith("variant=to_thread elapsed=3.0s rps=80 failures=3 threads=11")
     assert len(lines) == 3 and "\x1b[" not in stream.getvalue()
+
+
+def test_settings_are_shown_as_given_and_targets_get_their_state_rows() -> None:
+    rows = settings_rows({"settings": {"retry_base_s": 0.25, "duration_s": 4.0}})
+    assert rows == [["retry_base_s", "0.25"], ["duration_s", "4"]]
+    failing = {
+        "state": {"label": "failing: 12% success", "evidence": "counts", "success_ratio": 0.12},
+        "intents": {
+            "failure_kinds": [
+                {"kind": "http_error", "status": 500, "share": 0.88, "sample": "Concurrency"}
+            ]
+        },
+    }
+    _, table = summary_table({"variants": {"agent": failing}})
+    cells = {row[0]: row[1] for row in table}
+    assert cells["state"] == "failing: 12% success (evidence counts)"
+    assert cells["success ratio"] == "12.0%"
+    assert cells["attempt failures (share, status: sample)"] == "88% HTTP 500: Concurrency"
