@@ -60,6 +60,26 @@ class UnexpectedStatusError(StormFailure):
     outcome = "http_error"
 
 
+class SetupFailedError(StormFailure):
+    """A workload's [[setup]] step failed: counted apart from the intent's own answer."""
+
+    outcome = "setup_failed"
+
+
+class AnswerError(StormFailure):
+    """A 2xx the protocol calls a failure (users/success.py); the message is the kind."""
+
+    _kinds: dict[str, AnswerError] = {}
+
+    @classmethod
+    def of(cls, kind: str) -> AnswerError:
+        if kind not in cls._kinds:
+            error = cls(kind)
+            error.outcome = kind
+            cls._kinds[kind] = error
+        return cls._kinds[kind]
+
+
 _BY_STATUS: dict[int, StormFailure] = {
     409: ConflictError("409 agent busy with another idempotency key"),
     504: DuplicateTimeoutError("504 duplicate timed out waiting for the primary"),
