@@ -6,9 +6,16 @@ means adding it here. cli.py imports this once its signal handlers are in place.
 
 from __future__ import annotations
 
-from stampede.loadtest.commands import diff, serve
+from stampede.loadtest.commands import diff, protocols, serve
 from stampede.loadtest.commands.bench import cli as bench
 from stampede.loadtest.commands.compare import command as compare
 from stampede.loadtest.commands.plan import plan_cli as plan
 
-COMMANDS = (serve.register, bench.register, compare.register, diff.register, plan.register)
+COMMANDS = (
+    serve.register,
+    bench.register,
+    compare.register,
+    diff.register,
+    plan.register,
+    protocols.register,
+)

@@ -115,7 +115,11 @@ def answer_of(response: Any) -> Answer:
     if headers is not None:
         content_type = headers.get("content-type") or headers.get("Content-Type") or ""
     status = int(getattr(response, "status_code", 0) or 0)
-    return Answer(status, bytes(response.content or b""), content_type, headers)
+    try:
+        body = bytes(response.content or b"")
+    except Exception:  # a body cut off mid-read raises again on every access
+        body = b""
+    return Answer(status, body, content_type, headers)
 
 
 def judged(response: Any, workload: Workload, rule: Any) -> StormFailure | None:
@@ -123,8 +127,13 @@ def judged(response: Any, workload: Workload, rule: Any) -> StormFailure | None:
     failure = classify(response, workload)
     if failure is not None:
         return failure
+    # The head came, the body did not end in time (a stream that stopped mid-way): the
+    # client's timeout, never a judgement of a partial body as if it were the whole answer.
+    cut = (getattr(response, "request_meta", None) or {}).get("exception")
+    if cut is not None and outcome_of(cut) == "client_timeout":
+        return ClientTimeoutError("no answer within the client timeout")
     answer = answer_of(response)
-    judgement = judge(rule, answer.status, answer.body, answer.content_type, True)
+    judgement = judge(rule, answer.status, answer.body, answer.content_type, cut is None)
     return None if judgement.ok else AnswerError.of(judgement.kind)
 
 
