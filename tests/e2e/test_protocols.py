@@ -8,14 +8,19 @@ ratio, which counts the protocol's own terminal answer (a polled A2A task, AG-UI
 RUN_FINISHED, an MCP result without an error).
 
 One storm per preset (module-scoped), three seconds of load each, so the file stays within its
-time budget; the disconnect scenario runs once, on MCP's POST SSE streams.
+time budget; the disconnect scenario runs once, on AG-UI's POST SSE streams, as a command
+target (compare starts and caps it). The others are started here, all at once, as URL targets.
 """
 
 from __future__ import annotations
 
+import contextlib
 import json
+import socket
 import subprocess
 import sys
+import time
+from collections.abc import Iterator
 from functools import cache
 from pathlib import Path
 from typing import Any
@@ -23,10 +28,14 @@ from typing import Any
 import pytest
 from stampede.loadtest.targets import protocol_envs
 
-from tests.serverproc import ROOT
+from tests.serverproc import ROOT, free_port
 
 pytestmark = [pytest.mark.slow, pytest.mark.timeout(600)]
+# A long client timeout: a healthy server on a busy machine must not fail by slowness; a wedged
+# one is found by the stall (in flight, no success for --stall-seconds), not by timeouts.
 STORM = ["--duration", "3", "--users", "4", "--stall-seconds", "1.5", "--grace", "1"]
+STORM += ["--client-timeout", "10"]
+START_S = 120.0  # a cold google-adk import on a loaded 2-core box takes tens of seconds
 
 
 @cache
@@ -34,24 +43,70 @@ def python_of(env: str) -> str:
     return str(protocol_envs.ensure(env, lambda message: print(message, file=sys.stderr)))
 
 
-def compare(
-    out: Path, protocol: str, env: str, targets: dict[str, str], extra: list[str] | None = None
-) -> dict[str, Any]:
-    python = python_of(env)
+@contextlib.contextmanager
+def serving(env: str, apps: dict[str, str]) -> Iterator[dict[str, str]]:
+    """The apps started at once (their imports overlap), as URL targets once each accepts
+    connections; stopped afterwards. Started here rather than by compare, so the storm's run
+    budget is not spent on the servers' slow imports."""
+    python, procs, urls = python_of(env), [], {}
+    try:
+        for name, app in apps.items():
+            port = free_port()
+            argv = [python, "-m", "uvicorn", f"examples.protocols.{app}", "--port", str(port)]
+            procs.append(subprocess.Popen(argv, cwd=ROOT, stdout=subprocess.DEVNULL,
+                                          stderr=subprocess.DEVNULL))  # fmt: skip
+            urls[name] = f"http://127.0.0.1:{port}"
+        deadline = time.monotonic() + START_S
+        for proc, url in zip(procs, urls.values(), strict=True):
+            while not _accepts(url):
+                assert proc.poll() is None, f"{url}: the app exited with {proc.returncode}"
+                assert time.monotonic() < deadline, f"{url}: not up in {START_S:.0f} s"
+                time.sleep(0.2)
+        yield urls
+    finally:
+        for proc in procs:
+            proc.terminate()
+        for proc in procs:
+            with contextlib.suppress(subprocess.TimeoutExpired):
+                proc.wait(10)
+            if proc.poll() is None:
+                proc.kill()
+                proc.wait(10)
+
+
+def _accepts(url: str) -> bool:
+    port = int(url.rsplit(":", 1)[1])
+    with contextlib.suppress(OSError), socket.create_connection(("127.0.0.1", port), 0.5):
+        return True
+    return False
+
+
+def run(out: Path, flags: list[str]) -> dict[str, Any]:
+    """One `stampede compare` run; its summary once complete, every target having run."""
     argv = [sys.executable, "-m", "stampede", "compare", *STORM, "--out", str(out)]
-    argv += ["--protocol", protocol, "--no-progress", "--wait", "900", *(extra or [])]
-    for name, app in targets.items():
-        argv += ["--target", f"{name}={python} -m uvicorn examples.protocols.{app} --port {{port}}"]
-    proc = subprocess.run(argv, cwd=ROOT, capture_output=True, text=True, timeout=1100)
+    argv += ["--no-progress", "--wait", "900", *flags]
+    proc = subprocess.run(argv, cwd=ROOT, capture_output=True, text=True, timeout=900)
     summary = json.loads((out / "latest" / "summary.json").read_text())
     assert summary["complete"], proc.stdout[-2000:] + proc.stderr[-2000:]
+    for name, variant in summary["variants"].items():
+        assert not variant.get("error"), (name, variant["error"])
     return summary
+
+
+def compare(
+    out: Path, protocol: str, env: str, apps: dict[str, str], extra: list[str] | None = None
+) -> dict[str, Any]:
+    """The apps as URL targets of one --protocol storm."""
+    with serving(env, apps) as urls:
+        targets = [arg for name, url in urls.items() for arg in ("--target", f"{name}={url}")]
+        return run(out, ["--protocol", protocol, *targets, *(extra or [])])
 
 
 def healthy(variant: dict[str, Any]) -> None:
     """Not wedged, every request ok, every counted intent succeeded."""
     assert variant["wedged"] is False, variant
-    assert variant["requests"]["ok"] > 0 and variant["requests"]["failed"] == 0, variant["requests"]
+    requests = variant["requests"]
+    assert requests["ok"] > 0 and requests["failed"] == 0, requests
     intents = variant["intents"]
     assert intents["succeeded"] > 0 and intents["success_ratio"] == 1.0, intents
 
@@ -62,8 +117,13 @@ def wedged(variant: dict[str, Any]) -> None:
 
 
 def failing(variant: dict[str, Any], kind: str) -> None:
-    """Not wedged; its answers come back, and they are the protocol's failures of `kind`."""
-    assert variant["wedged"] is False, variant
+    """Its answers come back, and they are the protocol's failures of `kind`, none a success.
+
+    A URL target cannot be looked into, so main's black box rests a wedge claim on the stall
+    alone, and a server whose every answer fails is a stall (no success with requests in
+    flight): `wedged` is not asserted here. The command target of
+    test_a_failing_command_target_is_not_wedged is, where py-spy sees its workers working.
+    """
     intents = variant["intents"]
     assert intents["counted"] > 0 and intents["succeeded"] == 0, intents
     assert intents["failed_by_kind"].get(kind, 0) == intents["failed"] > 0, intents
@@ -163,7 +223,6 @@ def agentcore(tmp_path_factory: pytest.TempPathFactory) -> dict[str, Any]:
             "wedged": "agentcore_app:wedged_app",
             "failing": "agentcore_app:failing_app",
         },
-        ["--health-path", "/ping"],
     )["variants"]
 
 
@@ -192,11 +251,29 @@ def test_adk_session_per_intent_then_run(adk: dict[str, Any]) -> None:
     failing(adk["failing"], "http_error")
 
 
-def test_the_disconnect_scenario_leaves_mcp_post_streams_early(tmp_path: Path) -> None:
-    variants = compare(tmp_path, "mcp", "mcp", {"sse": "mcp_app:app"}, ["--scenario", "stream"])[
-        "variants"
-    ]
-    requests = variants["sse"]["requests"]
-    streams = {k: v for k, v in requests["by_name"].items() if k.startswith("sse:stream [")}
-    assert sum(v["requests"] for v in streams.values()) > 0, requests["by_name"]
+def test_a_failing_command_target_is_not_wedged(tmp_path: Path) -> None:
+    """Started by compare (so py-spy can look in): an MCP tool that raises is answered fast
+    with isError, its workers are working, not parked: not wedged."""
+    python = python_of("mcp")
+    command = f"{python} -m uvicorn examples.protocols.mcp_app:failing_app --port {{port}}"
+    summary = run(tmp_path, ["--protocol", "mcp", "--target", f"failing={command}"])
+    variant = summary["variants"]["failing"]
+    assert variant["target"]["kind"] == "command"
+    assert variant["wedged"] is False, (variant["wedged"], variant["wedge_evidence"])
+    failing(variant, "json_check")
+
+
+def test_the_disconnect_scenario_leaves_ag_ui_post_streams_early(tmp_path: Path) -> None:
+    """As a user runs it: a command target compare starts, its stream a POST whose SSE run
+    (about a dozen events) each client leaves after --stream-drop-after 3."""
+    python = python_of("pydantic-ai")
+    command = f"{python} -m uvicorn examples.protocols.ag_ui_app:app --port {{port}}"
+    flags = ["--protocol", "ag-ui", "--scenario", "stream", "--target", f"ag_ui={command}"]
+    variant = run(tmp_path, flags)["variants"]["ag_ui"]
+    assert variant["target"]["kind"] == "command" and not variant.get("error"), variant
+    requests = variant["requests"]
+    streams = {k: v for k, v in requests["by_name"].items() if k.startswith("ag_ui:stream [")}
+    assert streams == {"ag_ui:stream [drop after 3]": streams.get("ag_ui:stream [drop after 3]")}
+    assert streams["ag_ui:stream [drop after 3]"]["requests"] > 0, requests
     assert requests["failed"] == 0, requests
+    assert variant["wedged"] is False

@@ -163,7 +163,8 @@ def poll_until(
     user: Any, poll: Poll, first: Answer, context: dict[str, Any], label: str, deadline: float
 ) -> str:
     """Poll until `until` is done ("ok"), failed ("poll_failed") or the deadline passes
-    ("client_timeout"); the invoke's own answer may already be terminal."""
+    ("client_timeout"); the invoke's own answer may already be terminal. Only the terminal
+    poll is a request in Locust's stats."""
     state = _state(poll, first)
     while state == "pending":
         left = deadline - time.monotonic()
@@ -176,11 +177,16 @@ def poll_until(
                 state = _state(poll, answer_of(r))
                 if state == "failed":
                     failure = AnswerError.of("poll_failed")
-            if failure is None:
-                r.success()
-            else:
+            if failure is not None:
                 r.failure(failure)
                 return outcome_of(failure)
+            if state == "pending":
+                # Not reported: "still working" is no success, and a wedged server that
+                # answers polls forever must still show as stalled (no success, in flight).
+                # Neither True nor an exception: Locust's context manager then fires nothing.
+                r._manual_result = False
+            else:
+                r.success()
     return "ok"
 
 
