@@ -203,6 +203,11 @@ class IdempotencyStormUser(StormUser):
         key_header = {invoke.idempotency_header: request.key} if invoke.idempotency_header else {}
         try:
             with self.in_flight():
+                if self.workload.steps("attempt"):  # e.g. a session of its own per attempt
+                    outcome = run_steps(self, self.workload.steps("attempt"), ctx)
+                    if outcome != "ok":
+                        outcome = "setup_failed"
+                        return outcome
                 name = f"{self.name_prefix}invoke [{label}]"
                 with send(self, invoke, ctx, name, key_header, request.key) as response:
                     failure = judged(response, self.workload, self.rule)

@@ -198,7 +198,7 @@ class StreamUser(StormUser):
         self.opened += 1
         key = f"s{self.options.seed}-w{self.worker}-u{self.slot}-st{self.opened}"
         context: dict[str, Any] = {"prompt": f"storm {key}", "key": key, "agent": agent}
-        for scope in ("user", "intent"):
+        for scope in ("user", "intent", "attempt"):  # one stream is one intent and attempt
             steps = self.workload.steps(scope)
             if steps and not (scope == "user" and self.user_ready):
                 target = self.user_context if scope == "user" else context

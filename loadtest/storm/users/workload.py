@@ -3,7 +3,7 @@
     [params]                    # per-server values; --protocol-arg NAME=VALUE overrides them
     tool = "echo"
 
-    [[setup]]                   # requests before the storm's: once per user or per intent
+    [[setup]]                   # requests before the storm's: per user, intent or attempt
     name = "initialize"
     scope = "user"
     path = "/mcp"

@@ -17,7 +17,7 @@ if TYPE_CHECKING:
 
 METHODS = ("GET", "POST", "PUT", "PATCH", "DELETE")
 RESPONSES = ("json", "sse")
-SCOPES = ("user", "intent")
+SCOPES = ("user", "intent", "attempt")
 HEADER = re.compile(r"^[A-Za-z0-9!#$%&'*+.^_`|~-]{1,128}$")
 IDENTIFIER = re.compile(r"^[A-Za-z_][A-Za-z0-9_]*$")
 CAPTURE = re.compile(r"^(header|json)(\?)?:(.+)$")
