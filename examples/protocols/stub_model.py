@@ -17,15 +17,16 @@ import time
 from dataclasses import dataclass, field
 
 MODEL_SECONDS = 0.05
+DEDUP_MODEL_SECONDS = 0.5  # a slower model behind the cache: duplicates do arrive mid-call
 
 
-def call_model(prompt: str) -> str:
-    time.sleep(MODEL_SECONDS)  # a blocking HTTP client to the model provider
+def call_model(prompt: str, seconds: float = MODEL_SECONDS) -> str:
+    time.sleep(seconds)  # a blocking HTTP client to the model provider
     return f"echo: {prompt}"
 
 
-async def answer(prompt: str) -> str:
-    return await asyncio.to_thread(call_model, prompt)
+async def answer(prompt: str, seconds: float = MODEL_SECONDS) -> str:
+    return await asyncio.to_thread(call_model, prompt, seconds)
 
 
 class BrokenTool(RuntimeError):
@@ -57,7 +58,7 @@ class Dedup:
         try:
             text = prompt
             for _ in range(2):  # two model calls, each on a worker thread
-                text = await answer(text)
+                text = await answer(text, DEDUP_MODEL_SECONDS)
             mine.text = text
         finally:
             del self.busy[prompt]

@@ -7,9 +7,10 @@ summary.json gives: the wedge claim, requests ok / failed by kind, and the inten
 ratio, which counts the protocol's own terminal answer (a polled A2A task, AG-UI's
 RUN_FINISHED, an MCP result without an error).
 
-One storm per preset (module-scoped), three seconds of load each, so the file stays within its
-time budget; the disconnect scenario runs once, on AG-UI's POST SSE streams, as a command
-target (compare starts and caps it). The others are started here, all at once, as URL targets.
+One storm per preset (module-scoped), four seconds of load per app. The apps are started here,
+all at once, as URL targets: their imports (seconds each on a loaded 2-core machine) would
+otherwise eat the storm's run budget. The disconnect scenario runs once, on AG-UI's POST SSE
+streams, as a command target (compare starts and caps it), as a user would run it.
 """
 
 from __future__ import annotations
@@ -33,8 +34,10 @@ from tests.serverproc import ROOT, free_port
 pytestmark = [pytest.mark.slow, pytest.mark.timeout(600)]
 # A long client timeout: a healthy server on a busy machine must not fail by slowness; a wedged
 # one is found by the stall (in flight, no success for --stall-seconds), not by timeouts.
-STORM = ["--duration", "3", "--users", "4", "--stall-seconds", "1.5", "--grace", "1"]
-STORM += ["--client-timeout", "10"]
+# Three senders per intent and four users: up to 8 duplicates parked at once, more than the
+# 6 default-executor workers of a 2-core machine, so the broken variants do wedge.
+STORM = ["--duration", "4", "--users", "4", "--duplicates", "3", "--stall-seconds", "2.5"]
+STORM += ["--grace", "1", "--client-timeout", "10"]
 START_S = 120.0  # a cold google-adk import on a loaded 2-core box takes tens of seconds
 
 
@@ -93,18 +96,10 @@ def run(out: Path, flags: list[str]) -> dict[str, Any]:
     return summary
 
 
-def compare(
-    out: Path,
-    protocol: str,
-    apps: dict[str, tuple[str, str]],
-    commands: dict[str, tuple[str, str]] | None = None,
-) -> dict[str, Any]:
-    """One --protocol storm: `apps` (name: (env, module:app)) as URL targets started here,
-    `commands` as command targets compare starts, caps and can look into with py-spy."""
+def compare(out: Path, protocol: str, apps: dict[str, tuple[str, str]]) -> dict[str, Any]:
+    """One --protocol storm, `apps` (name: (env, module:app)) as URL targets started here."""
     with contextlib.ExitStack() as stack:
-        urls: dict[str, str] = {}  # command targets first: theirs is the slow start
-        for name, (env, app) in (commands or {}).items():
-            urls[name] = f"{python_of(env)} -m uvicorn examples.protocols.{app} --port {{port}}"
+        urls: dict[str, str] = {}
         for env in dict.fromkeys(env for env, _ in apps.values()):
             mine = {name: app for name, (e, app) in apps.items() if e == env}
             urls.update(stack.enter_context(serving(env, mine)))
@@ -122,17 +117,20 @@ def healthy(variant: dict[str, Any]) -> None:
 
 
 def wedged(variant: dict[str, Any]) -> None:
+    """Wedged, and unlike a failing server, no intent got an answer at all."""
     assert variant["wedged"] is True, (variant["wedged"], variant["wedge_evidence"])
     assert variant["wedge_evidence"] in ("stacks", "stall")
+    intents = variant["intents"]
+    assert intents["succeeded"] == 0 and intents["failed"] == 0, intents
 
 
 def failing(variant: dict[str, Any], kind: str) -> None:
     """Its answers come back, and they are the protocol's failures of `kind`, none a success.
 
     A URL target cannot be looked into, so main's black box rests a wedge claim on the stall
-    alone, and a server whose every answer fails is a stall (no success with requests in
-    flight): `wedged` is not asserted here. MCP's failing app is a command target, where
-    py-spy sees its workers working, and is asserted not wedged.
+    alone, and a server whose every answer fails is a stall too (no success with requests in
+    flight): `wedged` is not asserted here. What tells it from a wedged one in main's summary
+    is that its intents are answered, every one a failure of the protocol's kind.
     """
     intents = variant["intents"]
     assert intents["counted"] > 0 and intents["succeeded"] == 0, intents
@@ -149,8 +147,8 @@ def mcp(tmp_path_factory: pytest.TempPathFactory) -> dict[str, Any]:
             "sse": ("mcp", "mcp_app:app"),
             "stateless_json": ("mcp", "mcp_app:stateless_json_app"),
             "wedged": ("mcp", "mcp_app:wedged_app"),
+            "failing": ("mcp", "mcp_app:failing_app"),
         },
-        {"failing": ("mcp", "mcp_app:failing_app")},
     )["variants"]
 
 
@@ -162,11 +160,8 @@ def test_mcp_streamable_http_json_and_sse_stateful_and_stateless(mcp: dict[str, 
         assert by_name[f"{name}:setup [initialize]"]["failed"] == 0
         assert by_name[f"{name}:setup [initialize]"]["requests"] >= 1
     wedged(mcp["wedged"])
-    # The tool raises: MCP answers 200 with isError true, which is not a success. A command
-    # target, so py-spy could look in: its workers are working, not parked, so not wedged.
+    # The tool raises: MCP answers 200 with isError true, which is not a success.
     failing(mcp["failing"], "json_check")
-    assert mcp["failing"]["target"]["kind"] == "command"
-    assert mcp["failing"]["wedged"] is False, mcp["failing"]["wedge_evidence"]
 
 
 @pytest.fixture(scope="module")

@@ -99,6 +99,11 @@ def test_every_key_parses_and_round_trips_to_the_locust_processes() -> None:
             'setup[0].capture (line 2) s: must be "header',
         ),
         ('[[setup]]\nscope = "run"\n', "setup[0].scope (line 2) must be one of user, intent"),
+        (
+            '[[setup]]\nscope = "attempt"\ncapture = { s = "json:id" }\n\n'
+            '[[setup]]\npath = "/{s}"\n',  # a user-scoped step cannot use an attempt's capture
+            "setup[1].path (line 6) uses an unknown placeholder {s}",
+        ),
         ("[invoke]\nsuccess = { maybe = [1] }\n", "invoke.success (line 2) maybe: unknown key"),
         ("[poll]\npath = '/p'\n", "poll (line 1) needs `until`"),
         (
