@@ -96,6 +96,18 @@ def run(out: Path, flags: list[str]) -> dict[str, Any]:
     return summary
 
 
+def storms(out: Path, protocol: str, apps: dict[str, tuple[str, str]]) -> dict[str, Any]:
+    """Every app's variant, two apps per storm: each variant costs a Locust start and a
+    teardown (about 6 s on a loaded 2-core machine) beside its load, and a run's budget is
+    duration x variants + 30 s, which three such variants overrun."""
+    names = list(apps)
+    variants: dict[str, Any] = {}
+    for first in range(0, len(names), 2):
+        pair = {name: apps[name] for name in names[first : first + 2]}
+        variants.update(compare(out / f"storm{first // 2}", protocol, pair)["variants"])
+    return variants
+
+
 def compare(out: Path, protocol: str, apps: dict[str, tuple[str, str]]) -> dict[str, Any]:
     """One --protocol storm, `apps` (name: (env, module:app)) as URL targets started here."""
     with contextlib.ExitStack() as stack:
@@ -140,16 +152,10 @@ def failing(variant: dict[str, Any], kind: str) -> None:
 
 @pytest.fixture(scope="module")
 def mcp(tmp_path_factory: pytest.TempPathFactory) -> dict[str, Any]:
-    return compare(
-        tmp_path_factory.mktemp("mcp"),
-        "mcp",
-        {
-            "sse": ("mcp", "mcp_app:app"),
-            "stateless_json": ("mcp", "mcp_app:stateless_json_app"),
-            "wedged": ("mcp", "mcp_app:wedged_app"),
-            "failing": ("mcp", "mcp_app:failing_app"),
-        },
-    )["variants"]
+    out = tmp_path_factory.mktemp("mcp")
+    modes = {"sse": ("mcp", "mcp_app:app"), "stateless_json": ("mcp", "mcp_app:stateless_json_app")}
+    broken = {"wedged": ("mcp", "mcp_app:wedged_app"), "failing": ("mcp", "mcp_app:failing_app")}
+    return storms(out, "mcp", {**modes, **broken})
 
 
 def test_mcp_streamable_http_json_and_sse_stateful_and_stateless(mcp: dict[str, Any]) -> None:
@@ -166,16 +172,16 @@ def test_mcp_streamable_http_json_and_sse_stateful_and_stateless(mcp: dict[str, 
 
 @pytest.fixture(scope="module")
 def a2a(tmp_path_factory: pytest.TempPathFactory) -> dict[str, Any]:
-    return compare(
-        tmp_path_factory.mktemp("a2a"),
-        "a2a",
-        {
-            "fasta2a": ("pydantic-ai", "fasta2a_app:app"),
-            "wedged": ("pydantic-ai", "fasta2a_app:wedged_app"),
-            "a2a_sdk": ("a2a-sdk", "a2a_sdk_app:app"),
-            "sdk_failing": ("a2a-sdk", "a2a_sdk_app:failing_app"),
-        },
-    )["variants"]
+    out = tmp_path_factory.mktemp("a2a")
+    fasta2a = {
+        "fasta2a": ("pydantic-ai", "fasta2a_app:app"),
+        "wedged": ("pydantic-ai", "fasta2a_app:wedged_app"),
+    }
+    sdk = {
+        "a2a_sdk": ("a2a-sdk", "a2a_sdk_app:app"),
+        "sdk_failing": ("a2a-sdk", "a2a_sdk_app:failing_app"),
+    }
+    return storms(out, "a2a", {**fasta2a, **sdk})
 
 
 def test_a2a_success_is_the_polled_task_not_the_acknowledgement(a2a: dict[str, Any]) -> None:
@@ -193,7 +199,7 @@ def test_a2a_success_is_the_polled_task_not_the_acknowledgement(a2a: dict[str, A
 
 @pytest.fixture(scope="module")
 def ag_ui(tmp_path_factory: pytest.TempPathFactory) -> dict[str, Any]:
-    return compare(
+    return storms(
         tmp_path_factory.mktemp("ag_ui"),
         "ag-ui",
         {
@@ -201,7 +207,7 @@ def ag_ui(tmp_path_factory: pytest.TempPathFactory) -> dict[str, Any]:
             "wedged": ("pydantic-ai", "ag_ui_app:wedged_app"),
             "failing": ("pydantic-ai", "ag_ui_app:failing_app"),
         },
-    )["variants"]
+    )
 
 
 def test_ag_ui_success_is_run_finished(ag_ui: dict[str, Any]) -> None:
@@ -213,7 +219,7 @@ def test_ag_ui_success_is_run_finished(ag_ui: dict[str, Any]) -> None:
 @pytest.fixture(scope="module")
 def agentcore(tmp_path_factory: pytest.TempPathFactory) -> dict[str, Any]:
     env = "bedrock-agentcore"
-    return compare(
+    return storms(
         tmp_path_factory.mktemp("agentcore"),
         "agentcore",
         {
@@ -221,7 +227,7 @@ def agentcore(tmp_path_factory: pytest.TempPathFactory) -> dict[str, Any]:
             "wedged": (env, "agentcore_app:wedged_app"),
             "failing": (env, "agentcore_app:failing_app"),
         },
-    )["variants"]
+    )
 
 
 def test_agentcore_invocations_with_the_session_header(agentcore: dict[str, Any]) -> None:
@@ -233,7 +239,7 @@ def test_agentcore_invocations_with_the_session_header(agentcore: dict[str, Any]
 @pytest.fixture(scope="module")
 def adk(tmp_path_factory: pytest.TempPathFactory) -> dict[str, Any]:
     env = "google-adk"
-    return compare(
+    return storms(
         tmp_path_factory.mktemp("adk"),
         "adk",
         {
@@ -241,7 +247,7 @@ def adk(tmp_path_factory: pytest.TempPathFactory) -> dict[str, Any]:
             "wedged": (env, "adk_app:wedged_app"),
             "failing": (env, "adk_app:failing_app"),
         },
-    )["variants"]
+    )
 
 
 def test_adk_session_per_attempt_then_run(adk: dict[str, Any]) -> None:

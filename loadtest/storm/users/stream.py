@@ -94,6 +94,7 @@ class StreamReader:
         (a POST's SSE answer) that reaches its own end before k events is read whole, not a
         failure."""
         self.pattern: str | None = None
+        self.eof = False
         deadline = time.monotonic() + self.timeout
         try:
             sock = socket.create_connection((self.host, self.port), timeout=self.timeout)
@@ -102,6 +103,8 @@ class StreamReader:
         try:
             lines = [f"{method} {path} HTTP/1.1", f"Host: {self.host}"]
             lines += [f"{name}: {value}" for name, value in (headers or {}).items()]
+            if ends_early:  # a JSON answer then ends with the connection, not a timeout
+                lines.append("Connection: close")
             if body or method != "GET":
                 lines.append(f"Content-Length: {len(body)}")
             sock.sendall(("\r\n".join(lines) + "\r\n\r\n").encode() + body)
@@ -118,7 +121,9 @@ class StreamReader:
                 return _events(body), head + body
 
             def done(data: bytes) -> bool:
-                return _enough(data, k) or (ends_early and _ended(data))
+                # A protocol stream may end (last chunk, or the close after a JSON answer)
+                # before k events: it was read whole.
+                return _enough(data, k) or (ends_early and (_ended(data) or self.eof))
 
             body = self._read_until(sock, deadline, body, done)
             if not done(body):
@@ -139,6 +144,7 @@ class StreamReader:
             sock.settimeout(left)
             chunk = sock.recv(RECV_BYTES)
             if not chunk:
+                self.eof = True
                 break
             data += chunk
         return data
