@@ -17,7 +17,7 @@ import time
 from dataclasses import dataclass, field
 
 MODEL_SECONDS = 0.05
-DEDUP_MODEL_SECONDS = 0.5  # a slower model behind the cache: duplicates do arrive mid-call
+DEDUP_MODEL_SECONDS = 1.0  # a slower model behind the cache: duplicates do arrive mid-call
 
 
 def call_model(prompt: str, seconds: float = MODEL_SECONDS) -> str:
