@@ -17,6 +17,7 @@ from __future__ import annotations
 
 import contextlib
 import json
+import os
 import socket
 import subprocess
 import sys
@@ -31,7 +32,12 @@ from stampede.loadtest.targets import protocol_envs
 
 from tests.serverproc import ROOT, free_port
 
-pytestmark = [pytest.mark.slow, pytest.mark.timeout(600)]
+pytestmark = [pytest.mark.slow, pytest.mark.timeout(900)]
+# The whole matrix is about ten storms: minutes on a loaded 2-core machine, more than the
+# suite's budget. By default MCP (four apps) and the AG-UI disconnect run; the other presets'
+# storms run with STAMPEDE_E2E_PROTOCOLS=all (CI's nightly job, or before touching them).
+FULL = os.environ.get("STAMPEDE_E2E_PROTOCOLS") == "all"
+full_matrix = pytest.mark.skipif(not FULL, reason="set STAMPEDE_E2E_PROTOCOLS=all to run")
 # A long client timeout: a healthy server on a busy machine must not fail by slowness; a wedged
 # one is found by the stall (in flight, no success for --stall-seconds), not by timeouts.
 # Three senders per intent and four users: up to 8 duplicates parked at once, more than the
@@ -184,6 +190,7 @@ def a2a(tmp_path_factory: pytest.TempPathFactory) -> dict[str, Any]:
     return storms(out, "a2a", {**fasta2a, **sdk})
 
 
+@full_matrix
 def test_a2a_success_is_the_polled_task_not_the_acknowledgement(a2a: dict[str, Any]) -> None:
     for name in ("fasta2a", "a2a_sdk"):
         healthy(a2a[name])
@@ -210,6 +217,7 @@ def ag_ui(tmp_path_factory: pytest.TempPathFactory) -> dict[str, Any]:
     )
 
 
+@full_matrix
 def test_ag_ui_success_is_run_finished(ag_ui: dict[str, Any]) -> None:
     healthy(ag_ui["ag_ui"])
     wedged(ag_ui["wedged"])
@@ -230,6 +238,7 @@ def agentcore(tmp_path_factory: pytest.TempPathFactory) -> dict[str, Any]:
     )
 
 
+@full_matrix
 def test_agentcore_invocations_with_the_session_header(agentcore: dict[str, Any]) -> None:
     healthy(agentcore["agentcore"])
     wedged(agentcore["wedged"])
@@ -250,6 +259,7 @@ def adk(tmp_path_factory: pytest.TempPathFactory) -> dict[str, Any]:
     )
 
 
+@full_matrix
 def test_adk_session_per_attempt_then_run(adk: dict[str, Any]) -> None:
     healthy(adk["adk"])
     by_name = adk["adk"]["requests"]["by_name"]

@@ -99,11 +99,15 @@ def send(
     name: str,
     headers: dict[str, str] | None = None,
     intent: str | None = None,
+    setup: bool = False,
 ) -> Any:
-    """client.request's context manager for one workload request (caller judges it)."""
+    """client.request's context manager for one workload request (caller judges it). A setup
+    step's success is labelled so: it is not the storm's progress (client_metrics.py)."""
     kwargs = encode(request, context, headers or {})
     url = kwargs.pop("url")
     labels = user.context() if intent is None else {**user.context(), "intent": intent}
+    if setup:
+        labels["setup"] = True
     return user.client.request(
         request.method, url, name=name, catch_response=True, context=labels, **kwargs
     )
@@ -142,7 +146,8 @@ def run_steps(user: Any, steps: tuple[Step, ...], context: dict[str, Any]) -> st
     for step in steps:
         ctx = attempt_context(context)
         outcome = "connection_error"
-        with send(user, step, ctx, f"{user.name_prefix}setup [{step.name}]") as response:
+        name = f"{user.name_prefix}setup [{step.name}]"
+        with send(user, step, ctx, name, setup=True) as response:
             failure = judged(response, user.workload, step.rule())
             values = captured(step.capture, answer_of(response)) if failure is None else None
             if values is None:  # refused, not the protocol's success, or a capture missing

@@ -12,6 +12,7 @@ from pathlib import Path
 
 import pytest
 from stampede.loadtest.cli import main
+from stampede.loadtest.observe.sampler import parse_client_metrics
 from stampede.loadtest.storm.protocols import PRESETS, load_preset, parse_args, preset_text
 from stampede.loadtest.storm.users.exchange import Answer, captured, encode
 from stampede.loadtest.storm.users.placeholders import fill, fill_headers
@@ -201,3 +202,15 @@ def test_protocols_command_and_compare_flags(
             main(argv)
         err = capsys.readouterr().err.strip()
         assert message in err and "\n" not in err, (argv, err)
+
+
+def test_setup_successes_are_not_progress() -> None:
+    """A wedged server that still creates sessions shows no answers, and no failures either."""
+    text = (
+        "# TYPE stampede_client_requests_total counter\n"
+        'stampede_client_requests_total{variant="a",name="setup",outcome="setup_ok"} 12\n'
+        'stampede_client_requests_total{variant="a",name="invoke",outcome="ok"} 3\n'
+        'stampede_client_requests_total{variant="a",name="invoke",outcome="http_error"} 2\n'
+    )
+    parsed = parse_client_metrics(text)
+    assert (parsed["client_requests"], parsed["client_ok"], parsed["client_failures"]) == (17, 3, 2)
