@@ -265,7 +265,9 @@ def test_adk_session_per_attempt_then_run(adk: dict[str, Any]) -> None:
     by_name = adk["adk"]["requests"]["by_name"]
     sessions = by_name["adk:setup [create session]"]["requests"]  # one per attempt
     runs = sum(v["requests"] for k, v in by_name.items() if k.startswith("adk:invoke ["))
-    assert sessions == runs > 0, by_name
+    # Attempts still running when the storm ended made their session but no answer yet:
+    # at most one per sender (4 users x 3 senders).
+    assert 0 < runs <= sessions <= runs + 12, by_name
     wedged(adk["wedged"])
     failing(adk["failing"], "http_error")
 
