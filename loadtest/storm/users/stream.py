@@ -101,7 +101,8 @@ class StreamReader:
         except OSError as exc:
             raise _failure(exc) from None
         try:
-            lines = [f"{method} {path} HTTP/1.1", f"Host: {self.host}"]
+            # host:port, as HTTP/1.1 wants off port 80 (MCP refuses a bare host with 421)
+            lines = [f"{method} {path} HTTP/1.1", f"Host: {self.host}:{self.port}"]
             lines += [f"{name}: {value}" for name, value in (headers or {}).items()]
             if ends_early:  # a JSON answer then ends with the connection, not a timeout
                 lines.append("Connection: close")
