@@ -27,6 +27,7 @@ def test_wheel_has_only_the_stampede_package(tmp_path: Path) -> None:
     assert "stampede/server/app.py" in code and "stampede/loadtest/cli.py" in code
     assert "stampede/probe/__init__.py" in code
     assert "stampede/loadtest/commands/plan/plan_schema.json" in code
+    assert "stampede/loadtest/storm/protocols/mcp.toml" in code  # the --protocol presets
     repeated = [n for n, count in Counter(code).items() if count > 1]
     assert not repeated, repeated
     assert not any("__pycache__" in n or n.startswith("stampede/stampede") for n in code)

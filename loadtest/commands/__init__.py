@@ -49,6 +49,11 @@ COMMANDS = (
         "server's knee, peak, USL fit, storm margin and limits per host shape",
     ),
     Command(
+        "protocols",
+        f"{_HERE}.protocols:register",
+        "list the agent-protocol presets (A2A, MCP, AG-UI, AgentCore, ADK); show one",
+    ),
+    Command(
         "healthcheck",
         f"{_HERE}.healthcheck:register",
         "exit 0 if a URL answers 2xx (container healthchecks)",

@@ -96,6 +96,7 @@ def parse_client_metrics(text: str) -> dict[str, Any]:
     """The locustfile's stampede_client_* export, summed over variants and request names."""
     out = {k: 0 for k in ("client_requests", "client_ok", "client_conflict", "client_timeout")}
     out["client_users"] = 0
+    setup_ok = 0  # a workload's setup steps that succeeded: neither answers nor failures
     for family in text_string_to_metric_families(text):
         for s in family.samples:
             if s.name == "stampede_client_requests_total":
@@ -104,13 +105,14 @@ def parse_client_metrics(text: str) -> dict[str, Any]:
                 out["client_ok"] += n if outcome == "ok" else 0
                 out["client_conflict"] += n if outcome == "conflict" else 0
                 out["client_timeout"] += n if outcome in TIMEOUT_OUTCOMES else 0
+                setup_ok += n if outcome == "setup_ok" else 0
             elif s.name == "stampede_client_users":
                 out["client_users"] = int(s.value)
             elif s.name == "stampede_client_inflight":
                 out["client_inflight"] = int(s.value)
             elif s.name == "stampede_client_schedule_start_seconds":
                 out["client_schedule_start"] = float(s.value)
-    out["client_failures"] = out["client_requests"] - out["client_ok"]
+    out["client_failures"] = out["client_requests"] - out["client_ok"] - setup_ok
     return out
 
 

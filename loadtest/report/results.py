@@ -15,6 +15,7 @@ import io
 import json
 import math
 import os
+import re
 import secrets
 import time
 from collections.abc import Iterator
@@ -46,8 +47,9 @@ FAILURE_KINDS = {
     "AbortedError": "aborted",
     "ConnectionFailedError": "connection_error",
     "UnexpectedStatusError": "http_error",
-    "BadAnswerError": "bad_answer",
+    "SetupFailedError": "setup_failed",
 }
+ANSWER_ERROR = re.compile(r"^AnswerError\('([a-z0-9_]+)'\)")  # kind: the protocol's own failure
 TIMEOUT_KINDS = ("client_timeout", "duplicate_timeout")
 
 
@@ -157,7 +159,9 @@ def locust_requests(prefix: Path) -> tuple[dict[str, Any], dict[str, Any]]:
     failed = int(_number(total.get("Failure Count")) or 0)
     by_kind: dict[str, int] = {}
     for row in failures:
-        kind = FAILURE_KINDS.get(row.get("Error", "").split("(", 1)[0], "other")
+        error = row.get("Error", "")
+        answer = ANSWER_ERROR.match(error)
+        kind = answer.group(1) if answer else FAILURE_KINDS.get(error.split("(", 1)[0], "other")
         by_kind[kind] = by_kind.get(kind, 0) + int(_number(row.get("Occurrences")) or 0)
     by_name = {
         row["Name"]: {

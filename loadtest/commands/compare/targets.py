@@ -16,6 +16,7 @@ from urllib.parse import urlsplit
 
 from stampede.loadtest.observe.blackbox import DEFAULT_STALL_S
 from stampede.loadtest.process.caps import CapsRequest
+from stampede.loadtest.storm.protocols import PRESETS, load_preset, parse_args
 from stampede.loadtest.storm.users.workload import Workload, WorkloadError, load_workload
 from stampede.loadtest.targets.spec import (
     DEFAULT_HEALTH_PATH,
@@ -73,6 +74,19 @@ def add_target_flags(parser: argparse.ArgumentParser) -> None:
     parser.add_argument(
         "--workload", metavar="FILE.toml", help="how the targets' API looks (README)"
     )
+    parser.add_argument(
+        "--protocol",
+        metavar="NAME",
+        help=f"a shipped workload for an agent protocol ({', '.join(PRESETS)}); "
+        "`stampede protocols` lists them; not with --workload",
+    )
+    parser.add_argument(
+        "--protocol-arg",
+        action="append",
+        metavar="KEY=VALUE",
+        help="a value for the workload's [params] (repeatable), e.g. tool=echo or "
+        '\'arguments={"text": "{prompt}"}\' (JSON if it parses, else a string)',
+    )
 
 
 def target_options(args: argparse.Namespace) -> TargetOptions | None:
@@ -82,6 +96,8 @@ def target_options(args: argparse.Namespace) -> TargetOptions | None:
         "--health-path": getattr(args, "health_path", None),
         "--stall-seconds": getattr(args, "stall_seconds", None),
         "--workload": getattr(args, "workload", None),
+        "--protocol": getattr(args, "protocol", None),
+        "--protocol-arg": getattr(args, "protocol_arg", None),
     }
     if not texts:
         given = [flag for flag, value in target_only.items() if value is not None]
@@ -93,14 +109,28 @@ def target_options(args: argparse.Namespace) -> TargetOptions | None:
         values["health_path"] = check_health_path(str(target_only["--health-path"]))
     if target_only["--stall-seconds"] is not None:
         values["stall_s"] = _seconds("--stall-seconds", str(target_only["--stall-seconds"]))
-    if target_only["--workload"] is not None:
-        path = Path(str(target_only["--workload"]))
-        try:
-            values["workload"] = load_workload(path)
-        except WorkloadError as exc:
-            raise ValueError(str(exc)) from None
-        values["workload_file"] = str(path)
+    values.update(_workload(target_only))
     return TargetOptions(**values)
+
+
+def _workload(given: dict[str, Any]) -> dict[str, Any]:
+    """--workload FILE or --protocol NAME (one of them), with --protocol-arg's params."""
+    workload, protocol = given["--workload"], given["--protocol"]
+    args = list(given["--protocol-arg"] or [])
+    if workload is not None and protocol is not None:
+        raise ValueError("--protocol and --workload: give one (a preset or your own file)")
+    try:
+        if protocol is not None:
+            return {
+                "workload": load_preset(str(protocol), args),
+                "workload_file": f"protocol:{protocol}",
+            }
+        if workload is None:
+            return {}
+        path = Path(str(workload))
+        return {"workload": load_workload(path, parse_args(args)), "workload_file": str(path)}
+    except WorkloadError as exc:
+        raise ValueError(str(exc)) from None
 
 
 def _seconds(flag: str, text: str) -> float:

@@ -142,6 +142,7 @@ class _Collector(Collector):
 
 
 STORE = ClientMetrics()
+SETUP_OK = "setup_ok"  # the outcome label of a successful setup step (observe/sampler.py)
 _server: Any = None
 
 
@@ -151,7 +152,12 @@ def _on_request(
 ) -> None:
     variant = (context or {}).get("variant", "default")
     label = name.split(":", 1)[1] if name.startswith(f"{variant}:") else name
-    STORE.observe(variant, label, outcome_of(exception), (response_time or 0.0) / 1000.0)
+    outcome = outcome_of(exception)
+    if outcome == "ok" and (context or {}).get("setup"):
+        # A workload's setup step (a session created, a protocol initialized) is no answer:
+        # a wedged server that still creates sessions must not look like it makes progress.
+        outcome = SETUP_OK
+    STORE.observe(variant, label, outcome, (response_time or 0.0) / 1000.0)
 
 
 @events.report_to_master.add_listener

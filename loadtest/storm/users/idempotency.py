@@ -28,8 +28,17 @@ from locust.runners import WorkerRunner
 from stampede.loadtest.storm.users.agents import AgentPool, zipf_cum_weights
 from stampede.loadtest.storm.users.arrival import RateSchedule, total_s
 from stampede.loadtest.storm.users.base import StormUser
+from stampede.loadtest.storm.users.exchange import (
+    answer_of,
+    attempt_context,
+    captured,
+    judged,
+    poll_until,
+    run_steps,
+    send,
+)
 from stampede.loadtest.storm.users.intents import LOG, Intent
-from stampede.loadtest.storm.users.outcomes import judge_response, outcome_of
+from stampede.loadtest.storm.users.outcomes import AnswerError, outcome_of
 from stampede.loadtest.storm.users.retry import attempts, backoff_s, max_backoff_s
 from stampede.loadtest.storm.users.retry_control import guard_for
 
@@ -69,6 +78,9 @@ class IdempotencyStormUser(StormUser):
         self.guard = guard_for(self.variant, self.options.retry_policy, self.options.retry_budget)
         self.flying = Group()  # open model: this user's intents in flight
         self.schedule_done = False
+        self.rule = self.workload.invoke.rule()
+        self.user_context: dict[str, Any] = {}  # captures of the user-scoped setup steps
+        self.user_ready = False
 
     def on_stop(self) -> None:
         self.flying.kill(block=False)
@@ -129,8 +141,12 @@ class IdempotencyStormUser(StormUser):
         intent = LOG.open(request.key, self.variant, request.agent, intended, started)
         group = Group()
         try:
+            context = self.setup_for(request, intent)
+            if context is None:
+                LOG.close(intent)
+                return
             for sender in range(self.options.duplicates):
-                group.spawn(self.send, request, sender, intent)
+                group.spawn(self.send, request, sender, intent, context)
             group.join(timeout=self.budget_s())
         except gevent.GreenletExit:  # Locust stops the user: the intent stays open, "cut"
             group.kill(block=False)
@@ -148,7 +164,9 @@ class IdempotencyStormUser(StormUser):
             + (tries - 1) * max_backoff_s(o.retry_policy, o.retry_base)
         )
 
-    def send(self, request: LogicalRequest, sender: int, intent: Intent) -> None:
+    def send(
+        self, request: LogicalRequest, sender: int, intent: Intent, context: dict[str, Any]
+    ) -> None:
         o = self.options
         rng = random.Random(f"{request.key}:{sender}")
         if sender:
@@ -156,15 +174,21 @@ class IdempotencyStormUser(StormUser):
         tries = attempts(o.retry_policy, o.max_retries)
         for attempt in range(tries):
             label = "retry" if attempt else ("primary" if sender == 0 else "dup")
-            outcome = self.attempt(request, label, intent, rng)
+            outcome = self.attempt(request, label, intent, rng, context)
             if outcome == "ok" or not _retryable(outcome) or attempt + 1 == tries:
                 return
             gevent.sleep(backoff_s(o.retry_policy, attempt + 1, o.retry_base, rng))
 
     def attempt(
-        self, request: LogicalRequest, label: str, intent: Intent, rng: random.Random
+        self,
+        request: LogicalRequest,
+        label: str,
+        intent: Intent,
+        rng: random.Random,
+        context: dict[str, Any],
     ) -> str:
-        """One HTTP attempt (unless the retry guard says no); returns its outcome."""
+        """One attempt (unless the retry guard says no), polled to its terminal answer if the
+        workload has a [poll]; returns its outcome."""
         retry = label == "retry"
         now = time.time()
         if not self.guard.allow(retry, rng):
@@ -174,28 +198,35 @@ class IdempotencyStormUser(StormUser):
         record = intent.begin(label, now)
         outcome = "connection_error"
         status, judgement = 0, None
+        invoke, poll = self.workload.invoke, self.workload.poll
+        ctx = attempt_context(context)
+        deadline = time.monotonic() + self.options.client_timeout
+        key_header = {invoke.idempotency_header: request.key} if invoke.idempotency_header else {}
         try:
-            invoke = self.workload.invoke
-            with (
-                self.in_flight(),
-                self.client.request(
-                    invoke.method,
-                    self.workload.invoke_path(request.agent),
-                    json=self.workload.invoke_body(f"storm {request.key}"),
-                    headers={invoke.idempotency_header: request.key},
-                    name=f"{self.name_prefix}invoke [{label}]",
-                    catch_response=True,
-                    context={**self.context(), "intent": request.key},
-                ) as response,
-            ):
-                # Success is the whole answer (loadtest/storm/users/success.py), not a status.
-                failure, judgement = judge_response(response, self.workload)
-                if failure is None:
-                    response.success()
-                else:
-                    response.failure(failure)
-                outcome = outcome_of(failure)
-                status = int(getattr(response, "status_code", 0) or 0)
+            with self.in_flight():
+                if self.workload.steps("attempt"):  # e.g. a session of its own per attempt
+                    outcome = run_steps(self, self.workload.steps("attempt"), ctx)
+                    if outcome != "ok":
+                        outcome = "setup_failed"
+                        return outcome
+                name = f"{self.name_prefix}invoke [{label}]"
+                with send(self, invoke, ctx, name, key_header, request.key) as response:
+                    # Success is the whole answer (users/success.py), not a status.
+                    failure, judgement = judged(response, self.workload, self.rule)
+                    status = int(getattr(response, "status_code", 0) or 0)
+                    # A cut body is never read again: that would wait out a second timeout.
+                    first = answer_of(response) if failure is None else None
+                    values = captured(invoke.capture, first) if first is not None else {}
+                    if values is None:
+                        failure = AnswerError.of("capture_missing")
+                    if failure is None:
+                        response.success()
+                    else:
+                        response.failure(failure)
+                    outcome = outcome_of(failure)
+                if outcome == "ok" and poll is not None:
+                    ctx.update(values or {})
+                    outcome = poll_until(self, poll, first, ctx, label, deadline)
         except gevent.GreenletExit:
             outcome = "cut"  # the run stopped mid-attempt: it shows in flight, not failed
             raise
@@ -205,6 +236,28 @@ class IdempotencyStormUser(StormUser):
                 sample = judgement.sample if judgement is not None and not judgement.ok else ""
                 intent.end(record, time.time(), outcome, status, sample)
         return outcome
+
+    def setup_for(self, request: LogicalRequest, intent: Intent) -> dict[str, Any] | None:
+        """The intent's placeholder values after the user's and the intent's setup steps;
+        None (the failure recorded on the intent as `setup_failed`) if a step failed."""
+        context: dict[str, Any] = {
+            "prompt": f"storm {request.key}",
+            "key": request.key,
+            "agent": request.agent,
+        }
+        for scope in ("user", "intent"):
+            steps = self.workload.steps(scope)
+            if not steps or (scope == "user" and self.user_ready):
+                continue
+            started = time.time()
+            target = self.user_context if scope == "user" else context
+            with self.in_flight():
+                outcome = run_steps(self, steps, target)
+            if outcome != "ok":
+                intent.record(f"setup {scope}", started, time.time(), "setup_failed")
+                return None
+            self.user_ready = self.user_ready or scope == "user"
+        return {**self.user_context, **context}
 
 
 def _retryable(outcome: str) -> bool:

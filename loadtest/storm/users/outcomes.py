@@ -10,7 +10,6 @@ import socket
 from typing import Any
 
 import gevent
-from locust.contrib.fasthttp import LocustBadStatusCode
 from stampede.loadtest.storm.users.success import (
     Judgement,
     SuccessRule,
@@ -68,11 +67,24 @@ class UnexpectedStatusError(StormFailure):
     outcome = "http_error"
 
 
-class BadAnswerError(StormFailure):
-    """A complete answer with an allowed status that says it failed (JSON-RPC error, a JSON
-    check, an SSE failure event or a stream without its terminal event)."""
+class SetupFailedError(StormFailure):
+    """A workload's [[setup]] step failed: counted apart from the intent's own answer."""
 
-    outcome = "bad_answer"
+    outcome = "setup_failed"
+
+
+class AnswerError(StormFailure):
+    """A 2xx the protocol calls a failure (users/success.py); the message is the kind."""
+
+    _kinds: dict[str, AnswerError] = {}
+
+    @classmethod
+    def of(cls, kind: str) -> AnswerError:
+        if kind not in cls._kinds:
+            error = cls(kind)
+            error.outcome = kind
+            cls._kinds[kind] = error
+        return cls._kinds[kind]
 
 
 _BY_STATUS: dict[int, StormFailure] = {
@@ -126,7 +138,7 @@ def success_rule(workload: Workload | None) -> SuccessRule:
 
 
 def judge_response(
-    response: Any, workload: Workload | None = None
+    response: Any, workload: Workload | None = None, rule: SuccessRule | None = None
 ) -> tuple[StormFailure | None, Judgement]:
     """An attempt's failure (None: success) and its judgement, from everything the client read.
 
@@ -136,7 +148,9 @@ def judge_response(
     status = int(getattr(response, "status_code", 0) or 0)
     meta = getattr(response, "request_meta", None) or {}
     body_error = meta.get("exception") if status else None
-    if isinstance(body_error, LocustBadStatusCode):
+    # By name: importing locust here would gevent-patch every process that judges an answer
+    # (the harness, the tests), and late patching breaks ssl (gevent#1016).
+    if type(body_error).__name__ == "LocustBadStatusCode":
         body_error = None  # Locust's own mark of a 4xx/5xx: the body itself was read
     failure = classify(response, workload)
     if failure is not None:
@@ -148,7 +162,8 @@ def judge_response(
     body = _body(response) if complete else b""
     headers = getattr(response, "headers", None) or {}
     content_type = str(headers.get("content-type", "") or "")
-    judgement = judge(success_rule(workload), status, body, content_type, complete)
+    rule = rule if rule is not None else success_rule(workload)
+    judgement = judge(rule, status, body, content_type, complete)
     if judgement.ok:
         return None, judgement
     if judgement.kind == "incomplete_body":
@@ -160,7 +175,7 @@ def judge_response(
         return failure, Judgement(False, "incomplete_body", sample)
     if judgement.kind.startswith("http_"):
         return UnexpectedStatusError(failure_message(judgement, status)), judgement
-    return BadAnswerError(failure_message(judgement, status)), judgement
+    return AnswerError.of(judgement.kind), judgement  # constant: one failures row per kind
 
 
 _INCOMPLETE = ClientTimeoutError("body not complete within the client timeout")

@@ -22,12 +22,15 @@ from urllib.parse import urlsplit
 
 from locust import events, task
 from stampede.loadtest.storm.users.base import StormUser
+from stampede.loadtest.storm.users.exchange import attempt_context, encode, run_steps
 from stampede.loadtest.storm.users.outcomes import (
     ClientTimeoutError,
     ConnectionFailedError,
+    SetupFailedError,
     StormFailure,
     UnexpectedStatusError,
 )
+from stampede.loadtest.storm.users.workload import Stream
 from stampede.server.hazards.stream.consume import CONSUME_HEADER, SERVER_STOPS
 
 MAX_STREAM_BYTES = 1 << 20
@@ -77,21 +80,35 @@ class StreamReader:
         self.port = parts.port or 80
         self.timeout = timeout
 
-    def read(self, path: str, k: int) -> tuple[int, bytes]:
+    def read(
+        self,
+        path: str,
+        k: int,
+        method: str = "GET",
+        headers: dict[str, str] | None = None,
+        body: bytes = b"",
+        ends_early: bool = False,
+    ) -> tuple[int, bytes]:
         """(events read, bytes received); raises a StormFailure if it went wrong. `pattern` is
-        then the consumption pattern the server named, if any."""
+        then the consumption pattern the server named, if any. `ends_early`: a protocol stream
+        (a POST's SSE answer) that reaches its own end before k events is read whole, not a
+        failure."""
         self.pattern: str | None = None
+        self.eof = False
         deadline = time.monotonic() + self.timeout
         try:
             sock = socket.create_connection((self.host, self.port), timeout=self.timeout)
         except OSError as exc:
             raise _failure(exc) from None
         try:
-            # RFC 9110: Host carries the port unless it is the scheme's default (DNS-rebinding
-            # guards, e.g. MCP's, answer 421 to a Host without it).
-            host = self.host if self.port == 80 else f"{self.host}:{self.port}"
-            request = f"GET {path} HTTP/1.1\r\nHost: {host}\r\n\r\n"
-            sock.sendall(request.encode())
+            # host:port, as HTTP/1.1 wants off port 80 (MCP refuses a bare host with 421)
+            lines = [f"{method} {path} HTTP/1.1", f"Host: {self.host}:{self.port}"]
+            lines += [f"{name}: {value}" for name, value in (headers or {}).items()]
+            if ends_early:  # a JSON answer then ends with the connection, not a timeout
+                lines.append("Connection: close")
+            if body or method != "GET":
+                lines.append(f"Content-Length: {len(body)}")
+            sock.sendall(("\r\n".join(lines) + "\r\n\r\n").encode() + body)
             received = self._read_until(sock, deadline, b"", lambda data: b"\r\n\r\n" in data)
             head, _, body = received.partition(b"\r\n\r\n")
             status = _status(head)
@@ -103,8 +120,14 @@ class StreamReader:
                 if not _ended(body):
                     raise StreamCutError(f"stream cut short ({self.pattern})")
                 return _events(body), head + body
-            body = self._read_until(sock, deadline, body, lambda data: _enough(data, k))
-            if not _enough(body, k):
+
+            def done(data: bytes) -> bool:
+                # A protocol stream may end (last chunk, or the close after a JSON answer)
+                # before k events: it was read whole.
+                return _enough(data, k) or (ends_early and (_ended(data) or self.eof))
+
+            body = self._read_until(sock, deadline, body, done)
+            if not done(body):
                 raise StreamIncompleteError("stream ended before the events to read")
             return min(_events(body), k), head + body
         except OSError as exc:
@@ -122,6 +145,7 @@ class StreamReader:
             sock.settimeout(left)
             chunk = sock.recv(RECV_BYTES)
             if not chunk:
+                self.eof = True
                 break
             data += chunk
         return data
@@ -166,10 +190,46 @@ def _failure(exc: OSError) -> StormFailure:
 class StreamUser(StormUser):
     """Opens agent streams and drops each one after --stream-drop-after events."""
 
+    def open_stream(self, agent: str) -> bytes:
+        if self.workload.stream != Stream() or self.workload.setup:
+            return self.open_protocol_stream(agent)
+        path = self.workload.stream.path.replace("{agent}", agent)
+        _, received = self.reader.read(path, self.drop_after)
+        return received
+
+    def open_protocol_stream(self, agent: str) -> bytes:
+        """A workload's [stream]: setup steps first (their captures fill its placeholders),
+        then its method, headers and body; a stream the protocol ends itself before
+        --stream-drop-after events is read whole."""
+        stream = self.workload.stream
+        self.opened += 1
+        key = f"s{self.options.seed}-w{self.worker}-u{self.slot}-st{self.opened}"
+        context: dict[str, Any] = {"prompt": f"storm {key}", "key": key, "agent": agent}
+        for scope in ("user", "intent", "attempt"):  # one stream is one intent and attempt
+            steps = self.workload.steps(scope)
+            if steps and not (scope == "user" and self.user_ready):
+                target = self.user_context if scope == "user" else context
+                if run_steps(self, steps, target) != "ok":
+                    raise SetupFailedError("setup_failed")
+                self.user_ready = self.user_ready or scope == "user"
+        request = encode(stream, attempt_context({**self.user_context, **context}), {})
+        _, received = self.reader.read(
+            request["url"],
+            self.drop_after,
+            stream.method,
+            {"Accept": "text/event-stream", **request["headers"]},
+            request.get("data", b""),
+            ends_early=True,
+        )
+        return received
+
     def on_start(self) -> None:
         self.drop_after = drop_after(self.environment.parsed_options)
         self.reader = StreamReader(self.host, self.options.client_timeout)
         self.agents = self.agent_pool()
+        self.user_context: dict[str, Any] = {}  # captures of the user-scoped setup steps
+        self.user_ready = False
+        self.opened = 0
 
     @task
     def drop_stream(self) -> None:
@@ -178,9 +238,8 @@ class StreamUser(StormUser):
         exception: BaseException | None = None
         received = b""
         try:
-            path = self.workload.stream.path.replace("{agent}", agent)
             with self.in_flight():
-                _, received = self.reader.read(path, self.drop_after)
+                received = self.open_stream(agent)
         except StormFailure as exc:
             exception = exc
         name = f"{self.name_prefix}stream [{_describe(self.reader.pattern, self.drop_after)}]"

@@ -89,22 +89,30 @@ def _judge_json(rule: SuccessRule, parsed: Any, body: bytes) -> Judgement:
 
 
 def _judge_sse(rule: SuccessRule, body: bytes) -> Judgement:
-    events = sse_events(body)
-    for name, data in events:
+    """Read to the terminal event: the first done/failed one wins. The JSON checks and the
+    JSON-RPC error check apply to the last event whose data is JSON (an MCP answer over SSE)."""
+    last: Any = _MISSING
+    ended = False
+    for name, data in sse_events(body):
         parsed = _json(data.encode())
         names = {name}
         if isinstance(parsed, dict) and isinstance(parsed.get("type"), str):
             names.add(parsed["type"])
+        if parsed is not _MISSING:
+            last = parsed
         if rule.sse_failed and names & set(rule.sse_failed):
             return Judgement(False, "sse_failed", sample_of(data or name))
-        if rule.jsonrpc_error_fails and _is_jsonrpc_error(parsed):
-            return Judgement(False, "jsonrpc_error", sample_of(json.dumps(parsed.get("error"))))
         if rule.sse_done and names & set(rule.sse_done):
-            return OK
-    if rule.sse_done:
+            ended = True
+            break
+    if rule.sse_done and not ended:
         # The stream ended (complete) but never said it succeeded.
         return Judgement(False, "sse_unterminated", sample_of(body) or "empty stream")
-    return OK
+    if last is _MISSING:
+        if rule.json:
+            return Judgement(False, "json_check", "no JSON event: " + sample_of(body))
+        return OK
+    return _judge_json(rule, last, json.dumps(last).encode())
 
 
 def sse_events(body: bytes) -> list[tuple[str, str]]:
