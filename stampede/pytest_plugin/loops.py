@@ -1,0 +1,163 @@
+"""Every event loop a test makes, watched: an event loop policy that instruments each new loop.
+
+pytest-asyncio, anyio's pytest plugin and `asyncio.run` all make their loops through the
+policy's `new_event_loop`, so wrapping the policy (whatever it was: uvloop's works the same)
+reaches every test's loop without knowing the runner. Each loop gets:
+
+- the probe's instrumented default executor (which items run, which workers are parked);
+- the probe's counting exception handler (loop_errors.py), chained to the default one, whose
+  reports become findings of the test running at the time;
+- a task factory that records where each task was created (a few frames, not a traceback
+  object: it is on every `create_task`);
+- a heartbeat, a timer every BEAT_S, that the watchdog thread reads to see a blocked loop.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import itertools
+import sys
+import threading
+import time
+import weakref
+from collections.abc import Callable
+from dataclasses import dataclass
+from typing import Any
+
+from stampede.probe import loop_errors
+from stampede.probe.executor import InstrumentedExecutor
+
+BEAT_S = 0.05
+CREATION_FRAMES = 12
+# The frames of the machinery around user code (asyncio, the thread pools, pytest and its
+# runners): left out of the stacks in the evidence, which then show the test's own code.
+MACHINERY = (
+    "/asyncio/",
+    "/threading.py",
+    "/concurrent/futures/thread.py",
+    "/stampede/probe/executor.py",
+    "/stampede/pytest_plugin/",
+    "/_pytest/",
+    "/pluggy/",
+    "/pytest_asyncio/",
+    "/anyio/pytest_plugin.py",
+    "/pytest/__main__.py",
+    "<frozen runpy>",
+)
+
+
+def is_machinery(filename: str) -> bool:
+    name = filename.replace("\\", "/")
+    return any(part in name for part in MACHINERY)
+
+
+Frame = tuple[str, int, str]  # (file, line, function)
+# Told each loop error: (kind, message, exception, context)
+ErrorSink = Callable[[str, str, BaseException | None, dict[str, Any]], None]
+
+
+@dataclass
+class LoopWatch:
+    loop: asyncio.AbstractEventLoop
+    executor: InstrumentedExecutor
+    # The general wedge rule holding: (since, completed count then, reported yet)
+    held: tuple[float, int, bool] | None = None
+    last_beat: float = 0.0
+    thread: int | None = None
+
+
+def creation_stack() -> list[Frame]:
+    frame: Any = sys._getframe(1)
+    out: list[Frame] = []
+    while frame is not None and len(out) < CREATION_FRAMES:
+        if not is_machinery(frame.f_code.co_filename):
+            out.append((frame.f_code.co_filename, frame.f_lineno, frame.f_code.co_name))
+        frame = frame.f_back
+    return out
+
+
+class Registry:
+    """The watched loops, the creation stack of each task they made, and the error sink."""
+
+    def __init__(self, sink: ErrorSink) -> None:
+        self.sink = sink
+        self.loops: weakref.WeakKeyDictionary[asyncio.AbstractEventLoop, LoopWatch] = (
+            weakref.WeakKeyDictionary()
+        )
+        # task -> (its creation number, where it was created)
+        self.origins: weakref.WeakKeyDictionary[asyncio.Future[Any], tuple[int, list[Frame]]] = (
+            weakref.WeakKeyDictionary()
+        )
+        self._numbers = itertools.count(1)
+        self.last_number = 0
+        self._lock = threading.Lock()
+
+    def watch(self, loop: asyncio.AbstractEventLoop) -> asyncio.AbstractEventLoop:
+        executor = InstrumentedExecutor()
+        loop.set_default_executor(executor)
+        state = LoopWatch(loop, executor)
+        detector = loop_errors.Detector(lambda kind: None)
+        previous = loop.get_exception_handler()
+
+        def handler(loop_: asyncio.AbstractEventLoop, context: dict[str, Any]) -> None:
+            message = str(context.get("message", ""))
+            exception = context.get("exception")
+            kind = detector.report(message, exception)
+            if kind is not None:
+                self.sink(kind, message, exception, context)
+            if previous is not None:
+                previous(loop_, context)
+            else:
+                loop_.default_exception_handler(context)
+
+        loop.set_exception_handler(handler)
+        loop.set_task_factory(self._factory(state))
+
+        def beat() -> None:
+            state.last_beat = time.monotonic()
+            state.thread = threading.get_ident()
+            if not loop.is_closed():
+                loop.call_later(BEAT_S, beat)
+
+        loop.call_soon(beat)
+        with self._lock:
+            self.loops[loop] = state
+        return loop
+
+    def _factory(self, state: LoopWatch) -> Callable[..., asyncio.Future[Any]]:
+        origins = self.origins
+
+        def factory(loop: asyncio.AbstractEventLoop, coro: Any, **kwargs: Any) -> Any:
+            task = asyncio.Task(coro, loop=loop, **kwargs)
+            self.last_number = number = next(self._numbers)
+            origins[task] = (number, creation_stack())
+            return task
+
+        return factory
+
+    def watches(self) -> list[LoopWatch]:
+        with self._lock:
+            return [w for loop, w in list(self.loops.items()) if not loop.is_closed()]
+
+
+class WatchingPolicy(asyncio.AbstractEventLoopPolicy):
+    """The policy that was in place, with every new loop watched."""
+
+    def __init__(self, inner: asyncio.AbstractEventLoopPolicy, registry: Registry) -> None:
+        self.inner = inner
+        self.registry = registry
+
+    def new_event_loop(self) -> asyncio.AbstractEventLoop:
+        return self.registry.watch(self.inner.new_event_loop())
+
+    def get_event_loop(self) -> asyncio.AbstractEventLoop:
+        return self.inner.get_event_loop()
+
+    def set_event_loop(self, loop: asyncio.AbstractEventLoop | None) -> None:
+        self.inner.set_event_loop(loop)
+
+    def get_child_watcher(self) -> Any:  # pragma: no cover - deprecated, Unix only
+        return self.inner.get_child_watcher()  # type: ignore[attr-defined]
+
+    def set_child_watcher(self, watcher: Any) -> None:  # pragma: no cover
+        self.inner.set_child_watcher(watcher)  # type: ignore[attr-defined]

@@ -1,0 +1,137 @@
+"""One daemon thread that watches every running test loop: blocked callbacks and wedges.
+
+A loop blocked by a callback cannot say so itself, and a wedged pool leaves the loop idle and
+responsive, so neither shows from inside. Every TICK_S the watchdog:
+
+- reads each running loop's heartbeat (loops.py): no beat for longer than the threshold means
+  a callback holds the loop; the loop thread's stack, taken then, says which one. The finding
+  is written when the beat comes back, with how long the loop was held.
+- snapshots each loop's default executor with stacks and applies the probe's general wedge
+  rule (wedge.py): every worker parked in a wait, work queued behind them, nothing completed
+  for `confirm_s`.
+
+Findings go to a sink (checks.py), which gives them to the test running at the time.
+"""
+
+from __future__ import annotations
+
+import sys
+import threading
+import time
+import traceback
+from collections.abc import Callable
+from dataclasses import dataclass
+from typing import Any
+
+from stampede.probe.wedge import all_parked, describe_parked
+from stampede.pytest_plugin.loops import BEAT_S, LoopWatch, Registry, is_machinery
+
+TICK_S = 0.05
+THREAD_NAME = "stampede-pytest-watchdog"
+
+# Told each finding: (kind, title, evidence text, texts the allow-list is searched in)
+Sink = Callable[[str, str, str, list[str]], None]
+
+
+@dataclass
+class _Stall:
+    since: float
+    stack: list[str]
+
+
+class Watchdog:
+    def __init__(self, registry: Registry, sink: Sink, block_s: float, confirm_s: float) -> None:
+        self.registry = registry
+        self.sink = sink
+        self.block_s = block_s
+        self.confirm_s = confirm_s
+        self._stop = threading.Event()
+        self._running_since: dict[int, float] = {}
+        self._stalls: dict[int, _Stall] = {}
+        self.thread = threading.Thread(target=self._run, name=THREAD_NAME, daemon=True)
+
+    def start(self) -> None:
+        self.thread.start()
+
+    def stop(self) -> None:
+        self._stop.set()
+        self.thread.join(5)
+
+    def _run(self) -> None:
+        while not self._stop.wait(TICK_S):
+            for watch in self.registry.watches():
+                try:
+                    self._check_block(watch)
+                    self._check_wedge(watch)
+                except Exception as exc:  # a watchdog that dies would watch nothing more
+                    self.sink("internal", f"the watchdog failed: {exc!r}", "", [])
+
+    def flush(self) -> None:
+        """Write the stalls that ended since the last tick (called at each test's end)."""
+        for watch in self.registry.watches():
+            self._check_block(watch)
+
+    def _check_block(self, watch: LoopWatch) -> None:
+        key = id(watch.loop)
+        now = time.monotonic()
+        stall = self._stalls.get(key)
+        if stall is not None and watch.last_beat > stall.since:
+            del self._stalls[key]
+            held = watch.last_beat - stall.since
+            if held >= self.block_s:
+                title = f"a callback blocked the event loop for {held:.2f} s"
+                text = "the loop thread was here:\n" + "\n".join(f"  {s}" for s in stall.stack)
+                self.sink("blocking", title, text, stall.stack)
+        if not watch.loop.is_running():
+            self._running_since.pop(key, None)
+            return
+        since = self._running_since.setdefault(key, now)
+        last = max(watch.last_beat, since)
+        if stall is None and key not in self._stalls and now - last - BEAT_S > self.block_s:
+            frame = sys._current_frames().get(watch.thread or -1)
+            stack = user_frames(frame)
+            self._stalls[key] = _Stall(last + BEAT_S, stack)
+
+    def _check_wedge(self, watch: LoopWatch) -> None:
+        """The probe's general rule (wedge.py), once per wedge: it re-arms when it stops
+        holding. Not WedgeState itself: its log line would repeat every thread's stack."""
+        if not watch.executor.snapshot().running:
+            watch.held = None
+            return
+        snapshot = watch.executor.snapshot(stacks=True)
+        if not all_parked(snapshot):
+            watch.held = None
+            return
+        now = time.monotonic()
+        if watch.held is None or watch.held[1] != snapshot.completed:
+            watch.held = (now, snapshot.completed, False)
+            return
+        since, completed, reported = watch.held
+        if not reported and now - since >= self.confirm_s:
+            watch.held = (since, completed, True)
+            frames = sys._current_frames()
+            stacks = [user_frames(frames.get(i.thread_ident)) for i in snapshot.parked_items]
+            title = f"the default executor wedged: {describe_parked(snapshot)}"
+            evidence = grouped("parked worker(s)", stacks)
+            self.sink("wedge", title, evidence, [title, *(line for s in stacks for line in s)])
+
+
+def user_frames(frame: Any) -> list[str]:
+    """A thread's stack, innermost last, as "file:line in function" lines: the code that
+    ran or parked it, and the wait it is in, without the machinery's frames around them."""
+    summary = traceback.extract_stack(frame) if frame is not None else []
+    own = [i for i, entry in enumerate(summary) if not is_machinery(entry.filename)]
+    last = own[-1] if own else -1
+    keep = set(own) | set(list(range(last + 1, len(summary)))[-2:])
+    return [f"{e.filename}:{e.lineno} in {e.name}" for i, e in enumerate(summary) if i in keep]
+
+
+def grouped(what: str, stacks: list[list[str]]) -> str:
+    """Identical stacks once each, with how many threads share it."""
+    counts: dict[tuple[str, ...], int] = {}
+    for stack in stacks:
+        counts[tuple(stack)] = counts.get(tuple(stack), 0) + 1
+    parts = []
+    for stack, count in counts.items():
+        parts.append(f"{count} {what} at:\n" + "\n".join(f"  {line}" for line in stack))
+    return "\n".join(parts)
