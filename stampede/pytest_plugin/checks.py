@@ -11,7 +11,8 @@ Around each test's call, and after its teardown:
 - loop_errors: what the loops' exception handlers got ("Task exception was never retrieved",
   "Task was destroyed but it is pending!", cross-task cancel scopes, ...), with the task's
   creation stack when there is one;
-- blocking: a callback that held a loop longer than the threshold, with the loop's stack.
+- blocking: a callback that held a loop longer than the threshold, with the loop's stack
+  (blocking.py; time in gc or waiting for a CPU not counted).
 
 A finding that an allow-list entry matches is allowed (config.py); the others fail the test
 with their evidence. The session's end lists the allow-list entries that matched nothing.
@@ -31,6 +32,7 @@ from typing import Any
 
 import pytest
 from stampede.probe.stacks import classify_stack, frames_of
+from stampede.pytest_plugin.blocking import SlowCallbacks
 from stampede.pytest_plugin.config import Settings
 from stampede.pytest_plugin.loops import Frame, Registry, WatchingPolicy
 from stampede.pytest_plugin.watchdog import THREAD_NAME, Watchdog, grouped, user_frames
@@ -67,9 +69,15 @@ class SuiteChecks:
         self.watchdog = Watchdog(
             self.registry, self._found, settings.block_ms / 1000, settings.wedge_confirm_s
         )
+        self.slow = SlowCallbacks(
+            self.registry,
+            lambda title, evidence, texts: self._found("blocking", title, evidence, texts),
+            settings.block_ms / 1000,
+        )
         self.pending: list[Finding] = []  # found since the current phase began
         self.outside: list[Finding] = []  # found when no test ran
         self.in_test = False
+        self.nodeid = ""
         self.failed_tests = 0
         self.allowed = 0
         self._reported_parked: set[int] = set()
@@ -77,22 +85,30 @@ class SuiteChecks:
         # before a task's finalizer reports it destroyed, so a WeakSet could not tell)
         self._reported: set[int] = set()
         self._previous_policy: asyncio.AbstractEventLoopPolicy | None = None
+        self.first_task: int | None = None  # the current test's: tasks numbered above are its
+        self._original_cancel_all = asyncio.runners._cancel_all_tasks  # type: ignore[attr-defined]
 
     # -- the session ---------------------------------------------------------------------
     def start(self) -> None:
         self._previous_policy = asyncio.get_event_loop_policy()
         asyncio.set_event_loop_policy(WatchingPolicy(self._previous_policy, self.registry))
+        asyncio.runners._cancel_all_tasks = self._cancel_all_tasks  # type: ignore[attr-defined]
+        self.slow.install()
         self.watchdog.start()
 
     def stop(self) -> None:
         self.watchdog.stop()
+        self.slow.uninstall()
+        asyncio.runners._cancel_all_tasks = self._original_cancel_all  # type: ignore[attr-defined]
         if self._previous_policy is not None:
             asyncio.set_event_loop_policy(self._previous_policy)
 
     # -- findings as they happen (any thread) --------------------------------------------
     def _found(self, kind: str, title: str, evidence: str, texts: list[str]) -> None:
-        if kind != "internal" and self.allow.allows(kind, [title, *texts]):
-            self.allowed += 1
+        texts = [title, *texts, self.nodeid]  # an entry may name a test, too
+        entry = None if kind == "internal" else self.allow.allows(kind, texts)
+        if entry is not None:
+            self.allowed += entry != "built-in"
             return
         (self.pending if self.in_test else self.outside).append(Finding(kind, title, evidence))
 
@@ -118,12 +134,15 @@ class SuiteChecks:
     @pytest.hookimpl(wrapper=True)
     def pytest_runtest_setup(self, item: pytest.Item) -> Iterator[None]:
         self.in_test = True
+        self.nodeid = item.nodeid
         self.pending = []
+        self.first_task = None
+        self._reported.clear()
         return (yield)
 
     @pytest.hookimpl(wrapper=True)
     def pytest_runtest_call(self, item: pytest.Item) -> Iterator[None]:
-        first_task = self.registry.last_number
+        self.first_task = first_task = self.registry.last_number
         threads_before = {t.ident for t in threading.enumerate()}
         try:
             result = yield
@@ -137,7 +156,6 @@ class SuiteChecks:
         try:
             result = yield
         finally:
-            self.watchdog.flush()
             findings, self.pending = self.pending, []
             self.in_test = False
         self._fail(findings)
@@ -150,39 +168,43 @@ class SuiteChecks:
             pytest.fail(f"stampede: {len(findings)} finding(s)\n{text}", pytrace=False)
 
     def _end_of_call(self, first_task: int, threads_before: set[int | None]) -> list[Finding]:
-        self.watchdog.flush()
-        self._pending_tasks(first_task)
-        if self.registry.last_number > first_task:
+        made_tasks = self.registry.last_number > first_task
+        if made_tasks:
+            for watch in self.registry.watches():
+                loop = watch.loop
+                if loop is not None and not loop.is_running():
+                    self._pending_tasks(loop)
             gc.collect()  # destroyed-pending and never-retrieved tasks report themselves now
-        self._reported.clear()
         self._threads(threads_before)
         self._parked_workers()
         findings, self.pending = self.pending, []
         return findings
 
-    def _pending_tasks(self, first_task: int) -> None:
-        if self.registry.last_number <= first_task:
-            return
-        for watch in self.registry.watches():
-            if watch.loop.is_running():
+    def _cancel_all_tasks(self, loop: asyncio.AbstractEventLoop) -> None:
+        """asyncio.Runner's own, after a look at what it is about to cancel: a runner that
+        closes its loop with the test (anyio's, asyncio.run) would otherwise hide the tasks
+        the test left pending."""
+        if self.first_task is not None and loop in self.registry.loops:
+            self._pending_tasks(loop)
+        self._original_cancel_all(loop)
+
+    def _pending_tasks(self, loop: asyncio.AbstractEventLoop) -> None:
+        first_task = self.first_task if self.first_task is not None else 0
+        for task in asyncio.all_tasks(loop):
+            number, frames = self.registry.origins.get(task, (0, []))
+            if number <= first_task or id(task) in self._reported:
                 continue
-            for task in asyncio.all_tasks(watch.loop):
-                number, frames = self.registry.origins.get(task, (0, []))
-                if number <= first_task:
-                    continue
-                coro = task.get_coro()
-                coro_name = getattr(coro, "__qualname__", type(coro).__name__)
-                lines = _frame_lines(frames)
-                title = f"task {task.get_name()!r} ({coro_name}) left pending at the test's end"
-                evidence = "created at:\n  " + "\n  ".join(lines or ["(unknown)"])
-                now = task.get_stack(limit=8)
-                if now:
-                    where = [
-                        f"{f.f_code.co_filename}:{f.f_lineno} in {f.f_code.co_name}" for f in now
-                    ]
-                    evidence += "\nwaiting at:\n  " + "\n  ".join(where)
-                self._reported.add(id(task))
-                self._found("tasks", title, evidence, [task.get_name(), coro_name, *lines])
+            coro = task.get_coro()
+            coro_name = getattr(coro, "__qualname__", type(coro).__name__)
+            lines = _frame_lines(frames)
+            title = f"task {task.get_name()!r} ({coro_name}) left pending at the test's end"
+            evidence = "created at:\n  " + "\n  ".join(lines or ["(unknown)"])
+            now = task.get_stack(limit=8)
+            if now:
+                where = [f"{f.f_code.co_filename}:{f.f_lineno} in {f.f_code.co_name}" for f in now]
+                evidence += "\nwaiting at:\n  " + "\n  ".join(where)
+            self._reported.add(id(task))
+            self._found("tasks", title, evidence, [task.get_name(), coro_name, *lines])
 
     def _threads(self, before: set[int | None]) -> None:
         deadline = time.monotonic() + self.settings.thread_grace_s

@@ -15,9 +15,11 @@
     wedge = []
 
 An allow-list entry is a regular expression searched in a finding's name (task or thread name,
-loop-error kind and message) and in each line of its stack ("path:line in function"); a finding
-any entry matches is allowed. The entries that matched nothing all session are listed at its
-end, so a list can shrink. Standard library only: this module loads with the plugin.
+loop-error kind and message), in each line of its stack ("path:line in function") and in the
+test's node id ("tests/test_x.py::test_y"); a finding any entry matches is allowed. The entries
+that matched nothing all session are listed at its end, so a list can shrink.
+
+Standard library only: this module loads with the plugin.
 """
 
 from __future__ import annotations
@@ -55,13 +57,16 @@ class AllowList:
             patterns = [*BUILT_IN.get(kind, ()), *self.entries.get(kind, ())]
             self._compiled[kind] = [(p, re.compile(p)) for p in patterns]
 
-    def allows(self, kind: str, texts: list[str]) -> bool:
+    def allows(self, kind: str, texts: list[str]) -> str | None:
+        """The entry that allows a finding of `kind` described by `texts` ("built-in" for
+        one of the runners' own), or None."""
         for pattern, compiled in self._compiled.get(kind, []):
             if any(compiled.search(text) for text in texts):
                 if pattern in self.entries.get(kind, ()):
                     self.hits[(kind, pattern)] += 1
-                return True
-        return False
+                    return pattern
+                return "built-in"
+        return None
 
     def unused(self) -> list[tuple[str, str]]:
         return [

@@ -20,8 +20,9 @@ import sys
 import threading
 import time
 import weakref
+from collections import deque
 from collections.abc import Callable
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Any
 
 from stampede.probe import loop_errors
@@ -58,12 +59,23 @@ ErrorSink = Callable[[str, str, BaseException | None, dict[str, Any]], None]
 
 @dataclass
 class LoopWatch:
-    loop: asyncio.AbstractEventLoop
+    # Weak: a watch must not keep a closed loop (and its executor's threads) alive.
+    loop_ref: weakref.ReferenceType[asyncio.AbstractEventLoop]
     executor: InstrumentedExecutor
-    # The general wedge rule holding: (since, completed count then, reported yet)
-    held: tuple[float, int, bool] | None = None
     last_beat: float = 0.0
     thread: int | None = None
+    native_id: int | None = None  # the loop thread's, for its scheduler statistics
+    # (perf_counter time, the loop thread's run-queue seconds then), the latest few: sampled
+    # by the watchdog
+    sched: deque[tuple[float, float]] = field(default_factory=lambda: deque(maxlen=8))
+    # (perf_counter time, the loop thread's stack then): taken while a callback held the loop
+    stall_stack: tuple[float, list[str]] | None = None
+    # The general wedge rule holding: (since, completed count then, reported yet)
+    held: tuple[float, int, bool] | None = None
+
+    @property
+    def loop(self) -> asyncio.AbstractEventLoop | None:
+        return self.loop_ref()
 
 
 def creation_stack() -> list[Frame]:
@@ -95,9 +107,29 @@ class Registry:
     def watch(self, loop: asyncio.AbstractEventLoop) -> asyncio.AbstractEventLoop:
         executor = InstrumentedExecutor()
         loop.set_default_executor(executor)
-        state = LoopWatch(loop, executor)
+        state = LoopWatch(weakref.ref(loop), executor)
+        self._sticky_handler(loop)
+        loop.set_task_factory(self._factory(state))
+        ref = weakref.ref(loop)
+
+        def beat() -> None:
+            state.last_beat = time.monotonic()
+            state.thread = threading.get_ident()
+            state.native_id = threading.get_native_id()
+            running = ref()
+            if running is not None and not running.is_closed():
+                running.call_later(BEAT_S, beat)
+
+        loop.call_soon(beat)
+        with self._lock:
+            self.loops[loop] = state
+        return loop
+
+    def _sticky_handler(self, loop: asyncio.AbstractEventLoop) -> None:
+        """Count every report first, then hand it to the program's own handler. A runner
+        may set one (anyio's test runner does): it goes behind this one, not in its place."""
         detector = loop_errors.Detector(lambda kind: None)
-        previous = loop.get_exception_handler()
+        theirs: list[Any] = [loop.get_exception_handler()]
 
         def handler(loop_: asyncio.AbstractEventLoop, context: dict[str, Any]) -> None:
             message = str(context.get("message", ""))
@@ -105,24 +137,15 @@ class Registry:
             kind = detector.report(message, exception)
             if kind is not None:
                 self.sink(kind, message, exception, context)
-            if previous is not None:
-                previous(loop_, context)
+            if theirs[0] is not None:
+                theirs[0](loop_, context)
             else:
                 loop_.default_exception_handler(context)
 
         loop.set_exception_handler(handler)
-        loop.set_task_factory(self._factory(state))
-
-        def beat() -> None:
-            state.last_beat = time.monotonic()
-            state.thread = threading.get_ident()
-            if not loop.is_closed():
-                loop.call_later(BEAT_S, beat)
-
-        loop.call_soon(beat)
-        with self._lock:
-            self.loops[loop] = state
-        return loop
+        # Instance attributes: this loop only, and gone with it.
+        loop.set_exception_handler = lambda h: theirs.__setitem__(0, h)  # type: ignore[method-assign]
+        loop.get_exception_handler = lambda: theirs[0]  # type: ignore[method-assign]
 
     def _factory(self, state: LoopWatch) -> Callable[..., asyncio.Future[Any]]:
         origins = self.origins
@@ -135,9 +158,11 @@ class Registry:
 
         return factory
 
-    def watches(self) -> list[LoopWatch]:
+    def watches(self, closed: bool = False) -> list[LoopWatch]:
+        """The watched loops that still exist (with `closed`, also those closed since)."""
         with self._lock:
-            return [w for loop, w in list(self.loops.items()) if not loop.is_closed()]
+            items = list(self.loops.items())
+        return [w for loop, w in items if closed or not loop.is_closed()]
 
 
 class WatchingPolicy(asyncio.AbstractEventLoopPolicy):

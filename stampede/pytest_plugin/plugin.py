@@ -16,6 +16,7 @@ from typing import Any
 import pytest
 
 CHECKS_PLUGIN = "stampede-checks"
+STORM_FAILURE = pytest.StashKey[str | None]()
 
 
 def pytest_addoption(parser: pytest.Parser) -> None:
@@ -77,6 +78,15 @@ def pytest_unconfigure(config: pytest.Config) -> None:
         plugin.stop()
 
 
+@pytest.hookimpl(wrapper=True, tryfirst=True)
+def pytest_runtest_call(item: pytest.Item) -> Any:
+    """A marked test whose storm failed fails here, as the test, before its body runs."""
+    text = item.stash.get(STORM_FAILURE, None)
+    if text is not None:
+        pytest.fail(text, pytrace=False)
+    return (yield)
+
+
 @pytest.fixture
 def stampede_storm(request: pytest.FixtureRequest) -> Any:
     """With `@pytest.mark.stampede(target, ...)`: the storm's summary (run before the test).
@@ -85,8 +95,14 @@ def stampede_storm(request: pytest.FixtureRequest) -> Any:
     storm = importlib.import_module("stampede.pytest_plugin.storm")  # Locust, only now
     marker = request.node.get_closest_marker("stampede")
     out = request.getfixturevalue("tmp_path") / "stampede"
-    if marker is not None:
-        return storm.storm_or_fail(*marker.args, out=out, **marker.kwargs)
+    if marker is not None:  # the storm runs now; its verdict fails the test's call
+        kwargs = dict(marker.kwargs)
+        target = marker.args[0] if marker.args else kwargs.pop("target", None)
+        if not isinstance(target, str) or len(marker.args) > 1:
+            pytest.fail("@pytest.mark.stampede(target, **options): one target string", False)
+        result = storm.checked_storm(target, out=out, **kwargs)
+        request.node.stash[STORM_FAILURE] = storm.failure(target, result)
+        return result
 
     def run(*args: Any, **kwargs: Any) -> Any:
         kwargs.setdefault("out", out)

@@ -34,8 +34,8 @@ DEFAULTS: dict[str, Any] = {
     "duration": 3.0,
     "users": 4,
     "gates": "wedged",
-    "stall_seconds": 2.0,
-    "grace": 1.0,
+    "stall_seconds": 1.5,
+    "grace": 0.5,
 }
 KNOWN = {*DEFAULTS, "workload", "health_path", "seed", "app_dir", "out"}
 
@@ -180,21 +180,31 @@ def storm(target: str, **settings: Any) -> StormSummary:
     return summary_of(run_dir)
 
 
+def failure(target: str, result: StormSummary) -> str | None:
+    """The test's failure in the verdict's words, with where the report is; None if it
+    passed."""
+    if result.passed:
+        return None
+    lines = list(result.verdict)  # the failed gates are among its lines
+    if result.variant.get("error"):
+        lines.append(f"the target did not run: {result.variant['error']}")
+    return f"stampede storm of {target!r}: {result.state}\n" + "\n".join(
+        [*lines, f"report: {result.report}"]
+    )
+
+
 def storm_or_fail(target: str, **settings: Any) -> StormSummary:
-    """`storm`, failing the calling test on a bad option or a failed gate, in the verdict's
-    words, with where the report is."""
+    """`storm`, failing the calling test on a bad option or a failed gate."""
+    result = checked_storm(target, **settings)
+    text = failure(target, result)
+    if text is not None:
+        pytest.fail(text, pytrace=False)
+    return result
+
+
+def checked_storm(target: str, **settings: Any) -> StormSummary:
+    """`storm`, failing the calling test (one line, no traceback) on a bad option."""
     try:
-        result = storm(target, **settings)
+        return storm(target, **settings)
     except ValueError as exc:
         pytest.fail(str(exc), pytrace=False)
-    if not result.passed:
-        lines = list(result.verdict)  # the failed gates are among its lines
-        if result.variant.get("error"):
-            lines.append(f"the target did not run: {result.variant['error']}")
-        pytest.fail(
-            f"stampede storm of {target!r}: {result.state}\n"
-            + "\n".join(lines)
-            + f"\nreport: {result.report}",
-            pytrace=False,
-        )
-    return result

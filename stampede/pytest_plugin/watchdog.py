@@ -4,8 +4,9 @@ A loop blocked by a callback cannot say so itself, and a wedged pool leaves the 
 responsive, so neither shows from inside. Every TICK_S the watchdog:
 
 - reads each running loop's heartbeat (loops.py): no beat for longer than the threshold means
-  a callback holds the loop; the loop thread's stack, taken then, says which one. The finding
-  is written when the beat comes back, with how long the loop was held.
+  a callback holds the loop, and the loop thread's stack, taken then, says where (blocking.py
+  times the callback and writes the finding); otherwise it samples the loop thread's run-queue
+  time, so that blocking.py can leave out the time the machine made it wait;
 - snapshots each loop's default executor with stacks and applies the probe's general wedge
   rule (wedge.py): every worker parked in a wait, work queued behind them, nothing completed
   for `confirm_s`.
@@ -20,10 +21,10 @@ import threading
 import time
 import traceback
 from collections.abc import Callable
-from dataclasses import dataclass
 from typing import Any
 
 from stampede.probe.wedge import all_parked, describe_parked
+from stampede.pytest_plugin.blocking import run_queue_s
 from stampede.pytest_plugin.loops import BEAT_S, LoopWatch, Registry, is_machinery
 
 TICK_S = 0.05
@@ -31,12 +32,6 @@ THREAD_NAME = "stampede-pytest-watchdog"
 
 # Told each finding: (kind, title, evidence text, texts the allow-list is searched in)
 Sink = Callable[[str, str, str, list[str]], None]
-
-
-@dataclass
-class _Stall:
-    since: float
-    stack: list[str]
 
 
 class Watchdog:
@@ -47,7 +42,6 @@ class Watchdog:
         self.confirm_s = confirm_s
         self._stop = threading.Event()
         self._running_since: dict[int, float] = {}
-        self._stalls: dict[int, _Stall] = {}
         self.thread = threading.Thread(target=self._run, name=THREAD_NAME, daemon=True)
 
     def start(self) -> None:
@@ -66,31 +60,27 @@ class Watchdog:
                 except Exception as exc:  # a watchdog that dies would watch nothing more
                     self.sink("internal", f"the watchdog failed: {exc!r}", "", [])
 
-    def flush(self) -> None:
-        """Write the stalls that ended since the last tick (called at each test's end)."""
-        for watch in self.registry.watches():
-            self._check_block(watch)
-
     def _check_block(self, watch: LoopWatch) -> None:
-        key = id(watch.loop)
-        now = time.monotonic()
-        stall = self._stalls.get(key)
-        if stall is not None and watch.last_beat > stall.since:
-            del self._stalls[key]
-            held = watch.last_beat - stall.since
-            if held >= self.block_s:
-                title = f"a callback blocked the event loop for {held:.2f} s"
-                text = "the loop thread was here:\n" + "\n".join(f"  {s}" for s in stall.stack)
-                self.sink("blocking", title, text, stall.stack)
-        if not watch.loop.is_running():
+        """Sample the loop thread's run-queue time, and take its stack once while a callback
+        holds the loop (no heartbeat for longer than the threshold): blocking.py times the
+        callback and uses the stack as its evidence."""
+        loop = watch.loop
+        key = id(watch)
+        if loop is None or not loop.is_running():
             self._running_since.pop(key, None)
             return
+        now = time.monotonic()
         since = self._running_since.setdefault(key, now)
         last = max(watch.last_beat, since)
-        if stall is None and key not in self._stalls and now - last - BEAT_S > self.block_s:
+        if now - last - BEAT_S <= self.block_s:
+            queued = run_queue_s(watch.native_id)
+            if queued is not None:
+                watch.sched.append((time.perf_counter(), queued))
+            return
+        taken = watch.stall_stack
+        if taken is None or taken[0] < time.perf_counter() - (now - last):
             frame = sys._current_frames().get(watch.thread or -1)
-            stack = user_frames(frame)
-            self._stalls[key] = _Stall(last + BEAT_S, stack)
+            watch.stall_stack = (time.perf_counter(), user_frames(frame))
 
     def _check_wedge(self, watch: LoopWatch) -> None:
         """The probe's general rule (wedge.py), once per wedge: it re-arms when it stops
