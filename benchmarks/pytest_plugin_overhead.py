@@ -32,7 +32,7 @@ ROOT = Path(__file__).resolve().parents[1]
 SUBSET = ["tests/server", "tests/probe", "tests/loadtest/verdict"]
 
 
-def one_run(folders: list[str], stampede: bool) -> dict[str, object]:
+def one_run(folders: list[str], stampede: bool, keep: Path | None = None) -> dict[str, object]:
     argv = [sys.executable, "-m", "pytest", "-p", "no:cacheprovider", "-q", "-m", "not slow"]
     argv += [*folders, "--stampede" if stampede else "--no-stampede"]
     before = resource.getrusage(resource.RUSAGE_CHILDREN)
@@ -41,6 +41,10 @@ def one_run(folders: list[str], stampede: bool) -> dict[str, object]:
     wall = time.monotonic() - started
     after = resource.getrusage(resource.RUSAGE_CHILDREN)
     cpu = (after.ru_utime - before.ru_utime) + (after.ru_stime - before.ru_stime)
+    if keep is not None:
+        keep.mkdir(parents=True, exist_ok=True)
+        name = f"{'on' if stampede else 'off'}-{time.strftime('%H%M%S')}.txt"
+        (keep / name).write_text(proc.stdout + proc.stderr)
     tail = proc.stdout.strip().splitlines()[-1] if proc.stdout.strip() else proc.stderr[-200:]
     counts = dict((kind, int(n)) for n, kind in re.findall(r"(\d+) (passed|failed|errors?)", tail))
     return {"wall_s": round(wall, 2), "cpu_s": round(cpu, 2), "outcome": counts}
@@ -51,12 +55,13 @@ def main() -> None:
     parser.add_argument("folders", nargs="*", default=SUBSET)
     parser.add_argument("--rounds", type=int, default=1)
     parser.add_argument("--json", action="store_true")
+    parser.add_argument("--keep", type=Path, help="save each run's output in this folder")
     args = parser.parse_args()
     runs: dict[str, list[dict[str, object]]] = {"off": [], "on": []}
     for index in range(args.rounds):
         order = ["off", "on"] if index % 2 == 0 else ["on", "off"]
         for side in order:
-            runs[side].append(one_run(args.folders, side == "on"))
+            runs[side].append(one_run(args.folders, side == "on", args.keep))
             print(f"round {index + 1} {side}: {runs[side][-1]}", file=sys.stderr)
     result: dict[str, object] = {"folders": args.folders, "rounds": args.rounds, "runs": runs}
     for key in ("wall_s", "cpu_s"):

@@ -34,7 +34,7 @@ import pytest
 from stampede.probe.stacks import classify_stack, frames_of
 from stampede.pytest_plugin.blocking import SlowCallbacks
 from stampede.pytest_plugin.config import Settings
-from stampede.pytest_plugin.loops import Frame, Registry, WatchingPolicy
+from stampede.pytest_plugin.loops import Frame, Registry, WatchingPolicy, own_frames
 from stampede.pytest_plugin.watchdog import THREAD_NAME, Watchdog, grouped, user_frames
 
 POOL_THREADS = ("asyncio_", "AnyIO worker thread", "ThreadPoolExecutor-")
@@ -124,7 +124,7 @@ class SuiteChecks:
             return  # the same task, already reported pending at its test's end
         origin = self.registry.origins.get(task) if task is not None else None
         if origin is not None and origin[1]:
-            lines = _frame_lines(origin[1])
+            lines = _frame_lines(own_frames(origin[1]))
             parts.append("the task was created at:\n  " + "\n  ".join(lines))
             texts += lines
         title = f"loop error {kind}: {message}"
@@ -196,7 +196,7 @@ class SuiteChecks:
                 continue
             coro = task.get_coro()
             coro_name = getattr(coro, "__qualname__", type(coro).__name__)
-            lines = _frame_lines(frames)
+            lines = _frame_lines(own_frames(frames))
             title = f"task {task.get_name()!r} ({coro_name}) left pending at the test's end"
             evidence = "created at:\n  " + "\n  ".join(lines or ["(unknown)"])
             now = task.get_stack(limit=8)

@@ -15,6 +15,7 @@ reaches every test's loop without knowing the runner. Each loop gets:
 from __future__ import annotations
 
 import asyncio
+import functools
 import itertools
 import sys
 import threading
@@ -30,6 +31,7 @@ from stampede.probe.executor import InstrumentedExecutor
 
 BEAT_S = 0.05
 CREATION_FRAMES = 12
+RAW_FRAMES = 16
 # The frames of the machinery around user code (asyncio, the thread pools, pytest and its
 # runners): left out of the stacks in the evidence, which then show the test's own code.
 MACHINERY = (
@@ -47,6 +49,7 @@ MACHINERY = (
 )
 
 
+@functools.lru_cache(maxsize=4096)
 def is_machinery(filename: str) -> bool:
     name = filename.replace("\\", "/")
     return any(part in name for part in MACHINERY)
@@ -78,14 +81,32 @@ class LoopWatch:
         return self.loop_ref()
 
 
-def creation_stack() -> list[Frame]:
+def creation_stack() -> list[tuple[Any, int]]:
+    """Where the task being created comes from: the innermost RAW_FRAMES frames as (code,
+    instruction offset) pairs, unfiltered. It runs on every create_task, so the line numbers
+    and the filtering (the machinery's frames out) wait until a finding needs the stack:
+    `own_frames`."""
     frame: Any = sys._getframe(1)
-    out: list[Frame] = []
-    while frame is not None and len(out) < CREATION_FRAMES:
-        if not is_machinery(frame.f_code.co_filename):
-            out.append((frame.f_code.co_filename, frame.f_lineno, frame.f_code.co_name))
+    out: list[tuple[Any, int]] = []
+    for _ in range(RAW_FRAMES):
+        if frame is None:
+            break
+        out.append((frame.f_code, frame.f_lasti))
         frame = frame.f_back
     return out
+
+
+def _line(code: Any, offset: int) -> int:
+    for start, end, line in code.co_lines():
+        if start <= offset < end:
+            return line or code.co_firstlineno
+    return code.co_firstlineno
+
+
+def own_frames(raw: list[tuple[Any, int]]) -> list[Frame]:
+    """A creation stack's own frames, outermost machinery and asyncio left out."""
+    own = [(code, offset) for code, offset in raw if not is_machinery(code.co_filename)]
+    return [(c.co_filename, _line(c, o), c.co_name) for c, o in own[:CREATION_FRAMES]]
 
 
 class Registry:
@@ -96,8 +117,8 @@ class Registry:
         self.loops: weakref.WeakKeyDictionary[asyncio.AbstractEventLoop, LoopWatch] = (
             weakref.WeakKeyDictionary()
         )
-        # task -> (its creation number, where it was created)
-        self.origins: weakref.WeakKeyDictionary[asyncio.Future[Any], tuple[int, list[Frame]]] = (
+        # task -> (its creation number, where it was created: creation_stack's raw frames)
+        self.origins: weakref.WeakKeyDictionary[asyncio.Future[Any], tuple[int, list[Any]]] = (
             weakref.WeakKeyDictionary()
         )
         self._numbers = itertools.count(1)

@@ -14,6 +14,7 @@ import importlib
 from typing import Any
 
 import pytest
+from stampede.pytest_plugin import config as pyproject
 
 CHECKS_PLUGIN = "stampede-checks"
 STORM_FAILURE = pytest.StashKey[str | None]()
@@ -51,10 +52,9 @@ def pytest_configure(config: pytest.Config) -> None:
         "with {port}, or a loopback URL) for a few seconds before the test and fail it on the "
         "verdict; the test gets the summary from the stampede_storm fixture",
     )
-    config_module = importlib.import_module("stampede.pytest_plugin.config")
     try:
-        settings = config_module.load(config.rootpath)
-    except config_module.ConfigError as exc:
+        settings = pyproject.load(config.rootpath)
+    except pyproject.ConfigError as exc:
         raise pytest.UsageError(str(exc)) from None
     option = config.getoption("stampede")
     enabled = settings.enabled if option is None else option
