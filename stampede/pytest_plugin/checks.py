@@ -81,8 +81,9 @@ class SuiteChecks:
         self.failed_tests = 0
         self.allowed = 0
         self._reported_parked: set[int] = set()
-        # ids of the tasks reported pending at this call's end (gc clears weak references
-        # before a task's finalizer reports it destroyed, so a WeakSet could not tell)
+        # ids of the tasks reported pending (gc clears weak references before a task's
+        # finalizer reports it destroyed, so a WeakSet could not tell): its later "destroyed
+        # but pending" is the same leak, maybe in a later test, and is not reported again
         self._reported: set[int] = set()
         self._previous_policy: asyncio.AbstractEventLoopPolicy | None = None
         self.first_task: int | None = None  # the current test's: tasks numbered above are its
@@ -121,7 +122,8 @@ class SuiteChecks:
         texts = [kind, message, repr(exception)]
         task = context.get("task") or context.get("future")
         if kind == "task_destroyed_pending" and id(task) in self._reported:
-            return  # the same task, already reported pending at its test's end
+            self._reported.discard(id(task))  # freed now: the id may be reused
+            return
         origin = self.registry.origins.get(task) if task is not None else None
         if origin is not None and origin[1]:
             lines = _frame_lines(own_frames(origin[1]))
@@ -137,7 +139,6 @@ class SuiteChecks:
         self.nodeid = item.nodeid
         self.pending = []
         self.first_task = None
-        self._reported.clear()
         return (yield)
 
     @pytest.hookimpl(wrapper=True)
