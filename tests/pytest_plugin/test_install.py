@@ -21,7 +21,7 @@ import pytest
 
 from tests.serverproc import ROOT
 
-pytestmark = pytest.mark.timeout(400)
+pytestmark = [pytest.mark.slow, pytest.mark.timeout(400)]
 CACHE = Path(os.environ.get("XDG_CACHE_HOME", Path.home() / ".cache")) / "stampede"
 
 LEAKY = """
