@@ -98,4 +98,19 @@ class SlowCallbacks:
         evidence = f"the callback: {handle!r}"
         if stack:
             evidence += "\nthe loop thread was here:\n" + "\n".join(f"  {s}" for s in stack)
-        self.sink(title, evidence, [repr(handle), *stack])
+        resumed = task_step(handle)
+        if resumed:
+            evidence += "\nits task stopped next at:\n" + "\n".join(f"  {s}" for s in resumed)
+        self.sink(title, evidence, [repr(handle), *stack, *resumed])
+
+
+def task_step(handle: asyncio.Handle) -> list[str]:
+    """For a task's step: where its coroutine waits now, right after the step that held the
+    loop (the lines just past the blocking code)."""
+    callback = getattr(handle, "_callback", None)
+    task = getattr(callback, "__self__", None)
+    if not isinstance(task, asyncio.Task):
+        return []
+    name = getattr(task.get_coro(), "__qualname__", "?")
+    lines = [f"{f.f_code.co_filename}:{f.f_lineno} in {f.f_code.co_name}" for f in task.get_stack()]
+    return [f"task {task.get_name()!r} ({name})", *lines]
