@@ -100,7 +100,7 @@ class SlowCallbacks:
             evidence += "\nthe loop thread was here:\n" + "\n".join(f"  {s}" for s in stack)
         resumed = task_step(handle)
         if resumed:
-            evidence += "\nits task stopped next at:\n" + "\n".join(f"  {s}" for s in resumed)
+            evidence += "\nits task, and where it waits now:\n" + "\n".join(f"  {s}" for s in resumed)
         self.sink(title, evidence, [repr(handle), *stack, *resumed])
 
 
