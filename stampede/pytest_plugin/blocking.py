@@ -100,7 +100,8 @@ class SlowCallbacks:
             evidence += "\nthe loop thread was here:\n" + "\n".join(f"  {s}" for s in stack)
         resumed = task_step(handle)
         if resumed:
-            evidence += "\nits task, and where it waits now:\n" + "\n".join(f"  {s}" for s in resumed)
+            lines = "\n".join(f"  {s}" for s in resumed)
+            evidence += f"\nits task, and where it waits now:\n{lines}"
         self.sink(title, evidence, [repr(handle), *stack, *resumed])
 
 
