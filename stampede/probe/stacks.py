@@ -34,6 +34,7 @@ WAIT_PRIMITIVES: dict[str, frozenset[str]] = {
 IDLE_LOOPS: dict[str, frozenset[str]] = {
     "/concurrent/futures/thread.py": frozenset({"_worker"}),
     "/anyio/_backends/_asyncio.py": frozenset({"run"}),
+    "/trio/_core/_thread_cache.py": frozenset({"_work"}),  # waits on its own lock in C
 }
 
 

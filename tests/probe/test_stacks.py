@@ -3,11 +3,13 @@
 from __future__ import annotations
 
 import queue
+import sys
 import threading
 import time
 from concurrent.futures import Future, ThreadPoolExecutor
 
-from stampede.probe.stacks import classify_stack, parked_threads
+import trio
+from stampede.probe.stacks import classify_stack, frames_of, parked_threads
 
 
 def _idents_when_started(targets: list) -> list[threading.Thread]:
@@ -64,3 +66,14 @@ def test_classify_py_spy_shaped_frames() -> None:
     ]
     assert classify_stack(anyio_idle) == "idle"
     assert classify_stack([("/app/mythreading.py", "wait")]) == "working"
+
+
+def test_trios_idle_thread_cache_worker_is_idle() -> None:
+    async def main() -> None:
+        await trio.to_thread.run_sync(sum, [1, 2])
+
+    trio.run(main)
+    time.sleep(0.05)
+    worker = next(t for t in threading.enumerate() if t.name.startswith("Trio thread"))
+    frames = sys._current_frames()
+    assert classify_stack([(f, n) for f, n in frames_of(frames[worker.ident])]) == "idle"
