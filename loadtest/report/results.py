@@ -36,8 +36,8 @@ from stampede.loadtest.verdict.target_verdict import (
 
 if TYPE_CHECKING:  # annotations only: importing scenarios here would close a cycle through
     # scenarios -> their reports -> report -> results
-    from stampede.loadtest.storm.runner import VariantRecord
     from stampede.loadtest.storm.scenarios.scenario import Scenario
+    from stampede.loadtest.storm.variant import VariantRecord
 
 FAILURE_KINDS = {
     "ConflictError": "conflict",

@@ -17,7 +17,6 @@ import subprocess
 import sys
 import time
 from collections.abc import Callable
-from dataclasses import dataclass, field
 from pathlib import Path
 from typing import IO, Any
 
@@ -33,7 +32,7 @@ from stampede.loadtest.observe.server_http import (
     get_json,
     scrape_server,
 )
-from stampede.loadtest.process.launcher import Handle, LaunchError, Target, launch, tail
+from stampede.loadtest.process.launcher import Handle, LaunchError, launch, tail
 from stampede.loadtest.process.processes import (
     deferred_interrupts,
     free_port,
@@ -41,6 +40,7 @@ from stampede.loadtest.process.processes import (
     stop_group,
 )
 from stampede.loadtest.storm.cpu_trigger import CpuTrigger
+from stampede.loadtest.storm.variant import VariantPlan, VariantRecord
 from stampede.loadtest.storm.workers import master_args, stall_bound, start_workers
 
 SAMPLE_EVERY_S = 0.5
@@ -58,58 +58,6 @@ STEP_FLOOR_S = 0.1  # a cut wait still gives a process this long to act on SIGTE
 LOCUSTFILE = Path(__file__).with_name("locustfile.py")
 
 Progress = Callable[[dict[str, Any]], None]
-
-
-@dataclass
-class VariantPlan:
-    variant: str
-    target: Target  # what to start and storm (launcher.py), with its caps
-    server_settings: dict[str, str]  # what the record shows: field -> flag text
-    user_classes: list[str]
-    locust_args: dict[str, str]  # custom argument (underscored) -> value
-    users: int
-    duration_s: float
-    grace_s: float
-    run_dir: Path
-    # A user's server (--target): what it is, for the summary, and the stall bound of the
-    # black box that watches it (blackbox.py). None: Stampede's own server, probed exactly.
-    target_info: dict[str, Any] | None = None
-    stall_s: float | None = None
-    locust_workers: int = 0  # 0: one local Locust process; N: a master and N local workers
-    ping_path: str | None = None  # a cheap path timed beside the storm (responsiveness.py)
-    idle_s: float = 0.0  # an idle phase after the storm, nothing in flight (idle_phase.py)
-
-
-@dataclass
-class VariantRecord:
-    name: str
-    server_settings: dict[str, str]
-    caps: dict[str, Any] = field(default_factory=dict)
-    samples: list[dict[str, Any]] = field(default_factory=list)
-    started_at: float | None = None  # wall clock, Locust start (t_s = 0)
-    ran_s: float = 0.0
-    load_started_s: float | None = None  # t_s when Locust's users were first seen spawned
-    # startup_s (variant start -> load), load_s, teardown_s, wall_s, and overhead_s: the wall
-    # time not spent on the planned duration of load (None when no load was seen).
-    timings: dict[str, float | None] = field(default_factory=dict)
-    gc: dict[str, bool] = field(default_factory=dict)  # baseline/final read after a gc pass
-    ended: str = "not started"  # completed|wedged|stalled|deadline|error|interrupted|skipped
-    wedged_at_s: float | None = None
-    stalled_at_s: float | None = None
-    baseline: dict[str, Any] = field(default_factory=dict)
-    final: dict[str, Any] = field(default_factory=dict)
-    status: dict[str, Any] = field(default_factory=dict)
-    loop_errors_by_kind: dict[str, int] = field(default_factory=dict)
-    locust_exit_code: int | None = None
-    server_exit_code: int | None = None
-    error: str | None = None
-    teardown_s: float | None = None
-    files: dict[str, str] = field(default_factory=dict)
-    target_info: dict[str, Any] | None = None
-    blackbox: BlackBox | None = None
-    events: dict[str, Any] = field(default_factory=dict)  # e.g. a cpu trigger's, and when
-    pings: list[tuple[float, float, bool]] = field(default_factory=list)  # (t_s, s, answered)
-    idle: dict[str, Any] = field(default_factory=dict)  # the idle phase's readings
 
 
 def locust_argv(plan: VariantPlan, url: str, csv_prefix: Path, metrics_port: int) -> list[str]:

@@ -47,8 +47,9 @@ from stampede.loadtest.report.results import (
     point_latest,
     variant_summary,
 )
-from stampede.loadtest.storm.runner import TEARDOWN_MIN_S, VariantPlan, VariantRecord, run_variant
+from stampede.loadtest.storm.runner import TEARDOWN_MIN_S, run_variant
 from stampede.loadtest.storm.scenarios import Scenario, resolve
+from stampede.loadtest.storm.variant import VariantPlan, VariantRecord
 from stampede.loadtest.targets.sdk_envs import prepare_for_compare, sdk_python
 from stampede.loadtest.verdict.gates import evaluate, gate_record, parse_gates
 from stampede.loadtest.verdict.intents import read_intents, timeline

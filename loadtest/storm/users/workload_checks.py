@@ -7,13 +7,10 @@ one WorkloadError line naming the file, the key (`setup[1].capture`) and its lin
 from __future__ import annotations
 
 import re
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
 from stampede.loadtest.storm.users.placeholders import BUILTINS, PER_ATTEMPT, names_in
 from stampede.loadtest.storm.users.success import JsonCheck, SuccessRule
-
-if TYPE_CHECKING:
-    from stampede.loadtest.storm.users.workload import Workload
 
 METHODS = ("GET", "POST", "PUT", "PATCH", "DELETE")
 RESPONSES = ("json", "sse")
@@ -136,7 +133,8 @@ def success_rule(table: dict[str, Any]) -> SuccessRule:
     )
 
 
-def check_placeholders(workload: Workload, where: str, text: str) -> None:
+def check_placeholders(workload: Any, where: str, text: str) -> None:
+    # workload: a Workload (workload.py, which imports this module: no import back)
     """Every placeholder names something known where it is used: setup steps in order (a
     user-scoped step has no intent), then invoke, then poll (which sees invoke's captures)."""
     user = set(PER_ATTEMPT)
