@@ -30,6 +30,10 @@ _GAUGES = {
     "stampede_process_threads": "process_threads",
     "stampede_executor_parked_workers": "executor_parked",
     "stampede_duplicate_side_effects_total": "duplicate_side_effects",
+    "stampede_anyio_tokens_total": "anyio_tokens_total",
+    "stampede_anyio_tokens_borrowed": "anyio_tokens_borrowed",
+    "stampede_anyio_waiting_tasks": "anyio_waiting_tasks",
+    "stampede_http_requests_in_flight": "http_in_flight",
 }
 TIMEOUT_OUTCOMES = {"client_timeout", "duplicate_timeout"}
 

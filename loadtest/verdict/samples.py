@@ -24,4 +24,5 @@ COLUMNS = [
     "server_scrape_ok", "client_scrape_ok",
     *LOOP_ERROR_COLUMNS,
     "processes", "executor_parked", "client_inflight", "probed",
+    "anyio_tokens_total", "anyio_tokens_borrowed", "anyio_waiting_tasks", "http_in_flight",
 ]  # fmt: skip

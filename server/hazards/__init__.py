@@ -15,11 +15,31 @@ from __future__ import annotations
 
 from stampede.server.hazards.idempotency import IDEMPOTENCY
 from stampede.server.hazards.session import SESSION
+from stampede.server.hazards.shared_agent import SHARED_AGENT
+from stampede.server.hazards.slot_release import SLOT_RELEASE
 from stampede.server.hazards.spec import HazardSpec
 from stampede.server.hazards.stream import STREAM
+from stampede.server.hazards.thread_limiter import THREAD_LIMITER
 
 # In the order `stampede compare --scenario all` runs them.
-HAZARDS: tuple[HazardSpec, ...] = (IDEMPOTENCY, STREAM, SESSION)
+HAZARDS: tuple[HazardSpec, ...] = (
+    IDEMPOTENCY,
+    STREAM,
+    SESSION,
+    THREAD_LIMITER,
+    SLOT_RELEASE,
+    SHARED_AGENT,
+)
 BY_NAME: dict[str, HazardSpec] = {spec.name: spec for spec in HAZARDS}
 
-__all__ = ["BY_NAME", "HAZARDS", "IDEMPOTENCY", "SESSION", "STREAM", "HazardSpec"]
+__all__ = [
+    "BY_NAME",
+    "HAZARDS",
+    "IDEMPOTENCY",
+    "SESSION",
+    "SHARED_AGENT",
+    "SLOT_RELEASE",
+    "STREAM",
+    "THREAD_LIMITER",
+    "HazardSpec",
+]

@@ -19,7 +19,9 @@ from typing import Any
 import psutil
 from prometheus_client import CollectorRegistry
 from stampede.probe import loop_errors
+from stampede.probe.anyio_limiter import AnyioLimiterCollector
 from stampede.probe.executor import ExecutorSnapshot, InstrumentedExecutor
+from stampede.probe.inflight import in_flight_gauge
 from stampede.probe.metrics import ProbeGauges, ProbeMetrics
 from stampede.probe.wedge import CONFIRM_S, WedgeState
 
@@ -55,11 +57,15 @@ class Probe:
         self._previous_handler: Any = None
         self._process = psutil.Process()
         self.metrics.add_gauges(self.gauges)
+        # anyio's default thread limiter (sync routes' tokens) and HTTP requests in flight.
+        self.anyio_limiter = AnyioLimiterCollector(self.registry)
+        self.http_in_flight = in_flight_gauge(self.registry)
 
     def start(self, loop: asyncio.AbstractEventLoop | None = None) -> None:
         """Install on `loop` (default: the running one); call it from the loop's thread."""
         self.loop = loop or asyncio.get_running_loop()
         self.loop.set_default_executor(self.executor)
+        self.anyio_limiter.bind()
         self._previous_handler = loop_errors.install(self.loop, self.detector)
         self._monitor = self.loop.create_task(self._watch(), name=MONITOR_TASK)
 
