@@ -146,7 +146,7 @@ def limiter_line(name: str, f: Mapping[str, Any], health: Mapping[str, Any]) -> 
         line = f"{name}: thread limiter not wedged (evidence stall: successes kept coming)"
     lines = [line]
     if health.get("asked"):
-        word = "FAILING" if health["finding"] == "failing" else "answering"
+        word = "FAILING" if health.get("finding") == "failing" else "answering"
         lines.append(
             f"{name}: sync health route {word}: {health['failed']}/{health['asked']} checks "
             "beside the storm failed or timed out"
