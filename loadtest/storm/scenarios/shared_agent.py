@@ -11,6 +11,7 @@ import csv
 from pathlib import Path
 from typing import Any
 
+from stampede.loadtest.storm.scenarios.detector_tables import detector_section
 from stampede.loadtest.storm.scenarios.scenario import for_hazard
 from stampede.loadtest.storm.users.shared_agent import AFTER, BEFORE, OVERLAP
 from stampede.loadtest.verdict import shared_agent as verdict
@@ -46,6 +47,11 @@ def overlap_verdict(variants: dict[str, dict[str, Any]]) -> list[str]:
     return lines
 
 
+def _phase(block: dict[str, Any], phase: str) -> str:
+    p = block.get(phase) or {}
+    return f"{p.get('failed', 0)}/{p.get('requests', 0)}"
+
+
 SHARED_AGENT = for_hazard(
     SPEC,
     "Cycles of --burst-size chat turns on fresh sessions, first one at a time, then the same "
@@ -56,4 +62,18 @@ SHARED_AGENT = for_hazard(
     locust_args={"burst_size": "8"},
     summary_hooks=[overlap_summary],
     verdict=overlap_verdict,
+    sections=detector_section(
+        "Overlapping requests",
+        "shared_agent",
+        "The same chat turns sent one at a time (before any overlap), all at once, and one at a "
+        "time again: failed over sent in each phase; overlap faults exclude 409s (a refusal, "
+        "not a fault); corrupted answers are 200s whose history length is not 2 x turns.",
+        [
+            ("before: failed", lambda b: _phase(b, "before")),
+            ("overlapping: failed", lambda b: _phase(b, "overlap")),
+            ("after: failed", lambda b: _phase(b, "after")),
+            ("409s", lambda b: b.get("overlap_conflicts")),
+            ("corrupted answers", lambda b: b.get("corrupted_answers")),
+        ],
+    ),
 )

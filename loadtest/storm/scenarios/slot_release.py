@@ -10,6 +10,7 @@ from __future__ import annotations
 
 from typing import Any
 
+from stampede.loadtest.storm.scenarios.detector_tables import detector_section
 from stampede.loadtest.storm.scenarios.scenario import for_hazard
 from stampede.loadtest.storm.users.slot_release import BUSY_REJECT, IDLE_REJECT
 from stampede.loadtest.verdict.figures import Figure, Series
@@ -55,6 +56,21 @@ SLOT_RELEASE = for_hazard(
     locust_args={"slot_interval": "0.4"},
     summary_hooks=[slot_summary],
     verdict=slot_verdict,
+    sections=detector_section(
+        "Capacity slots",
+        "slot_release",
+        "Rejections (429/503) the clients saw, and how many came back while the Locust process "
+        "had nothing else in flight; goodput (answers/s) in the first and last third of the "
+        "paced storm; probed: samples with rejections while the server counted 0 requests in "
+        "flight.",
+        [
+            ("rejections", lambda b: b.get("total")),
+            ("nothing else in flight", lambda b: b.get("idle")),
+            ("goodput first/last per s", lambda b: f"{b.get('first_per_s')}/{b.get('last_per_s')}"),
+            ("goodput lost", lambda b: b.get("decay")),
+            ("idle-rejection samples", lambda b: b.get("idle_intervals")),
+        ],
+    ),
     figures=(
         Figure(
             "slot_goodput.png",

@@ -10,6 +10,7 @@ from __future__ import annotations
 
 from typing import Any
 
+from stampede.loadtest.storm.scenarios.detector_tables import detector_section
 from stampede.loadtest.storm.scenarios.scenario import for_hazard
 from stampede.loadtest.storm.users.thread_limiter import HEALTH_NAME
 from stampede.loadtest.verdict.figures import Figure, Series
@@ -54,6 +55,10 @@ def limiter_verdict(variants: dict[str, dict[str, Any]]) -> list[str]:
     return lines
 
 
+def _pair(block: dict[str, Any], a: str, b: str) -> str | None:
+    return None if block.get(a) is None else f"{block.get(a)}/{block.get(b)}"
+
+
 THREAD_LIMITER = for_hazard(
     SPEC,
     "Bursts of --duplicates concurrent GETs of one key on a sync route, the primary's sync "
@@ -68,6 +73,21 @@ THREAD_LIMITER = for_hazard(
     },
     summary_hooks=[limiter_summary],
     verdict=limiter_verdict,
+    sections=detector_section(
+        "anyio thread limiter",
+        "thread_limiter",
+        "Probed: the longest span with every token of anyio's default limiter borrowed, tasks "
+        "waiting for one and no client success (2 s flags it). Black box: on a stall, how many "
+        "AnyIO worker threads py-spy found parked in a wait. Sync health: checks of the "
+        "server's sync health route sent beside each burst, failed or timed out.",
+        [
+            ("exhausted s", lambda b: b.get("exhausted_s")),
+            ("tokens borrowed / total", lambda b: _pair(b, "peak_borrowed", "tokens_total")),
+            ("peak waiting", lambda b: b.get("peak_waiting")),
+            ("AnyIO threads parked", lambda b: _pair(b, "anyio_parked", "anyio_threads")),
+            ("sync health failed", lambda b: _pair(b["sync_health"], "failed", "asked")),
+        ],
+    ),
     figures=(
         Figure(
             "anyio_tokens.png",
