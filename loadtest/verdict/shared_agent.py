@@ -19,6 +19,12 @@ from collections.abc import Iterable, Mapping
 from typing import Any
 
 BEFORE, OVERLAP, AFTER = "before", "overlap", "after"
+# Phase -> the text the storm (loadtest/storm/users/shared_agent.py) puts in its request names.
+PHASE_NAMES = {
+    BEFORE: "one at a time, before any overlap",
+    OVERLAP: "overlapping",
+    AFTER: "one at a time, after overlap",
+}
 # Failure kinds as the user's exceptions name them (Locust's failures table, by class name).
 KIND_OF_ERROR = {
     "ConflictError": "conflict",

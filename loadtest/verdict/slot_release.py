@@ -19,6 +19,10 @@ from typing import Any
 MIN_IDLE_REJECTIONS = 3  # rejections with nothing in flight before calling it a leak
 DECAY_FLAG = 0.5  # goodput lost between the first and the last third, with rejections
 MIN_REJECTIONS = 3
+# How the storm (loadtest/storm/users/slot_release.py) names a rejection, by what else was in
+# flight at the client when it came back.
+IDLE_REJECT = "rejected, nothing else in flight"
+BUSY_REJECT = "rejected, others in flight"
 
 
 def rejections(by_name: Mapping[str, Mapping[str, Any]], idle: str, busy: str) -> dict[str, int]:

@@ -19,6 +19,9 @@ from collections.abc import Iterable, Mapping, Sequence
 from typing import Any
 
 EXHAUSTED_CONFIRM_S = 2.0
+# The storm's request names (loadtest/storm/users/thread_limiter.py) the detector reads.
+HEALTH_NAME = "sync healthz [beside the storm]"
+BUILD_NAME = "build [burst]"
 ANYIO_THREAD = "AnyIO worker thread"
 # The sync health route is failing when at least this many checks and this share failed.
 HEALTH_MIN_FAILED = 2

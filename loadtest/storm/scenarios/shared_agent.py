@@ -13,11 +13,10 @@ from typing import Any
 
 from stampede.loadtest.storm.scenarios.detector_tables import detector_section
 from stampede.loadtest.storm.scenarios.scenario import for_hazard
-from stampede.loadtest.storm.users.shared_agent import AFTER, BEFORE, OVERLAP
 from stampede.loadtest.verdict import shared_agent as verdict
 from stampede.server.hazards import SHARED_AGENT as SPEC
 
-MARKERS = {verdict.BEFORE: BEFORE, verdict.OVERLAP: OVERLAP, verdict.AFTER: AFTER}
+MARKERS = verdict.PHASE_NAMES
 
 
 def overlap_summary(record: Any, summary: dict[str, Any]) -> dict[str, Any]:

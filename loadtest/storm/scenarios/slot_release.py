@@ -12,9 +12,10 @@ from typing import Any
 
 from stampede.loadtest.storm.scenarios.detector_tables import detector_section
 from stampede.loadtest.storm.scenarios.scenario import for_hazard
-from stampede.loadtest.storm.users.slot_release import BUSY_REJECT, IDLE_REJECT
 from stampede.loadtest.verdict.figures import Figure, Series
 from stampede.loadtest.verdict.slot_release import (
+    BUSY_REJECT,
+    IDLE_REJECT,
     goodput_thirds,
     idle_rejection_intervals,
     rejections,

@@ -12,9 +12,9 @@ from typing import Any
 
 from stampede.loadtest.storm.scenarios.detector_tables import detector_section
 from stampede.loadtest.storm.scenarios.scenario import for_hazard
-from stampede.loadtest.storm.users.thread_limiter import HEALTH_NAME
 from stampede.loadtest.verdict.figures import Figure, Series
 from stampede.loadtest.verdict.thread_limiter import (
+    HEALTH_NAME,
     anyio_threads,
     exhaustion,
     health_check,

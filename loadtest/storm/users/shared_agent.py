@@ -18,12 +18,11 @@ from gevent.pool import Group
 from locust import events, task
 from stampede.loadtest.storm.users.base import StormUser
 from stampede.loadtest.storm.users.outcomes import StormFailure, classify
+from stampede.loadtest.verdict import shared_agent as verdict
+from stampede.loadtest.verdict.shared_agent import PHASE_NAMES
 
 PATH = "/v1/agents/{agent}/chat"
-BEFORE = "one at a time, before any overlap"
-OVERLAP = "overlapping"
-AFTER = "one at a time, after overlap"
-PHASES = (BEFORE, OVERLAP, AFTER)
+BEFORE, OVERLAP, AFTER = (PHASE_NAMES[p] for p in (verdict.BEFORE, verdict.OVERLAP, verdict.AFTER))
 
 
 class BadAnswerError(StormFailure):
@@ -113,6 +112,3 @@ class SharedAgentUser(StormUser):
 
     def wait_time(self) -> float:
         return 0.05 if self.slot == 0 else 0.0
-
-
-__all__ = ["PHASES", "SharedAgentUser"]

@@ -18,13 +18,12 @@ from stampede.loadtest.storm.users.base import StormUser
 from stampede.loadtest.storm.users.client_metrics import STORE
 from stampede.loadtest.storm.users.outcomes import StormFailure
 from stampede.loadtest.storm.users.stream import StreamReader
+from stampede.loadtest.verdict.slot_release import BUSY_REJECT, IDLE_REJECT
 
 PATH = "/v1/agents/{agent}/limited?events=10&interval_ms=50"
 DROP_AFTER = 2
 READ_ALL = 1_000_000  # "read to the result"
 REJECTED = ("429", "503")
-IDLE_REJECT = "rejected, nothing else in flight"
-BUSY_REJECT = "rejected, others in flight"
 
 
 def add_slot_arguments(parser: Any) -> None:

@@ -19,10 +19,9 @@ from gevent.pool import Group
 from locust import events, task
 from stampede.loadtest.storm.users.base import StormUser
 from stampede.loadtest.storm.users.outcomes import ClientTimeoutError, classify
+from stampede.loadtest.verdict.thread_limiter import BUILD_NAME, HEALTH_NAME
 
 BUILD_PATH = "/v1/agents/{agent}/build"
-HEALTH_NAME = "sync healthz [beside the storm]"
-BUILD_NAME = "build [burst]"
 
 
 def add_thread_limiter_arguments(parser: Any) -> None:
