@@ -19,7 +19,7 @@ from stampede.loadtest.observe.stack_evidence import py_spy
 
 from tests.serverproc import ROOT
 
-pytestmark = [pytest.mark.slow, pytest.mark.timeout(240)]
+pytestmark = [pytest.mark.slow, pytest.mark.timeout(900)]
 STORM = ["--duration", "6", "--grace", "1"]
 
 
