@@ -59,6 +59,18 @@ FORMS: dict[str, tuple[int, list[tuple[str, str]]]] = {
         ],
     ),
 }
+# The figures each detector decided on, echoed per storm.
+FIGURES = {
+    "thread_limiter": (
+        "exhausted_s",
+        "peak_borrowed",
+        "peak_waiting",
+        "anyio_parked",
+        "sync_health",
+    ),
+    "slot_release": ("total", "idle", "decay", "idle_intervals"),
+    "shared_agent": ("overlap_faults", "overlap_conflicts", "corrupted_answers"),
+}
 CLEAN = {
     "thread_limiter": {"clean"},
     "slot_release": {"clean"},
@@ -94,6 +106,21 @@ def run_form(family: str, users: int, form: str, command: str, storms: int, out:
             errors[name] = v["error"]
         else:
             blocks[name] = v.get(family) or {}
+        block = blocks.get(name) or {}
+        # One line per storm on stderr: a long loop shows where it is, and what each decided.
+        print(
+            json.dumps(
+                {
+                    "storm": name,
+                    "finding": block.get("finding"),
+                    "evidence": block.get("evidence"),
+                    "error": errors.get(name),
+                    "figures": {k: block.get(k) for k in FIGURES[family]},
+                }
+            ),
+            file=sys.stderr,
+            flush=True,
+        )
     flagged = {n: b.get("finding") for n, b in blocks.items() if not clean(family, b)}
     return {
         "family": family,
