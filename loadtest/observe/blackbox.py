@@ -85,7 +85,7 @@ class BlackBox:
             return False
         if self.stacks is None or self.stacks.error:
             return True
-        return self.stacks.executor_wedged
+        return self.stacks.wedged
 
     def finish(self) -> None:
         """The target has stopped: whatever it printed last is classified too."""
@@ -109,8 +109,12 @@ class BlackBox:
             out.update(wedged=exact_wedged, wedge_evidence="exact")
             out["parked_executor_threads"] = peak_parked
         elif self.stalled_at_s is not None and self.stacks is not None and not self.stacks.error:
-            out.update(wedged=self.stacks.executor_wedged, wedge_evidence="stacks")
-            out["parked_executor_threads"] = len(self.stacks.parked_default)
+            out.update(wedged=self.stacks.wedged, wedge_evidence="stacks")
+            # The pool that wedged: the default executor's, else anyio's worker threads.
+            parked = self.stacks.parked_default
+            if not self.stacks.executor_wedged and self.stacks.anyio_wedged:
+                parked = self.stacks.anyio_parked
+            out["parked_executor_threads"] = len(parked)
         elif self.stalled_at_s is not None:
             out.update(wedged=True, wedge_evidence="stall", parked_executor_threads=None)
         elif self._progress_at is not None or ok_requests > 0:

@@ -26,6 +26,7 @@ from stampede.probe.stacks import ThreadState, classify_stack
 PY_SPY_TIMEOUT_S = 10.0
 DEFAULT_EXECUTOR = re.compile(r"^(asyncio|uvloop)_\d+$")  # uvloop names its pool so
 OTHER_POOLS = re.compile(r"^(ThreadPoolExecutor-\d+_\d+|AnyIO worker thread)$")
+ANYIO_WORKER = "AnyIO worker thread"  # sync routes and dependencies run on these
 
 
 @dataclass(frozen=True)
@@ -64,6 +65,21 @@ class StackEvidence:
         """Every default-executor worker there is parked in a wait primitive."""
         default = self.pool("default")
         return bool(default) and all(t.state == "parked" for t in default)
+
+    @property
+    def anyio_parked(self) -> list[ThreadStack]:
+        return [t for t in self.threads if t.name == ANYIO_WORKER and t.state == "parked"]
+
+    @property
+    def anyio_wedged(self) -> bool:
+        """Every "AnyIO worker thread" there (sync routes' pool) is parked in a wait."""
+        workers = [t for t in self.threads if t.name == ANYIO_WORKER]
+        return bool(workers) and all(t.state == "parked" for t in workers)
+
+    @property
+    def wedged(self) -> bool:
+        """The default executor or anyio's worker threads all parked: a wedged pool."""
+        return self.executor_wedged or self.anyio_wedged
 
 
 def py_spy() -> str | None:

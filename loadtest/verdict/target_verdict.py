@@ -93,8 +93,9 @@ def _wedge(v: dict[str, Any], evidence: str | None) -> str:
         if v.get("wedged"):
             return (
                 f"WEDGED (evidence stacks: stalled{when}, no success for {stall:g} s with "
-                f"requests in flight, and py-spy shows all {parked} default-executor worker(s) "
-                f"parked in a wait; stacks in {stacks})"
+                f"requests in flight, and py-spy shows all {parked} worker(s) of a pool (the "
+                f"default executor or anyio's worker threads) parked in a wait; stacks in "
+                f"{stacks})"
             )
         return (
             f"stalled{when} but not wedged (evidence stacks: py-spy shows default-executor "

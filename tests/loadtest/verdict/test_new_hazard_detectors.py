@@ -1,7 +1,8 @@
-"""The detectors of the thread-limiter, slot-release and shared-agent hazards, on made-up rows."""
+"""The thread-limiter, slot-release and shared-agent detectors, on made-up rows and stacks."""
 
 from __future__ import annotations
 
+from stampede.loadtest.observe.stack_evidence import StackEvidence, ThreadStack
 from stampede.loadtest.verdict import shared_agent, slot_release, thread_limiter
 
 
@@ -122,3 +123,17 @@ def test_overlap_findings() -> None:
     always = shared_agent.overlap_finding(_phases(2, {}, {}))
     assert always["finding"] == "failing" and not always["only_on_overlap"]
     assert shared_agent.overlap_finding({})["finding"] == "inconclusive"
+
+
+def test_stack_evidence_calls_a_pool_of_parked_anyio_threads_wedged() -> None:
+    def thread(name: str, state: str) -> ThreadStack:
+        return ThreadStack(1, name, "other", state, ())  # type: ignore[arg-type]
+
+    parked = StackEvidence([thread("AnyIO worker thread", "parked")] * 3)
+    assert parked.wedged and parked.anyio_wedged and len(parked.anyio_parked) == 3
+    assert not parked.executor_wedged
+    one_working = StackEvidence(
+        [thread("AnyIO worker thread", "parked"), thread("AnyIO worker thread", "working")]
+    )
+    assert not one_working.wedged
+    assert not StackEvidence([thread("MainThread", "idle")]).wedged
