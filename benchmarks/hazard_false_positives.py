@@ -85,53 +85,30 @@ def clean(family: str, block: dict[str, Any]) -> bool:
     return health is None or health.get("finding") != "failing"
 
 
-def run_form(family: str, users: int, form: str, command: str, storms: int, out: Path) -> dict:
-    blocks: dict[str, dict[str, Any]] = {}
-    errors: dict[str, str] = {}
+def run_storm(family: str, users: int, form: str, command: str, i: int, out: Path) -> dict:
+    """One storm of one fixed form: its finding, evidence and figures (or why it did not run)."""
+    name = f"{form}_{i}"
+    argv = [sys.executable, "-m", "stampede", "compare", "--scenario", family]
+    argv += ["--duration", "3", "--users", str(users), "--grace", "1", "--stall-seconds", "2"]
+    argv += ["--out", str(out / name), "--no-progress", "--wait", "600"]
+    argv += ["--target", f"{name}={command}"]
     started = time.monotonic()
-    for i in range(storms):
-        name = f"{form}_{i}"
-        argv = [sys.executable, "-m", "stampede", "compare", "--scenario", family]
-        argv += ["--duration", "3", "--users", str(users), "--grace", "1", "--stall-seconds", "2"]
-        argv += ["--out", str(out / name), "--no-progress", "--wait", "600"]
-        argv += ["--target", f"{name}={command}"]
-        subprocess.run(argv, cwd=ROOT, capture_output=True, text=True, timeout=700)
-        try:
-            summary = json.loads((out / name / "latest" / "summary.json").read_text())
-        except (OSError, ValueError) as exc:
-            errors[name] = f"no summary: {exc}"
-            continue
-        v = summary["variants"][name]
-        if v.get("error"):
-            errors[name] = v["error"]
-        else:
-            blocks[name] = v.get(family) or {}
-        block = blocks.get(name) or {}
-        # One line per storm on stderr: a long loop shows where it is, and what each decided.
-        print(
-            json.dumps(
-                {
-                    "storm": name,
-                    "finding": block.get("finding"),
-                    "evidence": block.get("evidence"),
-                    "error": errors.get(name),
-                    "figures": {k: block.get(k) for k in FIGURES[family]},
-                }
-            ),
-            file=sys.stderr,
-            flush=True,
-        )
-    flagged = {n: b.get("finding") for n, b in blocks.items() if not clean(family, b)}
-    return {
-        "family": family,
-        "form": form,
-        "storms": len(blocks),
-        "errors": errors,
-        "false_positives": flagged,
-        "findings": {n: b.get("finding") for n, b in blocks.items()},
-        "evidence": sorted({str(b.get("evidence")) for b in blocks.values()}),
-        "wall_s": round(time.monotonic() - started, 1),
-    }
+    subprocess.run(argv, cwd=ROOT, capture_output=True, text=True, timeout=700)
+    row: dict[str, Any] = {"family": family, "form": form, "storm": i, "error": None}
+    try:
+        v = json.loads((out / name / "latest" / "summary.json").read_text())["variants"][name]
+    except (OSError, ValueError, KeyError) as exc:
+        v = {"error": f"no summary: {exc}"}
+    block = v.get(family) or {}
+    row.update(
+        error=v.get("error"),
+        finding=block.get("finding"),
+        evidence=block.get("evidence"),
+        false_positive=not v.get("error") and not clean(family, block),
+        figures={k: block.get(k) for k in FIGURES[family]},
+        wall_s=round(time.monotonic() - started, 1),
+    )
+    return row
 
 
 def main() -> int:
@@ -143,23 +120,32 @@ def main() -> int:
     if not 1 <= args.storms <= 50:
         parser.error(f"--storms must be 1..50, got {args.storms}")
     results = []
+    forms = [
+        (family, users, form, command)
+        for family in args.family or list(FORMS)
+        for users, commands in [FORMS[family]]
+        for form, command in commands
+    ]
     with tempfile.TemporaryDirectory(prefix="stampede-fp-") as tmp:
-        for family in args.family or list(FORMS):
-            users, forms = FORMS[family]
-            for form, command in forms:
-                out = Path(tmp) / family / form
-                result = run_form(family, users, form, command, args.storms, out)
-                results.append(result)
-                if not args.json:
-                    print(
-                        f"{family:15} {form:24} storms {result['storms']:3}  false positives "
-                        f"{len(result['false_positives'])}  errors {len(result['errors'])}  "
-                        f"{result['wall_s']} s",
-                        flush=True,
-                    )
+        # Round-robin: storm i of every form before storm i + 1 of any, so a loop cut short
+        # still has as many storms of each form.
+        for i in range(args.storms):
+            for family, users, form, command in forms:
+                row = run_storm(family, users, form, command, i, Path(tmp) / family)
+                results.append(row)
+                print(json.dumps(row), file=sys.stderr, flush=True)
+    for family, _, form, _ in forms:
+        rows = [r for r in results if r["form"] == form and r["family"] == family]
+        ran = [r for r in rows if not r["error"]]
+        fps = [r for r in ran if r["false_positive"]]
+        if not args.json:
+            print(
+                f"{family:15} {form:24} storms {len(ran):3}  false positives {len(fps)}  "
+                f"errors {len(rows) - len(ran)}"
+            )
     if args.json:
         print(json.dumps(results, indent=2))
-    return 1 if any(r["false_positives"] for r in results) else 0
+    return 1 if any(r["false_positive"] for r in results) else 0
 
 
 if __name__ == "__main__":
