@@ -23,9 +23,10 @@ EXHAUSTED_CONFIRM_S = 2.0
 HEALTH_NAME = "sync healthz [beside the storm]"
 BUILD_NAME = "build [burst]"
 ANYIO_THREAD = "AnyIO worker thread"
-# The sync health route is failing when at least this many checks and this share failed.
+# The sync health route is failing when at least this many checks and this share failed (a
+# loaded machine delays some answers past the timeout; a wedged one answers none).
 HEALTH_MIN_FAILED = 2
-HEALTH_FAILED_SHARE = 0.2
+HEALTH_FAILED_SHARE = 0.5
 
 
 def _num(value: Any) -> float | None:

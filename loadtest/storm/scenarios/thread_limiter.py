@@ -70,6 +70,7 @@ THREAD_LIMITER = for_hazard(
         "duplicates": "10",
         "sync_health_path": "/v1/threads/healthz",
         "client_timeout": "3",
+        "sync_health_timeout": "3",
     },
     summary_hooks=[limiter_summary],
     verdict=limiter_verdict,
