@@ -56,7 +56,10 @@ def test_limiter_finding_by_evidence() -> None:
 
 
 def test_health_check_failing_needs_count_and_share() -> None:
-    by_name = {"v:sync healthz [beside]": {"requests": 20, "failed": 10}, "v:build": {"requests": 9}}
+    by_name = {
+        "v:sync healthz [beside]": {"requests": 20, "failed": 10},
+        "v:build": {"requests": 9},
+    }
     assert thread_limiter.health_check(by_name, "sync healthz")["finding"] == "failing"
     one = {"v:sync healthz [beside]": {"requests": 20, "failed": 9}}
     assert thread_limiter.health_check(one, "sync healthz")["finding"] == "answering"
