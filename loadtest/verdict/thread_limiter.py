@@ -23,10 +23,10 @@ EXHAUSTED_CONFIRM_S = 2.0
 HEALTH_NAME = "sync healthz [beside the storm]"
 BUILD_NAME = "build [burst]"
 ANYIO_THREAD = "AnyIO worker thread"
-# The sync health route is failing when at least this many checks and this share failed (a
-# loaded machine delays some answers past the timeout; a wedged one answers none).
-HEALTH_MIN_FAILED = 2
-HEALTH_FAILED_SHARE = 0.5
+# The sync health route is failing when at least this many checks and this share failed. Its
+# timeout (3 s in the scenario) outlasts a loaded machine; a wedged server answers none.
+HEALTH_MIN_FAILED = 3
+HEALTH_FAILED_SHARE = 0.2
 
 
 def _num(value: Any) -> float | None:

@@ -61,7 +61,9 @@ def test_health_check_failing_needs_count_and_share() -> None:
         "v:build": {"requests": 9},
     }
     assert thread_limiter.health_check(by_name, "sync healthz")["finding"] == "failing"
-    one = {"v:sync healthz [beside]": {"requests": 20, "failed": 9}}
+    two = {"v:sync healthz [beside]": {"requests": 5, "failed": 2}}
+    assert thread_limiter.health_check(two, "sync healthz")["finding"] == "answering"
+    one = {"v:sync healthz [beside]": {"requests": 40, "failed": 4}}
     assert thread_limiter.health_check(one, "sync healthz")["finding"] == "answering"
     assert thread_limiter.health_check({}, "sync healthz")["finding"] == "inconclusive"
 
