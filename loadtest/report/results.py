@@ -302,7 +302,9 @@ def build_summary(
 ) -> dict[str, Any]:
     verdict = scenario.verdict(variants) if scenario.verdict and variants else []
     if any(is_target(v) for v in variants.values()):
-        verdict = target_verdict(variants)
+        # A scenario whose detector reads a user's server too adds its lines after the wedge's.
+        extra = verdict if scenario.verdict_on_targets else []
+        verdict = target_verdict(variants) + extra
     return {
         "run_id": run_id,
         "scenario": scenario.name,

@@ -37,6 +37,8 @@ class Scenario:
     verdict: VerdictHook | None = None
     figures: tuple[Figure, ...] = ()  # the scenario's own plots, after the standard ones
     sections: SectionsHook | None = None
+    # Whether `verdict` also speaks for the user's own servers (--target), after the wedge lines
+    verdict_on_targets: bool = False
 
 
 def for_hazard(spec: HazardSpec, description: str, **extra: Any) -> Scenario:

@@ -61,6 +61,7 @@ SHARED_AGENT = for_hazard(
     locust_args={"burst_size": "8"},
     summary_hooks=[overlap_summary],
     verdict=overlap_verdict,
+    verdict_on_targets=True,
     sections=detector_section(
         "Overlapping requests",
         "shared_agent",

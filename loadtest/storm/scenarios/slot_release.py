@@ -57,6 +57,7 @@ SLOT_RELEASE = for_hazard(
     locust_args={"slot_interval": "0.4"},
     summary_hooks=[slot_summary],
     verdict=slot_verdict,
+    verdict_on_targets=True,
     sections=detector_section(
         "Capacity slots",
         "slot_release",

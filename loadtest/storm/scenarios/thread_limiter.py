@@ -74,6 +74,7 @@ THREAD_LIMITER = for_hazard(
     },
     summary_hooks=[limiter_summary],
     verdict=limiter_verdict,
+    verdict_on_targets=True,
     sections=detector_section(
         "anyio thread limiter",
         "thread_limiter",
