@@ -13,7 +13,9 @@ from __future__ import annotations
 import stampede.probe
 from fastapi import FastAPI
 
-from examples import busy_model, chatty_logs, idempotency_cache, sse_relay, ws_bridge
+from examples import busy_model, chatty_logs, idempotency_cache, slot_limiter, sse_relay, ws_bridge
+from examples import shared_agent_app as shared_agent_app_module
+from examples import thread_limiter_app as thread_limiter_app_module
 
 
 def _probed(app: FastAPI) -> FastAPI:
@@ -51,3 +53,27 @@ def ws_bridge_app() -> FastAPI:
 
 def ws_bridge_fixed() -> FastAPI:
     return _probed(ws_bridge.create_app(fixed=True))
+
+
+def thread_limiter_app() -> FastAPI:
+    return _probed(thread_limiter_app_module.create_app(own_limiter=False))
+
+
+def thread_limiter_fixed() -> FastAPI:
+    return _probed(thread_limiter_app_module.create_app(own_limiter=True))
+
+
+def slot_limiter_app() -> FastAPI:
+    return _probed(slot_limiter.create_app(release_in_finally=False))
+
+
+def slot_limiter_fixed() -> FastAPI:
+    return _probed(slot_limiter.create_app(release_in_finally=True))
+
+
+def shared_agent_app() -> FastAPI:
+    return _probed(shared_agent_app_module.create_app(per_session=False))
+
+
+def shared_agent_fixed() -> FastAPI:
+    return _probed(shared_agent_app_module.create_app(per_session=True))

@@ -15,6 +15,7 @@ from fastapi import FastAPI, Header, Path, Request
 from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse, PlainTextResponse, Response
 from prometheus_client import CONTENT_TYPE_LATEST, generate_latest
+from stampede.probe.inflight import CountInFlight
 from stampede.probe.loop_errors import CountAsgiErrors
 from stampede.server.api_models import (
     AGENT_ID,
@@ -67,6 +68,8 @@ def create_app(settings: ServerSettings | None = None) -> FastAPI:
     app.state.runtime = runtime
     # Hazard errors raised out of a response's teardown count once, like loop reports.
     app.add_middleware(CountAsgiErrors, detector=runtime.detector)
+    # HTTP requests in flight, as a probed app counts them (stampede/probe/inflight.py).
+    app.add_middleware(CountInFlight, gauge=runtime.probe.http_in_flight)
     # Added last, so they run first: nothing below them sees a refused request.
     app.add_middleware(ConcurrencyLimit, limit=settings.max_concurrency, count=runtime.rejected)
     app.add_middleware(BodyLimit, max_bytes=settings.max_body_bytes, count=runtime.rejected)

@@ -35,6 +35,7 @@ _GAUGES = {
     "stampede_anyio_tokens_total": "anyio_tokens_total",
     "stampede_anyio_tokens_borrowed": "anyio_tokens_borrowed",
     "stampede_anyio_waiting_tasks": "anyio_waiting_tasks",
+    "stampede_http_requests_in_flight": "http_in_flight",
 }
 # The loop's own figures (the probe's): ticks and their lag, and its thread's CPU time.
 _LOOP_FLOATS = {

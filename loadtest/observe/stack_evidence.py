@@ -80,6 +80,9 @@ class PoolState:
         }
 
 
+ANYIO_WORKER = "AnyIO worker thread"  # sync routes and dependencies run on these
+
+
 @dataclass(frozen=True)
 class ThreadStack:
     pid: int
@@ -139,6 +142,21 @@ class StackEvidence:
         """Every default-executor worker there is parked in a wait primitive."""
         default = self.pool("default")
         return bool(default) and all(t.state == "parked" for t in default)
+
+    @property
+    def anyio_parked(self) -> list[ThreadStack]:
+        return [t for t in self.threads if t.name == ANYIO_WORKER and t.state == "parked"]
+
+    @property
+    def anyio_wedged(self) -> bool:
+        """Every "AnyIO worker thread" there (sync routes' pool) is parked in a wait."""
+        workers = [t for t in self.threads if t.name == ANYIO_WORKER]
+        return bool(workers) and all(t.state == "parked" for t in workers)
+
+    @property
+    def wedged(self) -> bool:
+        """Some pool's workers all parked (the default executor, anyio's, any other)."""
+        return self.any_pool_wedged
 
 
 def py_spy() -> str | None:

@@ -193,6 +193,7 @@ class VariantRun:
         prefix = (self.plan.run_dir / "locust" / self.plan.variant).resolve()
         log = self._open_log(f"locust/{self.plan.variant}.log", "locust_log")
         self.record.files["locust_csv_prefix"] = f"locust/{self.plan.variant}"
+        self.record.csv_prefix = prefix  # absolute, for scenario hooks that read Locust's CSVs
         self.record.files["intents"] = f"locust/{self.plan.variant}_intents.jsonl"
         intents = (self.plan.run_dir / self.record.files["intents"]).resolve()
         argv = [*locust_argv(self.plan, self.url, prefix, metrics_port)]

@@ -26,4 +26,5 @@ COLUMNS = [
     "processes", "executor_parked", "client_inflight", "probed",
     "ping_ms", "loop_ticks", "loop_ticks_on_time", "loop_lag_s", "loop_cpu_s",
     "anyio_tokens_total", "anyio_tokens_borrowed", "anyio_waiting_tasks", "pool_parked",
+    "http_in_flight",
 ]  # fmt: skip

@@ -16,10 +16,13 @@ from __future__ import annotations
 from stampede.server.hazards.idempotency import IDEMPOTENCY
 from stampede.server.hazards.loop_block import LOOP_BLOCK
 from stampede.server.hazards.session import SESSION
+from stampede.server.hazards.shared_agent import SHARED_AGENT
+from stampede.server.hazards.slot_release import SLOT_RELEASE
 from stampede.server.hazards.spec import HazardSpec
 from stampede.server.hazards.spin import SPIN
 from stampede.server.hazards.state_leak import STATE_LEAK
 from stampede.server.hazards.stream import STREAM
+from stampede.server.hazards.thread_limiter import THREAD_LIMITER
 
 # In the order `stampede compare --scenario all` runs them.
 HAZARDS: tuple[HazardSpec, ...] = (
@@ -29,6 +32,9 @@ HAZARDS: tuple[HazardSpec, ...] = (
     LOOP_BLOCK,
     SPIN,
     STATE_LEAK,
+    THREAD_LIMITER,
+    SLOT_RELEASE,
+    SHARED_AGENT,
 )
 BY_NAME: dict[str, HazardSpec] = {spec.name: spec for spec in HAZARDS}
 
@@ -38,8 +44,11 @@ __all__ = [
     "IDEMPOTENCY",
     "LOOP_BLOCK",
     "SESSION",
+    "SHARED_AGENT",
+    "SLOT_RELEASE",
     "SPIN",
     "STATE_LEAK",
     "STREAM",
+    "THREAD_LIMITER",
     "HazardSpec",
 ]

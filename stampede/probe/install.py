@@ -98,8 +98,14 @@ class MetricsEndpoint:
             await send({"type": "http.response.start", "status": 200, "headers": headers})
             await send({"type": "http.response.body", "body": body})
             return
+        counted = scope["type"] == "http"
+        if counted:
+            self.probe.http_in_flight.inc()
         try:
             await self.app(scope, receive, send)
         except BaseException as exc:  # as CountAsgiErrors: count hazard errors, then re-raise
             self.probe.detector.asgi_error(exc)
             raise
+        finally:
+            if counted:  # however the request ended, cancellation included
+                self.probe.http_in_flight.dec()

@@ -21,6 +21,7 @@ import psutil
 from prometheus_client import CollectorRegistry
 from stampede.probe import loop_errors
 from stampede.probe.executor import ExecutorSnapshot, InstrumentedExecutor
+from stampede.probe.inflight import in_flight_gauge
 from stampede.probe.metrics import ProbeGauges, ProbeMetrics
 from stampede.probe.pools import PoolWatch, describe_pool
 from stampede.probe.wedge import CONFIRM_S, WedgeState
@@ -58,6 +59,8 @@ class Probe:
         self._previous_handler: Any = None
         self._process = psutil.Process()
         self.metrics.add_gauges(self.gauges)
+        # HTTP requests in flight (anyio's limiter is read with the other pools, pools.py).
+        self.http_in_flight = in_flight_gauge(self.registry)
 
     def start(self, loop: asyncio.AbstractEventLoop | None = None) -> None:
         """Install on `loop` (default: the running one); call it from the loop's thread."""

@@ -47,6 +47,11 @@ SERVER_METRICS = frozenset(
         "stampede_loop_errors_total",
         "stampede_event_loop_tasks_by_name",
         "stampede_event_loop_thread_cpu_seconds_total",
+        # anyio's default thread limiter and HTTP requests in flight (the probe's)
+        "stampede_anyio_tokens_total",
+        "stampede_anyio_tokens_borrowed",
+        "stampede_anyio_waiting_tasks",
+        "stampede_http_requests_in_flight",
         # prometheus_client's default process collector
         "process_virtual_memory_bytes",
         "process_resident_memory_bytes",

@@ -1,0 +1,158 @@
+"""Is anyio's thread limiter exhausted? The decisions of the thread-limiter detector, pure.
+
+Sync routes and sync dependencies borrow one of anyio's default CapacityLimiter tokens (40)
+each. The hazard (fastapi #3205): requests that hold a token while they wait for work that
+needs another token, until every token is held by a waiter and nothing can run.
+
+- probed (`exact`): the probe's gauges say every token is borrowed and tasks wait for one,
+  and the clients saw no success meanwhile, for EXHAUSTED_CONFIRM_S in a row;
+- black box (`stacks`): a stall (requests in flight, none succeeding) while py-spy shows every
+  "AnyIO worker thread" parked in a wait primitive (none idle, none working);
+- `stall`: a stall nobody could look into: the claim rests on the stall alone.
+Beside it, a sync health route the clients asked during the storm that stopped answering is
+a finding of its own ("failing"), counted from the clients' side.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable, Mapping, Sequence
+from typing import Any
+
+EXHAUSTED_CONFIRM_S = 2.0
+# The storm's request names (loadtest/storm/users/thread_limiter.py) the detector reads.
+HEALTH_NAME = "sync healthz [beside the storm]"
+BUILD_NAME = "build [burst]"
+ANYIO_THREAD = "AnyIO worker thread"
+# The sync health route is failing when at least this many checks and this share failed. Its
+# timeout (3 s in the scenario) outlasts a loaded machine; a wedged server answers none.
+HEALTH_MIN_FAILED = 3
+HEALTH_FAILED_SHARE = 0.2
+
+
+def _num(value: Any) -> float | None:
+    return float(value) if isinstance(value, int | float) else None
+
+
+def exhaustion(samples: Sequence[Mapping[str, Any]]) -> dict[str, Any]:
+    """The longest span of samples with every token borrowed, tasks waiting, and no client
+    success: its length, start, and the peaks read (None where the gauges were never read)."""
+    read = [r for r in samples if _num(r.get("anyio_tokens_total"))]
+    out: dict[str, Any] = {
+        "samples_read": len(read),
+        "tokens_total": max((int(r["anyio_tokens_total"]) for r in read), default=None),
+        "peak_borrowed": max(
+            (int(r.get("anyio_tokens_borrowed") or 0) for r in read), default=None
+        ),
+        "peak_waiting": max((int(r.get("anyio_waiting_tasks") or 0) for r in read), default=None),
+        "exhausted_s": 0.0,
+        "exhausted_at_s": None,
+    }
+    start: float | None = None
+    last_ok: float | None = None
+    for row in read:
+        t = _num(row.get("t_s"))
+        ok = _num(row.get("client_ok"))
+        full = (_num(row.get("anyio_tokens_borrowed")) or 0) >= row["anyio_tokens_total"]
+        waiting = (_num(row.get("anyio_waiting_tasks")) or 0) > 0
+        progressed = ok is not None and last_ok is not None and ok > last_ok
+        last_ok = ok if ok is not None else last_ok
+        if t is None or not (full and waiting) or progressed:
+            start = None
+            continue
+        start = t if start is None else start
+        if t - start > out["exhausted_s"]:
+            out["exhausted_s"], out["exhausted_at_s"] = round(t - start, 3), start
+    return out
+
+
+def anyio_threads(threads: Iterable[tuple[str, str]]) -> dict[str, int]:
+    """From (thread name, state) pairs: how many AnyIO worker threads, and their states."""
+    states = [state for name, state in threads if name == ANYIO_THREAD]
+    return {
+        "anyio_threads": len(states),
+        "parked": states.count("parked"),
+        "idle": states.count("idle"),
+        "working": states.count("working"),
+    }
+
+
+def health_check(by_name: Mapping[str, Mapping[str, Any]], marker: str) -> dict[str, Any]:
+    """The sync health checks (request names containing `marker`): asked, failed, verdict."""
+    asked = sum(int(v.get("requests") or 0) for k, v in by_name.items() if marker in k)
+    failed = sum(int(v.get("failed") or 0) for k, v in by_name.items() if marker in k)
+    failing = failed >= HEALTH_MIN_FAILED and failed >= HEALTH_FAILED_SHARE * asked
+    finding = "failing" if failing else "answering" if asked else "inconclusive"
+    return {"asked": asked, "failed": failed, "finding": finding}
+
+
+def limiter_finding(
+    *,
+    exact: Mapping[str, Any],
+    probed: bool,
+    stalled_at_s: float | None,
+    stacks: Mapping[str, int] | None,
+    stacks_error: str | None,
+    ok_requests: int,
+) -> dict[str, Any]:
+    """The finding ("wedged", "clean" or "inconclusive"), its evidence and the figures it
+    rests on."""
+    if probed and exact.get("samples_read"):
+        wedged = exact["exhausted_s"] >= EXHAUSTED_CONFIRM_S
+        return {
+            "finding": "wedged" if wedged else "clean",
+            "evidence": "exact",
+            "exhausted_s": exact["exhausted_s"],
+            "exhausted_at_s": exact["exhausted_at_s"],
+            "tokens_total": exact["tokens_total"],
+            "peak_borrowed": exact["peak_borrowed"],
+            "peak_waiting": exact["peak_waiting"],
+        }
+    if stalled_at_s is not None and stacks is not None and not stacks_error:
+        n, parked = stacks.get("anyio_threads", 0), stacks.get("parked", 0)
+        wedged = n > 0 and parked == n
+        return {
+            "finding": "wedged" if wedged else "clean",
+            "evidence": "stacks",
+            "stalled_at_s": stalled_at_s,
+            "anyio_threads": n,
+            "anyio_parked": parked,
+        }
+    if stalled_at_s is not None:
+        return {"finding": "wedged", "evidence": "stall", "stalled_at_s": stalled_at_s}
+    if ok_requests > 0:
+        return {"finding": "clean", "evidence": "stall", "stalled_at_s": None}
+    return {"finding": "inconclusive", "evidence": None}
+
+
+def limiter_line(name: str, f: Mapping[str, Any], health: Mapping[str, Any]) -> list[str]:
+    """The verdict's sentences for one variant, each with the counts it rests on."""
+    ev = f.get("evidence")
+    if f.get("finding") == "inconclusive":
+        line = f"{name}: thread limiter inconclusive (the storm never got going)"
+    elif ev == "exact":
+        state = "WEDGED" if f["finding"] == "wedged" else "not exhausted"
+        line = (
+            f"{name}: anyio thread limiter {state} (evidence exact: longest span with all "
+            f"{f['tokens_total']} tokens borrowed, tasks waiting and no success "
+            f"{f['exhausted_s']:.1f} s, {EXHAUSTED_CONFIRM_S:g} s flags it; peak "
+            f"{f['peak_borrowed']} borrowed, {f['peak_waiting']} waiting)"
+        )
+    elif ev == "stacks":
+        state = "WEDGED" if f["finding"] == "wedged" else "stalled but not wedged"
+        line = (
+            f"{name}: anyio thread limiter {state} (evidence stacks: stalled at "
+            f"{f['stalled_at_s']:.1f} s, py-spy shows {f['anyio_parked']}/{f['anyio_threads']} "
+            f"AnyIO worker threads parked in a wait)"
+        )
+    elif f.get("finding") == "wedged":
+        line = f"{name}: thread limiter WEDGED by the stall rule only (evidence stall)"
+    else:
+        line = f"{name}: thread limiter not wedged (evidence stall: successes kept coming)"
+    lines = [line]
+    if health.get("asked"):
+        word = "FAILING" if health.get("finding") == "failing" else "answering"
+        lines.append(
+            f"{name}: sync health route {word}: {health['failed']}/{health['asked']} checks "
+            "beside the storm failed or timed out"
+        )
+    return lines

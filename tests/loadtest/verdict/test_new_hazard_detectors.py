@@ -1,0 +1,144 @@
+"""The thread-limiter, slot-release and shared-agent detectors, on made-up rows and stacks."""
+
+from __future__ import annotations
+
+from stampede.loadtest.observe.stack_evidence import StackEvidence, ThreadStack
+from stampede.loadtest.verdict import shared_agent, slot_release, thread_limiter
+
+
+def _rows(borrowed: list[int], waiting: list[int], ok: list[int]) -> list[dict[str, object]]:
+    return [
+        {"t_s": i * 0.5, "anyio_tokens_total": 40, "anyio_tokens_borrowed": b,
+         "anyio_waiting_tasks": w, "client_ok": o}
+        for i, (b, w, o) in enumerate(zip(borrowed, waiting, ok, strict=True))
+    ]  # fmt: skip
+
+
+def test_exhaustion_needs_full_tokens_waiters_and_no_success() -> None:
+    wedged = thread_limiter.exhaustion(_rows([40] * 8, [5] * 8, [3] * 8))
+    assert wedged["exhausted_s"] == 3.5 and wedged["exhausted_at_s"] == 0.0
+    assert (wedged["tokens_total"], wedged["peak_borrowed"], wedged["peak_waiting"]) == (40, 40, 5)
+    busy = thread_limiter.exhaustion(_rows([40] * 8, [5] * 8, list(range(8))))  # progress
+    assert busy["exhausted_s"] == 0.0
+    no_waiters = thread_limiter.exhaustion(_rows([40] * 8, [0] * 8, [3] * 8))
+    assert no_waiters["exhausted_s"] == 0.0
+    assert thread_limiter.exhaustion([{"t_s": 0.0}])["samples_read"] == 0
+
+
+def test_limiter_finding_by_evidence() -> None:
+    exact = thread_limiter.exhaustion(_rows([40] * 8, [5] * 8, [3] * 8))
+    f = thread_limiter.limiter_finding(
+        exact=exact, probed=True, stalled_at_s=None, stacks=None, stacks_error=None, ok_requests=3
+    )
+    assert (f["finding"], f["evidence"]) == ("wedged", "exact")
+    stacks = thread_limiter.anyio_threads(
+        [("AnyIO worker thread", "parked")] * 40 + [("MainThread", "idle")]
+    )
+    assert stacks == {"anyio_threads": 40, "parked": 40, "idle": 0, "working": 0}
+    none = thread_limiter.exhaustion([])
+    f = thread_limiter.limiter_finding(
+        exact=none, probed=False, stalled_at_s=4.0, stacks=stacks, stacks_error=None, ok_requests=0
+    )
+    assert (f["finding"], f["evidence"], f["anyio_parked"]) == ("wedged", "stacks", 40)
+    working = thread_limiter.anyio_threads(
+        [("AnyIO worker thread", "parked")] * 39 + [("AnyIO worker thread", "working")]
+    )
+    f = thread_limiter.limiter_finding(
+        exact=none, probed=False, stalled_at_s=4.0, stacks=working, stacks_error=None, ok_requests=0
+    )
+    assert f["finding"] == "clean"  # overloaded, not stuck
+    f = thread_limiter.limiter_finding(
+        exact=none, probed=False, stalled_at_s=None, stacks=None, stacks_error=None, ok_requests=9
+    )
+    assert (f["finding"], f["evidence"]) == ("clean", "stall")
+    line = "\n".join(thread_limiter.limiter_line("x", f, {"asked": 4, "failed": 0}))
+    assert "not wedged" in line and "0/4 checks" in line
+
+
+def test_health_check_failing_needs_count_and_share() -> None:
+    by_name = {
+        "v:sync healthz [beside]": {"requests": 20, "failed": 10},
+        "v:build": {"requests": 9},
+    }
+    assert thread_limiter.health_check(by_name, "sync healthz")["finding"] == "failing"
+    two = {"v:sync healthz [beside]": {"requests": 5, "failed": 2}}
+    assert thread_limiter.health_check(two, "sync healthz")["finding"] == "answering"
+    one = {"v:sync healthz [beside]": {"requests": 40, "failed": 4}}
+    assert thread_limiter.health_check(one, "sync healthz")["finding"] == "answering"
+    assert thread_limiter.health_check({}, "sync healthz")["finding"] == "inconclusive"
+
+
+def test_slot_leak_from_the_clients_and_from_the_probe() -> None:
+    by_name = {
+        "a:limited [rejected, nothing else in flight]": {"requests": 7, "failed": 7},
+        "a:limited [rejected, others in flight]": {"requests": 2, "failed": 2},
+        "a:limited [read all]": {"requests": 5, "failed": 0},
+    }
+    rejected = slot_release.rejections(by_name, "nothing else in flight", "others in flight")
+    assert rejected == {"idle": 7, "busy": 2, "total": 9}
+    decaying = [
+        {"t_s": float(t), "client_ok": min(t, 4) * 2.0, "client_users": 4} for t in range(12)
+    ]
+    goodput = slot_release.goodput_thirds(decaying)
+    assert goodput["first_per_s"] == 2.0 and goodput["last_per_s"] == 0.0
+    assert goodput["decay"] == 1.0
+    f = slot_release.slot_finding(rejected, goodput, {"samples_read": 0}, probed=False)
+    assert (f["finding"], f["evidence"]) == ("leaking", "clients")
+    none = {"idle": 0, "busy": 0, "total": 0}
+    steady = [{"t_s": float(t), "client_ok": t * 2.0, "client_users": 4} for t in range(12)]
+    f = slot_release.slot_finding(none, slot_release.goodput_thirds(steady), {}, probed=False)
+    assert f["finding"] == "clean" and f["decay"] == 0.0
+    rows = [{"http_in_flight": 0, "client_failures_per_s": 3.0}] * 4
+    exact = slot_release.idle_rejection_intervals([*rows, {"http_in_flight": 2}])
+    assert exact == {"samples_read": 5, "idle_intervals": 4}
+    f = slot_release.slot_finding(none, goodput, exact, probed=True)
+    assert (f["finding"], f["evidence"]) == ("leaking", "exact")
+    assert "4 of 5 samples" in slot_release.slot_line("a", f)
+
+
+MARKERS = {"before": "one at a time, before any overlap", "overlap": "overlapping",
+           "after": "one at a time, after overlap"}  # fmt: skip
+
+
+def _phases(before: int, overlap: dict[str, int], after: dict[str, int]) -> dict:
+    by_name = {
+        "v:chat [one at a time, before any overlap]": {"requests": 8, "failed": before},
+        "v:chat [overlapping]": {"requests": 8, "failed": sum(overlap.values())},
+        "v:chat [one at a time, after overlap]": {"requests": 8, "failed": sum(after.values())},
+    }
+    errors = {"conflict": "ConflictError('409')", "bad_answer": "BadAnswerError('x')",
+              "http_error": "UnexpectedStatusError('unexpected HTTP 500')"}  # fmt: skip
+    failures = [
+        {"Name": f"v:chat [{MARKERS[phase]}]", "Error": errors[kind], "Occurrences": str(n)}
+        for phase, kinds in (("overlap", overlap), ("after", after))
+        for kind, n in kinds.items()
+    ]
+    return shared_agent.phase_counts(by_name, failures, MARKERS)
+
+
+def test_overlap_findings() -> None:
+    raced = shared_agent.overlap_finding(_phases(0, {"http_error": 3, "bad_answer": 5},
+                                                 {"bad_answer": 8}))  # fmt: skip
+    assert raced["finding"] == "failing" and raced["only_on_overlap"] and raced["broken_for_good"]
+    assert raced["overlap_faults"] == 8 and raced["corrupted_answers"] == 13
+    assert "BROKEN FOR GOOD" in shared_agent.overlap_line("v", raced)
+    refused = shared_agent.overlap_finding(_phases(0, {"conflict": 7}, {}))
+    assert refused["finding"] == "refusing" and refused["overlap_conflicts"] == 7
+    assert shared_agent.overlap_finding(_phases(0, {}, {}))["finding"] == "clean"
+    always = shared_agent.overlap_finding(_phases(2, {}, {}))
+    assert always["finding"] == "failing" and not always["only_on_overlap"]
+    assert shared_agent.overlap_finding({})["finding"] == "inconclusive"
+
+
+def test_stack_evidence_calls_a_pool_of_parked_anyio_threads_wedged() -> None:
+    def thread(name: str, state: str) -> ThreadStack:
+        return ThreadStack(1, name, "other", state, ())  # type: ignore[arg-type]
+
+    parked = StackEvidence([thread("AnyIO worker thread", "parked")] * 3)
+    assert parked.wedged and parked.anyio_wedged and len(parked.anyio_parked) == 3
+    assert not parked.executor_wedged
+    one_working = StackEvidence(
+        [thread("AnyIO worker thread", "parked"), thread("AnyIO worker thread", "working")]
+    )
+    assert not one_working.wedged
+    assert not StackEvidence([thread("MainThread", "idle")]).wedged
