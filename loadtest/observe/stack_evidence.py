@@ -92,6 +92,10 @@ class ThreadStack:
     frames: tuple[tuple[str, str, int], ...]  # (file, function, line), innermost first
     pool_name: str | None = None  # pool_of(name): which pool, for the wedge rule per pool
 
+    def __post_init__(self) -> None:
+        if self.pool_name is None:  # the name says which pool: one rule, wherever it is built
+            object.__setattr__(self, "pool_name", pool_of(self.name))
+
 
 @dataclass
 class StackEvidence:

@@ -27,7 +27,10 @@ def _spec(**changes: object) -> HazardSpec:
 
 def test_every_hazard_is_registered_once_in_compare_order() -> None:
     names = [spec.name for spec in HAZARDS]
-    assert names == ["idempotency", "stream", "session", "loop_block", "spin", "state_leak"]
+    assert names == [
+        "idempotency", "stream", "session", "loop_block", "spin", "state_leak",
+        "thread_limiter", "slot_release", "shared_agent",
+    ]  # fmt: skip
     assert set(BY_NAME) == {spec.name for spec in HAZARDS}
 
 
