@@ -3,6 +3,8 @@ VENV ?= .venv
 PY := $(VENV)/bin/python
 STAMPEDE := $(VENV)/bin/stampede
 PYTEST_ARGS ?=
+# Three workers, a test file each at a time (a file's shared storms stay in one worker).
+PYTEST_WORKERS ?= -n 3 --dist loadfile
 
 .PHONY: demo test test-tools stack-test lint format serve bench plan clean
 
@@ -26,7 +28,7 @@ test: test-tools $(VENV)/.installed  ## tools, lint, format check, import layers
 	$(VENV)/bin/ruff check .
 	$(VENV)/bin/ruff format --check .
 	$(VENV)/bin/lint-imports
-	$(PY) -m pytest $(PYTEST_ARGS)
+	$(PY) -m pytest $(PYTEST_WORKERS) $(PYTEST_ARGS)
 
 # The compose stack under a real engine, storm included (also part of `make test`); -s prints
 # each step's time and the storm's figures.
