@@ -26,6 +26,7 @@ from typing import Annotated
 from fastapi import APIRouter, Path
 from fastapi.responses import JSONResponse
 from pydantic import BaseModel, Field
+from stampede.server.api_models import error_responses
 from stampede.server.hazards.base import AGENT_ID, hazard_status
 from stampede.server.hazards.shared_agent import SHARED_AGENT
 from stampede.server.settings import ServerSettings
@@ -74,7 +75,11 @@ class SharedAgentHazard:
         self.sessions: OrderedDict[str, ChatAgent] = OrderedDict()
         self.router = APIRouter()
         self.router.add_api_route(
-            "/v1/agents/{agent_id}/chat", self.chat, methods=["POST"], response_model=None
+            "/v1/agents/{agent_id}/chat",
+            self.chat,
+            methods=["POST"],
+            response_model=None,
+            responses=error_responses(400, 409, 413, 422, 500),
         )
 
     def _session_agent(self, session: str) -> ChatAgent:
@@ -93,14 +98,16 @@ class SharedAgentHazard:
             elif self.impl == "locked":
                 if self.lock.locked():
                     self.counts["conflict"] += 1
-                    return JSONResponse({"detail": "agent busy: one call at a time"}, 409)
+                    return JSONResponse(
+                        {"error": "conflict", "message": "agent busy: one call at a time"}, 409
+                    )
                 async with self.lock:
                     result = await self.agent.invoke(turn.prompt)
             else:
                 result = await self.agent.invoke(turn.prompt)
         except ModelError as exc:
             self.counts["error"] += 1
-            return JSONResponse({"detail": str(exc)}, status_code=500)
+            return JSONResponse({"error": "agent_failed", "message": str(exc)}, status_code=500)
         self.counts["ok"] += 1
         if result["history"] != 2 * int(result["turns"]):
             self.counts["corrupted_answer"] += 1

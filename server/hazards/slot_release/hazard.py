@@ -25,11 +25,23 @@ from typing import Annotated
 
 from fastapi import APIRouter, Path, Query
 from fastapi.responses import JSONResponse, StreamingResponse
+from stampede.server.api_models import error_responses, text_response
 from stampede.server.hazards.base import AGENT_ID, hazard_status
 from stampede.server.hazards.slot_release import SLOT_RELEASE
 from stampede.server.settings import ServerSettings
 
 MAX_PARALLEL = 8
+
+
+# One server-sent event of the stream, as OpenAPI 3.1 tools read a text/event-stream schema.
+LIMITED_EVENT = {
+    "type": "object",
+    "required": ["event", "data"],
+    "properties": {
+        "event": {"enum": ["message", "result"]},
+        "data": {"type": "string", "contentMediaType": "application/json"},
+    },
+}
 
 
 class SlotReleaseHazard:
@@ -44,7 +56,16 @@ class SlotReleaseHazard:
         self.running = 0  # streams whose body is running now (the truth the counter should be)
         self.router = APIRouter()
         self.router.add_api_route(
-            "/v1/agents/{agent_id}/limited", self.limited, methods=["GET"], response_model=None
+            "/v1/agents/{agent_id}/limited",
+            self.limited,
+            methods=["GET"],
+            response_model=None,
+            responses={
+                200: text_response(
+                    "text/event-stream", "`message` events, then one `result`", LIMITED_EVENT
+                ),
+                **error_responses(422, 429),
+            },
         )
 
     async def limited(
@@ -56,7 +77,11 @@ class SlotReleaseHazard:
         if self.held >= MAX_PARALLEL:
             self.counts["rejected"] += 1
             return JSONResponse(
-                {"detail": f"max parallel requests ({MAX_PARALLEL}) reached"}, status_code=429
+                {
+                    "error": "too_many_requests",
+                    "message": f"max parallel requests ({MAX_PARALLEL}) reached",
+                },
+                status_code=429,
             )
         self.held += 1
         self.counts["started"] += 1

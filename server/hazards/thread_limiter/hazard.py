@@ -36,6 +36,7 @@ import anyio.from_thread
 import anyio.to_thread
 from fastapi import APIRouter, Path, Query
 from fastapi.responses import JSONResponse
+from stampede.server.api_models import error_responses
 from stampede.server.hazards.base import AGENT_ID, hazard_status
 from stampede.server.hazards.thread_limiter import THREAD_LIMITER
 from stampede.server.settings import ServerSettings
@@ -53,6 +54,10 @@ class Build:
     result: dict[str, object] | None = None
 
 
+# The body of every error here has the app's shape (api_models.ErrorBody), as its schema says.
+TIMED_OUT = {"error": "duplicate_timeout", "message": "timed out waiting for the primary"}
+
+
 class ThreadLimiterHazard:
     name = THREAD_LIMITER.name
     setting = THREAD_LIMITER.setting
@@ -66,7 +71,11 @@ class ThreadLimiterHazard:
         self.router = APIRouter()
         build = self.build_async if self.impl == "async_wait" else self.build_sync
         self.router.add_api_route(
-            "/v1/agents/{agent_id}/build", build, methods=["GET"], response_model=None
+            "/v1/agents/{agent_id}/build",
+            build,
+            methods=["GET"],
+            response_model=None,
+            responses=error_responses(422, 504),
         )
         self.router.add_api_route(
             "/v1/threads/healthz", self.sync_healthz, methods=["GET"], response_model=None
@@ -104,7 +113,7 @@ class ThreadLimiterHazard:
         self.counts["duplicate"] += 1
         if not build.done.wait(wait_s):  # parks this worker thread, holding its token
             self.counts["timeout"] += 1
-            return JSONResponse({"detail": "timed out waiting for the primary"}, status_code=504)
+            return JSONResponse(TIMED_OUT, status_code=504)
         return {"role": "duplicate", **(build.result or {})}
 
     async def build_async(
@@ -125,7 +134,7 @@ class ThreadLimiterHazard:
             await asyncio.wait_for(build.ready.wait(), wait_s)  # no thread held while waiting
         except TimeoutError:
             self.counts["timeout"] += 1
-            return JSONResponse({"detail": "timed out waiting for the primary"}, status_code=504)
+            return JSONResponse(TIMED_OUT, status_code=504)
         return {"role": "duplicate", **(build.result or {})}
 
     def sync_healthz(self) -> dict[str, str]:
