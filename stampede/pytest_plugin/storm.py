@@ -126,7 +126,9 @@ def summary_of(run_dir: Path) -> StormSummary:
     requests = v.get("requests") or {}
     ok, failed = int(requests.get("ok") or 0), int(requests.get("failed") or 0)
     intents = v.get("intents") or {}
-    ratio = v.get("success_ratio")  # summary.json's own, where it has one
+    # summary.json's own state block (verdict/state.py): its state word and its success ratio
+    block = v.get("state") if isinstance(v.get("state"), dict) else {}
+    ratio = block.get("success_ratio", v.get("success_ratio"))
     if ratio is None:
         ratio = intents.get("success_ratio")
     if ratio is None and ok + failed:
@@ -138,7 +140,7 @@ def summary_of(run_dir: Path) -> StormSummary:
         if g.get("result") != "passed"
     )
     return StormSummary(
-        state=v.get("state") or derived_state(v, ratio, loop_errors),
+        state=block.get("state") or derived_state(v, ratio, loop_errors),
         wedged=v.get("wedged"),
         evidence=v.get("wedge_evidence"),
         success_ratio=ratio,

@@ -9,7 +9,9 @@ RUN_FINISHED, an MCP result without an error).
 
 One storm per preset (module-scoped), four seconds of load per app. The apps are started here,
 all at once, as URL targets: their imports (seconds each on a loaded 2-core machine) would
-otherwise eat the storm's run budget. The disconnect scenario runs once, on AG-UI's POST SSE
+otherwise eat the storm's run budget. The wedged apps are command targets of a run of their own:
+compare knows their process, so py-spy proves the wedge (a URL target can only stall). The
+disconnect scenario runs once, on AG-UI's POST SSE
 streams, as a command target (compare starts and caps it), as a user would run it.
 """
 
@@ -106,11 +108,18 @@ def storms(out: Path, protocol: str, apps: dict[str, tuple[str, str]]) -> dict[s
     """Every app's variant, two apps per storm: each variant costs a Locust start and a
     teardown (about 6 s on a loaded 2-core machine) beside its load, and a run's budget is
     duration x variants + 30 s, which three such variants overrun."""
-    names = list(apps)
+    names = [name for name in apps if not name.startswith("wedged")]
     variants: dict[str, Any] = {}
     for first in range(0, len(names), 2):
         pair = {name: apps[name] for name in names[first : first + 2]}
         variants.update(compare(out / f"storm{first // 2}", protocol, pair)["variants"])
+    # A wedge is only claimed with proof: the wedged app runs as a command target, so compare
+    # knows its process and py-spy can show the parked workers (a URL target can only stall).
+    for name in (name for name in apps if name.startswith("wedged")):
+        env, app = apps[name]
+        command = f"{python_of(env)} -m uvicorn examples.protocols.{app} --port {{port}}"
+        flags = ["--protocol", protocol, "--target", f"{name}={command}"]
+        variants.update(run(out / name, flags)["variants"])
     return variants
 
 
@@ -137,7 +146,8 @@ def healthy(variant: dict[str, Any]) -> None:
 def wedged(variant: dict[str, Any]) -> None:
     """Wedged, and unlike a failing server, no intent got an answer at all."""
     assert variant["wedged"] is True, (variant["wedged"], variant["wedge_evidence"])
-    assert variant["wedge_evidence"] in ("stacks", "stall")
+    assert variant["wedge_evidence"] == "stacks"
+    assert variant["state"]["state"] == "wedged", variant["state"]
     intents = variant["intents"]
     assert intents["succeeded"] == 0 and intents["failed"] == 0, intents
 

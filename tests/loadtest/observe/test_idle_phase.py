@@ -9,15 +9,18 @@ from pathlib import Path
 import pytest
 from stampede.loadtest.observe.idle_phase import idle_phase
 
-SPIN = "import threading\nwhile True:\n    pass\n"
-SLEEP = "import time\ntime.sleep(60)\n"
+# Each says "ready" once its start-up (the interpreter's imports, CPU-bound) is over: the phase
+# measures what the process does after it, as it measures a server after its storm.
+SPIN = "print('ready', flush=True)\nwhile True:\n    pass\n"
+SLEEP = "import time\nprint('ready', flush=True)\ntime.sleep(60)\n"
 NO_SERVER = "http://127.0.0.1:9"  # nothing listens: the /metrics reads come back empty
 
 
 @pytest.mark.parametrize(("code", "spins"), [(SPIN, True), (SLEEP, False)])
 def test_the_busiest_threads_runnable_share(tmp_path: Path, code: str, spins: bool) -> None:
-    proc = subprocess.Popen([sys.executable, "-c", code])
+    proc = subprocess.Popen([sys.executable, "-c", code], stdout=subprocess.PIPE, text=True)
     try:
+        assert proc.stdout is not None and proc.stdout.readline().strip() == "ready"
         idle = idle_phase(proc.pid, NO_SERVER, 1.0, tmp_path, "t", stacks=False)
     finally:
         proc.kill()
