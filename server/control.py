@@ -18,7 +18,8 @@ from stampede.server.model import StubBedrockModel
 
 class ModelControl(BaseModel):
     model_config = ConfigDict(extra="forbid")
-    latency_factor: float = Field(ge=0.01, le=1000)
+    # strict: `true` is not 1.0 (JSON numbers, ints included, are what the schema says)
+    latency_factor: float = Field(ge=0.01, le=1000, strict=True)
 
 
 class ModelState(BaseModel):
