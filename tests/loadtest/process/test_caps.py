@@ -283,9 +283,11 @@ def test_sweep_stale_removes_only_dead_owners_groups() -> None:
         for path in idle:
             path.mkdir()
         try:
+            # Another worker's run may sweep the dead group first: what counts is that it is
+            # gone, and that no sweep took the live owner's groups.
             removed = sweep_stale()
-            assert {str(p) for p in stale} <= set(removed)
-            assert not any(p.exists() for p in stale)
+            assert not any(p.exists() for p in stale), removed
+            assert not [r for r in removed if f".{os.getpid()}." in r], removed
             assert all(os.path.isdir(p) for p in proc.report()["cgroup_paths"] + idle)
         finally:
             for path in idle:
