@@ -2,9 +2,10 @@
 `pytest --stampede` fails a leaky test and `stampede_storm` is among the fixtures.
 
 The wheel is built as a user's pip builds it (isolated) and the venv is made once per source
-hash, under ~/.cache/stampede/pytest-plugin/<hash> (a second run, or a second clone, reuses
-it). The venv sees the project venv's site-packages through a .pth line, for the dependencies
-only: stampede itself is the wheel's, installed with --no-deps, and the test checks that.
+hash and project venv, under ~/.cache/stampede/pytest-plugin/<hash>-<venv> (a second run
+reuses it). The venv sees the project venv's site-packages through a .pth line, for the
+dependencies only: stampede itself is the wheel's, installed with --no-deps, and the test
+checks that.
 """
 
 from __future__ import annotations
@@ -59,7 +60,13 @@ def run(argv: list[str], **kwargs: object) -> subprocess.CompletedProcess[str]:
 
 
 def fresh_venv() -> Path:
-    home = CACHE / "pytest-plugin" / source_hash()
+    # Keyed by the project venv too: the .pth line names its site-packages, and a venv made by
+    # another clone would point at that clone's venv (gone once the clone is).
+    home = (
+        CACHE
+        / "pytest-plugin"
+        / f"{source_hash()}-{hashlib.sha256(sys.prefix.encode()).hexdigest()[:8]}"
+    )
     venv = home / "venv"
     if (home / "ready").exists():
         return venv

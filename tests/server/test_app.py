@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import time
+from collections.abc import Callable
 
 import httpx
 from prometheus_client.parser import text_string_to_metric_families
@@ -28,22 +29,48 @@ def _metric(url: str, name: str, **labels: str) -> float:
     raise AssertionError(f"{name}{labels} not exported")
 
 
+def _mid(url: str) -> dict[str, float]:
+    return {
+        "orphaned": _metric(url, "stampede_orphaned_waiter_workers"),
+        "parked": _metric(url, "stampede_executor_busy_workers", kind="waiter"),
+        "waiting": _metric(url, "stampede_idempotency_waiters"),
+    }
+
+
+async def _until(check: Callable[[], bool], timeout: float = 5.0) -> bool:
+    """Poll `check()` (in a thread: it reads /metrics) until it holds, for up to `timeout`."""
+    deadline = time.monotonic() + timeout
+    while not await asyncio.to_thread(check):
+        if time.monotonic() > deadline:
+            return False
+        await asyncio.sleep(0.05)
+    return True
+
+
 def test_timed_out_duplicate_leaves_others_served(waiter: str) -> None:
-    with running_server(waiter=waiter, executor_workers=4, model_latency_ms=1500, model_cycles=1,
-                        duplicate_timeout_s=1.0) as server:  # fmt: skip
+    # The primary's model call takes 3 s; a duplicate waits at most 2 s. The early duplicate
+    # goes in as soon as the primary is waited on, so it times out first; the late one goes in
+    # 1.2 s after, so its wait outlasts the primary. Each step waits for the server's own
+    # figures (not a fixed sleep), and the margins (0.8 s each way) hold on a busy machine.
+    with running_server(waiter=waiter, executor_workers=4, model_latency_ms=3000, model_cycles=1,
+                        duplicate_timeout_s=2.0) as server:  # fmt: skip
+        waiting = "stampede_idempotency_waiters"
 
         async def scenario() -> dict:
-            async with httpx.AsyncClient(base_url=server.url, timeout=10) as client:
+            async with httpx.AsyncClient(base_url=server.url, timeout=15) as client:
                 primary = asyncio.create_task(_post(client, "a", "k"))
-                early = asyncio.create_task(_post(client, "a", "k", delay=0.1))
-                late = asyncio.create_task(_post(client, "a", "k", delay=0.8))
+                busy = "stampede_executor_busy_workers"
+                assert await _until(lambda: _metric(server.url, busy, kind="model") == 1)
+                started = time.monotonic()
+                early = asyncio.create_task(_post(client, "a", "k"))
+                assert await _until(lambda: _metric(server.url, waiting) == 1)
+                await asyncio.sleep(max(0.0, 1.2 - (time.monotonic() - started)))
+                late = asyncio.create_task(_post(client, "a", "k"))
+                assert await _until(lambda: _metric(server.url, waiting) == 2)
                 early_response = await early
-                # The early duplicate gave up; its to_thread worker is still parked.
-                mid = {
-                    "orphaned": _metric(server.url, "stampede_orphaned_waiter_workers"),
-                    "parked": _metric(server.url, "stampede_executor_busy_workers", kind="waiter"),
-                    "waiting": _metric(server.url, "stampede_idempotency_waiters"),
-                }
+                # The early duplicate gave up; with to_thread its worker is still parked.
+                assert await _until(lambda: _metric(server.url, waiting) == 1)
+                mid = await asyncio.to_thread(_mid, server.url)
                 return {
                     "early": early_response,
                     "late": await late,
@@ -60,9 +87,11 @@ def test_timed_out_duplicate_leaves_others_served(waiter: str) -> None:
             assert result["mid"] == {"orphaned": 1.0, "parked": 2.0, "waiting": 1.0}
         else:
             assert result["mid"] == {"orphaned": 0.0, "parked": 0.0, "waiting": 1.0}
-        time.sleep(0.3)
-        assert _metric(server.url, "stampede_orphaned_waiter_workers") == 0
-        assert _metric(server.url, "stampede_executor_busy_workers", kind="waiter") == 0
+        # The orphaned worker is freed once the primary's result lands.
+        settled = asyncio.run(
+            _until(lambda: _mid(server.url) == dict.fromkeys(_mid(server.url), 0))
+        )
+        assert settled, _mid(server.url)
         assert _metric(server.url, "stampede_invocations_total", role="duplicate",
                        outcome="timeout") == 1  # fmt: skip
 

@@ -117,9 +117,19 @@ def test_future_waiter_serves_a_thousand_duplicates_without_threads() -> None:
         assert result["pending"] == 0
         primary = result["primary"].json()
         assert len(result["duplicates"]) == duplicates
+        # On a busy machine the last of the thousand can reach the server after the primary
+        # ended: those run as primaries of their own, after it (nothing is cached). Every
+        # duplicate that arrived in time waited and got the primary's answer.
+        late = 0
         for response in result["duplicates"]:
             assert response.status_code == 200
-            assert response.json() == {**primary, "role": "duplicate"}
+            answer = response.json()
+            if answer["role"] == "primary":
+                assert answer["started_at"] >= primary["finished_at"], answer
+                late += 1
+            else:
+                assert answer == {**primary, "role": "duplicate"}
+        assert late <= 0.1 * duplicates, f"{late} of {duplicates} arrived after the primary"
         assert peak["threads"] <= baseline + workers + 2
         assert peak["waiters"] >= 0.9 * duplicates
         status = server.status()
