@@ -11,8 +11,10 @@ prompts by parking a worker thread on an Event (stub_model.Dedup).
 
 from __future__ import annotations
 
+import contextlib
+import shutil
 import tempfile
-from collections.abc import AsyncGenerator
+from collections.abc import AsyncGenerator, AsyncIterator
 from typing import Any
 
 from fastapi import FastAPI
@@ -60,9 +62,25 @@ class OneAgent(BaseAgentLoader):
         return [APP_NAME]
 
 
+# ADK wants an agents folder (the loader serves the agent; ADK keeps its session.db there), one
+# per process. Removed when the server shuts down: uvicorn exits by its signal, so no atexit.
+AGENTS_DIR = tempfile.mkdtemp(prefix="adk-agents-")
+
+
 def create_app(mode: str = "ok") -> FastAPI:
-    agents_dir = tempfile.mkdtemp(prefix="adk-agents-")  # unused: the loader serves the agent
-    return get_fast_api_app(agents_dir=agents_dir, agent_loader=OneAgent(mode), web=False)
+    app = get_fast_api_app(agents_dir=AGENTS_DIR, agent_loader=OneAgent(mode), web=False)
+    inner = app.router.lifespan_context
+
+    @contextlib.asynccontextmanager
+    async def lifespan(app: FastAPI) -> AsyncIterator[Any]:
+        try:
+            async with inner(app) as state:
+                yield state
+        finally:
+            shutil.rmtree(AGENTS_DIR, ignore_errors=True)
+
+    app.router.lifespan_context = lifespan
+    return app
 
 
 app = create_app()

@@ -25,7 +25,8 @@ STORM = ["--duration", "6", "--grace", "1"]
 
 def compare(out: Path, scenario: str, users: int, extra: list[str]) -> dict[str, Any]:
     argv = [sys.executable, "-m", "stampede", "compare", "--scenario", scenario, *STORM]
-    argv += ["--users", str(users), "--out", str(out), "--no-progress", "--wait", "300", *extra]
+    argv += ["--users", str(users), "--out", str(out), "--no-progress", "--no-plots"]
+    argv += ["--wait", "300", *extra]
     proc = subprocess.run(argv, cwd=ROOT, capture_output=True, text=True, timeout=230)
     summary = json.loads((out / "latest" / "summary.json").read_text())
     assert summary["complete"], proc.stdout[-2000:] + proc.stderr[-2000:]

@@ -30,7 +30,7 @@ STORM = ["--duration", "4", "--users", "4", "--stall-seconds", "2", "--grace", "
 
 def compare(out: Path, targets: dict[str, str], extra: list[str]) -> dict[str, Any]:
     argv = [sys.executable, "-m", "stampede", "compare", *STORM, "--out", str(out)]  # later wins
-    argv += ["--no-progress", "--wait", "120", *extra]
+    argv += ["--no-progress", "--no-plots", "--wait", "120", *extra]
     for name, app in targets.items():
         argv += ["--target", f"{name}=uvicorn {app} --port {{port}}"]
     proc = subprocess.run(argv, cwd=ROOT, capture_output=True, text=True, timeout=230)

@@ -25,9 +25,13 @@ pytestmark = [pytest.mark.slow, pytest.mark.timeout(180)]
 STORM = ["--duration", "3", "--users", "4"]
 
 
-def compare(out: Path, scenario: str, targets: dict[str, str]) -> dict[str, Any]:
+def compare(
+    out: Path, scenario: str, targets: dict[str, str], plots: bool = False
+) -> dict[str, Any]:
+    """One run; drawn only where a test reads its plots (matplotlib is seconds of CPU a run)."""
     argv = [sys.executable, "-m", "stampede", "compare", "--scenario", scenario, *STORM]
     argv += ["--out", str(out), "--no-progress", "--wait", "120"]
+    argv += [] if plots else ["--no-plots"]
     for name, command in targets.items():
         argv += ["--target", f"{name}={command}"]
     proc = subprocess.run(argv, cwd=ROOT, capture_output=True, text=True, timeout=170)
@@ -42,7 +46,8 @@ def compare(out: Path, scenario: str, targets: dict[str, str]) -> dict[str, Any]
 def pair(tmp: Path, scenario: str, module: str) -> dict[str, Any]:
     """The buggy app black-box and the fixed one probed, each in a run of its own: on a busy
     machine a target's start-up can take 10 s, and one per run keeps each in its budget."""
-    bug = compare(tmp / "bug", scenario, {"bug": f"uvicorn examples.{module}:app --port {{port}}"})
+    command = f"uvicorn examples.{module}:app --port {{port}}"
+    bug = compare(tmp / "bug", scenario, {"bug": command}, plots=scenario == "loop_block")
     fixed = compare(
         tmp / "fixed",
         scenario,

@@ -17,8 +17,10 @@ import json
 from dataclasses import dataclass
 from typing import Any, Literal
 
+from stampede.loadtest.storm.users.json_path import MISSING as _MISSING
+from stampede.loadtest.storm.users.json_path import lookup
+
 SAMPLE_CHARS = 160
-_MISSING = object()
 
 
 @dataclass(frozen=True)
@@ -147,19 +149,6 @@ def holds(check: JsonCheck, parsed: Any) -> bool:
     if check.op == "one_of":
         return found is not _MISSING and found in tuple(check.value or ())
     raise ValueError(f"unknown JSON check op {check.op!r}")
-
-
-def lookup(parsed: Any, path: str) -> Any:
-    """The value at a dotted path, or the module's _MISSING marker."""
-    value = parsed
-    for part in path.split(".") if path else []:
-        if isinstance(value, dict) and part in value:
-            value = value[part]
-        elif isinstance(value, list) and part.isdigit() and int(part) < len(value):
-            value = value[int(part)]
-        else:
-            return _MISSING
-    return value
 
 
 def _is_jsonrpc_error(parsed: Any) -> bool:

@@ -66,6 +66,18 @@ def test_json_checks_all_hold_or_the_attempt_fails() -> None:
     assert judge(rule, 200, b"<html>", "text/html", True).kind == "json_check"
 
 
+def test_a_negative_index_counts_from_a_lists_end() -> None:
+    # google-adk's /run answers a list of events; its preset checks the last one's text.
+    rule = SuccessRule(json=(JsonCheck("-1.content.parts.0.text", "present"),))
+    events = [
+        {"content": {"parts": [{"function_call": {}}]}},
+        {"content": {"parts": [{"text": "hi"}]}},
+    ]
+    assert judge(rule, 200, json.dumps(events).encode(), JSON, True).ok
+    assert judge(rule, 200, json.dumps(events[:1]).encode(), JSON, True).kind == "json_check"
+    assert judge(rule, 200, b"[]", JSON, True).kind == "json_check"
+
+
 def test_sse_streams_need_their_terminal_event_when_the_rule_names_one() -> None:
     body = b'event: start\ndata: {}\n\ndata: {"type": "RUN_FINISHED"}\n\n'
     assert sse_events(body) == [("start", "{}"), ("message", '{"type": "RUN_FINISHED"}')]

@@ -2,7 +2,7 @@
 [invoke.success] as a SuccessRule, [poll], a POST [stream], [params] and the shipped presets.
 
 Pure parsing and judging, no Locust run: the storms against real servers are in
-tests/e2e/test_protocols.py.
+tests/e2e/test_protocol_*.py.
 """
 
 from __future__ import annotations
