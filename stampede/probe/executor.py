@@ -19,12 +19,14 @@ from __future__ import annotations
 import itertools
 import os
 import threading
-import time
 from collections import Counter
 from collections.abc import Callable
 from concurrent.futures import Future, ThreadPoolExecutor
 from contextvars import ContextVar
 from dataclasses import dataclass, field
+
+# Bound at import: a test that patches time.monotonic (a fake clock) must not reach us.
+from time import monotonic
 from typing import Any, Literal
 
 from stampede.probe.stacks import parked_threads
@@ -113,7 +115,7 @@ class InstrumentedExecutor(ThreadPoolExecutor):
 
     def submit(self, fn: Callable[..., Any], /, *args: Any, **kwargs: Any) -> Future[Any]:
         kind, owner = work_tag.get()
-        item = WorkItem(next(self._ids), kind, owner, time.monotonic())
+        item = WorkItem(next(self._ids), kind, owner, monotonic())
         with self._state_lock:
             self._queued[item.id] = item
         try:
@@ -137,7 +139,7 @@ class InstrumentedExecutor(ThreadPoolExecutor):
             self._queued.pop(item.id, None)
             if item.abandoned:
                 return None
-            item.started_at = time.monotonic()
+            item.started_at = monotonic()
             item.thread_name = thread.name
             item.thread_ident = thread.ident
             self._running[item.id] = item

@@ -20,8 +20,10 @@ from __future__ import annotations
 
 import math
 import threading
-import time
 from dataclasses import dataclass, field
+
+# Bound at import: a test that patches time.monotonic (a fake clock) must not reach us.
+from time import monotonic
 from typing import Any
 
 from stampede.probe.stacks import parked_threads
@@ -140,7 +142,7 @@ class PoolWatch:
     def tick(self) -> None:
         """On the loop's thread: read every pool (and anyio's limiter), at most every
         READ_EVERY_S (a process with thousands of threads must not pay it each tick)."""
-        now = time.monotonic()
+        now = monotonic()
         if now - self._read_at < READ_EVERY_S:
             return
         self._read_at = now
@@ -152,7 +154,7 @@ class PoolWatch:
 
     def wedged_pool(self, confirm_s: float) -> PoolReading | None:
         """The first pool whose rule has held for confirm_s (its parked count steady)."""
-        now = time.monotonic()
+        now = monotonic()
         held = {}
         found = None
         for r in self.readings:

@@ -19,9 +19,12 @@ servers that can say what a request is; it clears when work finishes again.
 from __future__ import annotations
 
 import logging
-import time
 from collections.abc import Callable
 from dataclasses import dataclass
+
+# Bound at import: a test that patches time.monotonic (a fake clock) must not reach us.
+from time import monotonic
+from time import time as wall_time
 
 from stampede.probe.executor import ExecutorSnapshot
 from stampede.probe.stacks import thread_stacks
@@ -78,8 +81,8 @@ class WedgeState:
         if wedged_now and not self.wedged:
             self.wedged = True
             self.rule = rule
-            self.since = time.monotonic()
-            self.since_wall = time.time()
+            self.since = monotonic()
+            self.since_wall = wall_time()
             log.error("WEDGED: %s\n%s", describe(), thread_stacks())
 
     def update_parked(self, snapshot: ExecutorSnapshot, confirm_s: float = CONFIRM_S) -> None:
@@ -89,7 +92,7 @@ class WedgeState:
         if not all_parked(snapshot):
             self._held_since = None
             return
-        now = time.monotonic()
+        now = monotonic()
         if self._held_since is None or snapshot.completed != self._completed_then:
             self._held_since, self._completed_then = now, snapshot.completed
             return
@@ -97,9 +100,9 @@ class WedgeState:
             self.update_wedge(True, lambda: describe_parked(snapshot), "parked")
 
     def update_stall(self, active: int, last_completion: float, stall_seconds: float) -> None:
-        stalled_now = active > 0 and time.monotonic() - last_completion >= stall_seconds
+        stalled_now = active > 0 and monotonic() - last_completion >= stall_seconds
         if stalled_now and not self.stalled:
-            self.stalled_since = time.time()
+            self.stalled_since = wall_time()
             log.warning(
                 "STALLED: %d request(s) in flight and none finished for %.1f s",
                 active,

@@ -16,8 +16,10 @@ from __future__ import annotations
 
 import asyncio
 import gc
-import time
 from collections.abc import Callable
+
+# Bound at import: a test that patches time.monotonic (a fake clock) must not reach us.
+from time import perf_counter
 from typing import Any
 
 from stampede.pytest_plugin.loops import LoopWatch, Registry
@@ -48,7 +50,7 @@ class SlowCallbacks:
 
     def install(self) -> None:
         original, block_s, slow = self._original, self.block_s, self._slow
-        clock = time.perf_counter
+        clock = perf_counter
 
         def _run(handle: asyncio.Handle) -> None:
             start, gc_before = clock(), self.gc_s
@@ -69,9 +71,9 @@ class SlowCallbacks:
 
     def _gc(self, phase: str, info: dict[str, Any]) -> None:
         if phase == "start":
-            self._gc_started = time.perf_counter()
+            self._gc_started = perf_counter()
         elif self._gc_started is not None:
-            self.gc_s += time.perf_counter() - self._gc_started
+            self.gc_s += perf_counter() - self._gc_started
             self._gc_started = None
 
     def _slow(self, handle: asyncio.Handle, start: float, took: float, in_gc: float) -> None:

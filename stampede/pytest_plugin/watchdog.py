@@ -18,9 +18,11 @@ from __future__ import annotations
 
 import sys
 import threading
-import time
 import traceback
 from collections.abc import Callable
+
+# Bound at import: a test that patches time.monotonic (a fake clock) must not reach us.
+from time import monotonic, perf_counter
 from typing import Any
 
 from stampede.probe.wedge import all_parked, describe_parked
@@ -69,7 +71,7 @@ class Watchdog:
         if loop is None or not loop.is_running():
             self._running_since.pop(key, None)
             return
-        now = time.monotonic()
+        now = monotonic()
         since = self._running_since.setdefault(key, now)
         last = max(watch.last_beat, since)
         # Half the threshold: the stack is taken while the callback still holds the loop,
@@ -77,12 +79,12 @@ class Watchdog:
         if now - last - BEAT_S <= self.block_s / 2:
             queued = run_queue_s(watch.native_id)
             if queued is not None:
-                watch.sched.append((time.perf_counter(), queued))
+                watch.sched.append((perf_counter(), queued))
             return
         taken = watch.stall_stack
-        if taken is None or taken[0] < time.perf_counter() - (now - last):
+        if taken is None or taken[0] < perf_counter() - (now - last):
             frame = sys._current_frames().get(watch.thread or -1)
-            watch.stall_stack = (time.perf_counter(), user_frames(frame))
+            watch.stall_stack = (perf_counter(), user_frames(frame))
 
     def _check_wedge(self, watch: LoopWatch) -> None:
         """The probe's general rule (wedge.py), once per wedge: it re-arms when it stops
@@ -94,7 +96,7 @@ class Watchdog:
         if not all_parked(snapshot):
             watch.held = None
             return
-        now = time.monotonic()
+        now = monotonic()
         if watch.held is None or watch.held[1] != snapshot.completed:
             watch.held = (now, snapshot.completed, False)
             return

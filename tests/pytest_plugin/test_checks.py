@@ -62,6 +62,13 @@ async def test_anyio_leak():
     BACKGROUND.add(asyncio.create_task(beat(), name="anyio-leak"))
     await anyio.sleep(0.01)
 
+def test_fake_clock(monkeypatch):
+    # Three ticks only: a check that read time.monotonic meanwhile would exhaust them.
+    ticks = iter([0.0, 1.0, 2.0])
+    monkeypatch.setattr(time, "monotonic", lambda: next(ticks))
+    time.sleep(0.3)  # the watchdog and the loop checks tick meanwhile
+    assert [time.monotonic() for _ in range(3)] == [0.0, 1.0, 2.0]
+
 @pytest.mark.anyio
 async def test_anyio_healthy():
     assert await anyio.to_thread.run_sync(sum, [1, 2]) == 3
@@ -105,6 +112,7 @@ def test_each_kind_fails_its_test_with_its_evidence(project: Path) -> None:
     out = proc.stdout
     assert outcome(out, "test_allowed_task") == "PASSED", out
     assert outcome(out, "test_anyio_healthy") == "PASSED", out
+    assert outcome(out, "test_fake_clock") == "PASSED", out  # the checks keep their own clock
     for test in ("test_sync_thread_leak", "test_parked_worker", "test_anyio_leak"):
         assert outcome(out, test) == "FAILED", out
     assert outcome(out, "test_asyncio_run_blocks_its_loop") == "FAILED", out
