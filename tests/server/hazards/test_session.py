@@ -22,7 +22,8 @@ pytestmark = pytest.mark.timeout(90)
 
 def next_gc_pass(server: ServerProcess, after: int = 1) -> dict:
     passes = server.status()["gc"]["passes"]
-    return server.wait_for(lambda s: s["gc"]["passes"] >= passes + after)
+    wait = (after + 1) * server.status()["gc"]["interval_s"] + 5
+    return server.wait_for(lambda s: s["gc"]["passes"] >= passes + after, timeout=wait)
 
 
 def destroyed_pending(status: dict) -> int:
@@ -30,8 +31,9 @@ def destroyed_pending(status: dict) -> int:
 
 
 def test_bare_leaks_two_tasks_per_check_until_gc_destroys_them() -> None:
-    # Timer-only gc, slow enough that the 200 checks fit between two passes.
-    with running_server(session_impl="bare", gc_mode="timer", gc_interval_s=3) as server:
+    # Timer-only gc, slow enough that the 200 checks fit between two passes: they take about
+    # 1 s (3 s once at a load average of 10).
+    with running_server(session_impl="bare", gc_mode="timer", gc_interval_s=6) as server:
         start = next_gc_pass(server)
         baseline = start["event_loop_tasks"]
         replies = asyncio.run(health_checks(server, 200))
@@ -45,7 +47,7 @@ def test_bare_leaks_two_tasks_per_check_until_gc_destroys_them() -> None:
         assert 380 <= session["orphaned_tasks"] <= 400
         assert destroyed_pending(grown) == 0
 
-        collected = server.wait_for(lambda s: s["gc"]["passes"] > grown["gc"]["passes"])
+        collected = server.wait_for(lambda s: s["gc"]["passes"] > grown["gc"]["passes"], timeout=15)
         assert 380 <= destroyed_pending(collected) <= 400, collected["loop_errors"]
         assert collected["event_loop_tasks"] == baseline
         assert collected["hazards"]["session"]["orphaned_tasks"] == 0
