@@ -116,6 +116,15 @@ def storms(out: Path, protocol: str, apps: dict[str, tuple[str, str]]) -> dict[s
     return variants
 
 
+def trio(env: str, module: str, name: str) -> dict[str, tuple[str, str]]:
+    """An example's three apps in `env`: healthy (as `name`), wedged and failing."""
+    return {
+        name: (env, f"{module}:app"),
+        "wedged": (env, f"{module}:wedged_app"),
+        "failing": (env, f"{module}:failing_app"),
+    }
+
+
 def compare(out: Path, protocol: str, apps: dict[str, tuple[str, str]]) -> dict[str, Any]:
     """One --protocol storm, `apps` (name: (env, module:app)) as URL targets started here."""
     with contextlib.ExitStack() as stack:

@@ -7,19 +7,14 @@ from typing import Any
 
 import pytest
 
-from tests.e2e.protocol_storms import MARKS, failing, healthy, storms, wedged
+from tests.e2e.protocol_storms import MARKS, failing, healthy, storms, trio, wedged
 
 pytestmark = MARKS
 
 
 @pytest.fixture(scope="module")
 def adk(tmp_path_factory: pytest.TempPathFactory) -> dict[str, Any]:
-    env = "google-adk"
-    apps = {
-        "adk": (env, "adk_app:app"),
-        "wedged": (env, "adk_app:wedged_app"),
-        "failing": (env, "adk_app:failing_app"),
-    }
+    apps = trio("google-adk", "adk_app", "adk")
     return storms(tmp_path_factory.mktemp("adk"), "adk", apps)
 
 

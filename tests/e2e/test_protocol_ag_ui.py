@@ -7,18 +7,14 @@ from typing import Any
 
 import pytest
 
-from tests.e2e.protocol_storms import MARKS, failing, healthy, storms, wedged
+from tests.e2e.protocol_storms import MARKS, failing, healthy, storms, trio, wedged
 
 pytestmark = MARKS
 
 
 @pytest.fixture(scope="module")
 def ag_ui(tmp_path_factory: pytest.TempPathFactory) -> dict[str, Any]:
-    apps = {
-        "ag_ui": ("pydantic-ai", "ag_ui_app:app"),
-        "wedged": ("pydantic-ai", "ag_ui_app:wedged_app"),
-        "failing": ("pydantic-ai", "ag_ui_app:failing_app"),
-    }
+    apps = trio("pydantic-ai", "ag_ui_app", "ag_ui")
     return storms(tmp_path_factory.mktemp("ag_ui"), "ag-ui", apps)
 
 

@@ -7,19 +7,14 @@ from typing import Any
 
 import pytest
 
-from tests.e2e.protocol_storms import MARKS, failing, healthy, storms, wedged
+from tests.e2e.protocol_storms import MARKS, failing, healthy, storms, trio, wedged
 
 pytestmark = MARKS
 
 
 @pytest.fixture(scope="module")
 def agentcore(tmp_path_factory: pytest.TempPathFactory) -> dict[str, Any]:
-    env = "bedrock-agentcore"
-    apps = {
-        "agentcore": (env, "agentcore_app:app"),
-        "wedged": (env, "agentcore_app:wedged_app"),
-        "failing": (env, "agentcore_app:failing_app"),
-    }
+    apps = trio("bedrock-agentcore", "agentcore_app", "agentcore")
     return storms(tmp_path_factory.mktemp("agentcore"), "agentcore", apps)
 
 
