@@ -128,8 +128,9 @@ def overlap_line(name: str, f: Mapping[str, Any]) -> str:
         else:
             extra = "; one at a time after it, clean again: refused, not corrupted"
         if corrupted:
-            extra += f"; {corrupted} corrupted answers (history != 2 x turns)"
-        head = f"FAILING only when requests overlap{extra} (a shared agent raced)"
+            plural = "s" if corrupted != 1 else ""
+            extra += f"; {corrupted} corrupted answer{plural} (history != 2 x turns)"
+        head = f"FAILING only when requests overlap (a shared agent raced){extra}"
     elif finding == "failing":
         head = "failing even one at a time (not an overlap hazard)"
     elif finding == "refusing":
