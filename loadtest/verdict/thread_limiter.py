@@ -13,9 +13,10 @@ Beside it, the server's sync health route stops answering in this state, a findi
 own (`sync_health`). It is decided on states and counts, not on how checks and bursts happen to
 interleave: the harness's pinger asks that route one check at a time beside the storm (each cut
 at its timeout), and a check counts against the route only if it was sent while the wedge held:
-inside a span of samples with every token borrowed and tasks waiting (probed), or, black box,
-inside a stall (requests in flight and no success for at least the stall threshold). `failing`
-when at least one such check, and at least half of them, went unanswered within its timeout.
+inside a span that meets the limiter finding's own rule (probed: every token borrowed, tasks
+waiting and no success for EXHAUSTED_CONFIRM_S; black box: a stall, requests in flight and no
+success for the stall threshold). `failing` when at least one such check, and at least half of
+them, went unanswered within its timeout.
 """
 
 from __future__ import annotations
@@ -89,31 +90,27 @@ Ping = tuple[float, float, bool]  # (t_s sent, latency_s, answered), as the ping
 def wedge_spans(
     samples: Sequence[Mapping[str, Any]], stall_s: float
 ) -> tuple[str | None, list[tuple[float, float]]]:
-    """The spans (first, last sample t_s) during which the wedge held, and what says so:
-    `exact` (every token borrowed, tasks waiting) when the gauges were read, else `clients`
-    (requests in flight, no success since the previous sample, for at least `stall_s`)."""
-    read = [
-        r for r in samples if _num(r.get("anyio_tokens_total")) and _num(r.get("t_s")) is not None
-    ]
-    basis: str | None = "exact" if read else None
+    """The spans (first, last sample t_s) during which the wedge held, and what says so, by
+    the limiter finding's own rules: `exact` when the gauges were read (every token borrowed,
+    tasks waiting and no client success, for at least EXHAUSTED_CONFIRM_S), else `clients`
+    (requests in flight and no client success, for at least `stall_s`)."""
+    timed = [r for r in samples if _num(r.get("t_s")) is not None]
+    read = [r for r in timed if _num(r.get("anyio_tokens_total"))]
+    rows = read or [r for r in timed if _num(r.get("client_ok")) is not None]
+    basis = ("exact" if read else "clients") if rows else None
+    least = EXHAUSTED_CONFIRM_S if read else stall_s
     held: list[tuple[float, bool]] = []
-    if read:
-        for r in read:
+    last_ok: float | None = None
+    for r in rows:
+        ok = _num(r.get("client_ok"))
+        progressed = ok is not None and (last_ok is None or ok > last_ok)
+        last_ok = ok if ok is not None else last_ok
+        if read:
             full = (_num(r.get("anyio_tokens_borrowed")) or 0) >= r["anyio_tokens_total"]
-            held.append((float(r["t_s"]), full and (_num(r.get("anyio_waiting_tasks")) or 0) > 0))
-    else:
-        rows = [
-            r
-            for r in samples
-            if _num(r.get("client_ok")) is not None and _num(r.get("t_s")) is not None
-        ]
-        basis = "clients" if rows else None
-        last_ok: float | None = None
-        for r in rows:
-            ok = float(r["client_ok"])
-            stuck = last_ok is not None and ok <= last_ok and bool(r.get("client_inflight"))
-            held.append((float(r["t_s"]), stuck))
-            last_ok = ok
+            on = full and (_num(r.get("anyio_waiting_tasks")) or 0) > 0 and not progressed
+        else:
+            on = not progressed and bool(r.get("client_inflight"))
+        held.append((float(r["t_s"]), on))
     spans: list[tuple[float, float]] = []
     start: float | None = None
     for index, (t, on) in enumerate(held):
@@ -121,7 +118,7 @@ def wedge_spans(
             start = t
         if start is not None and (not on or index == len(held) - 1):
             end = t if on else held[index - 1][0]
-            if basis == "exact" or end - start >= stall_s:
+            if end - start >= least:
                 spans.append((start, end))
             start = None
     return basis, spans

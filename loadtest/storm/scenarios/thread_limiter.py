@@ -72,6 +72,7 @@ THREAD_LIMITER = for_hazard(
     "thread) keeps going.",
     locust_args={"duplicates": "10", "client_timeout": "3"},
     ping_path=SYNC_HEALTH_PATH,
+    ping_overlap=True,
     summary_hooks=[limiter_summary],
     verdict=limiter_verdict,
     verdict_on_targets=True,

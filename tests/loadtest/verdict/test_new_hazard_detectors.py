@@ -57,14 +57,17 @@ def test_limiter_finding_by_evidence() -> None:
     assert "no check was sent while a wedge held" in line
 
 
-def _gauges(held_from: float, held_to: float, n: int = 16) -> list[dict]:
-    """Samples every 0.5 s; every token borrowed, tasks waiting, from held_from to held_to."""
-    rows = []
+def _gauges(held_from: float, held_to: float, n: int = 16, progress: bool = False) -> list:
+    """Samples every 0.5 s; every token borrowed, tasks waiting, from held_from to held_to, and
+    client successes only outside that span unless `progress`."""
+    rows, ok = [], 0
     for i in range(n):
         t = i * 0.5
         held = held_from <= t <= held_to
-        rows.append({"t_s": t, "anyio_tokens_total": 40, "anyio_tokens_borrowed": 40 if held
-                     else 12, "anyio_waiting_tasks": 9 if held else 0})  # fmt: skip
+        ok += 1 if progress or not held else 0
+        rows.append({"t_s": t, "client_ok": ok, "anyio_tokens_total": 40,
+                     "anyio_tokens_borrowed": 40 if held else 12,
+                     "anyio_waiting_tasks": 9 if held else 0})  # fmt: skip
     return rows
 
 
@@ -81,10 +84,13 @@ def test_sync_health_counts_only_checks_sent_while_the_wedge_held() -> None:
     line = thread_limiter.limiter_line("v", {"finding": "clean", "evidence": "stall"}, f)[1]
     assert "FAILING: 2/2 checks sent while the wedge held (exact, 5.5 s)" in line
     # A slow check outside any wedge is not the route failing; nor is one answered inside it.
-    slow = [(0.5, 2.0, False), (3.0, 0.3, True), (3.5, 0.2, True), (5.0, 2.0, False)]
-    f = thread_limiter.health_finding(slow, _gauges(3.0, 3.5), 2.0, 2.0)
+    slow = [(0.5, 2.0, False), (3.0, 0.3, True), (3.5, 0.2, True), (6.0, 2.0, False)]
+    f = thread_limiter.health_finding(slow, _gauges(3.0, 5.0), 2.0, 2.0)
     assert (f["finding"], f["in_wedge"], f["unanswered_in_wedge"]) == ("answering", 2, 0)
-    assert thread_limiter.health_finding(slow, _gauges(99, 99), 2.0, 2.0)["in_wedge"] == 0
+    # Tokens full but successes coming (waiters on the default pool, steps on their own
+    # limiter), or full for less than the limiter rule's 2 s: no wedge to send a check in.
+    assert thread_limiter.wedge_spans(_gauges(2.0, 7.5, progress=True), 2.0) == ("exact", [])
+    assert thread_limiter.wedge_spans(_gauges(3.0, 4.5), 2.0) == ("exact", [])
     assert thread_limiter.health_finding([], samples, 2.0, 2.0)["finding"] == "inconclusive"
 
 
