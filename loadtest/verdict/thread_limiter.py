@@ -103,7 +103,7 @@ def wedge_spans(
     last_ok: float | None = None
     for r in rows:
         ok = _num(r.get("client_ok"))
-        progressed = ok is not None and (last_ok is None or ok > last_ok)
+        progressed = ok is not None and last_ok is not None and ok > last_ok  # as exhaustion()
         last_ok = ok if ok is not None else last_ok
         if read:
             full = (_num(r.get("anyio_tokens_borrowed")) or 0) >= r["anyio_tokens_total"]

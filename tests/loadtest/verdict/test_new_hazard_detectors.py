@@ -94,6 +94,17 @@ def test_sync_health_counts_only_checks_sent_while_the_wedge_held() -> None:
     assert thread_limiter.health_finding([], samples, 2.0, 2.0)["finding"] == "inconclusive"
 
 
+def test_sync_health_wedge_spans_agree_with_the_limiter_rule() -> None:
+    # A built-in sync_wait run's rows: wedged from the first row with clients, 2.5 s long.
+    rows = [{"t_s": 0.053, "anyio_tokens_total": 40, "anyio_tokens_borrowed": 0}]
+    for t, waiting in ((1.053, 45), (1.586, 45), (2.053, 47), (2.553, 49), (3.065, 51),
+                       (3.553, 53)):  # fmt: skip
+        rows.append({"t_s": t, "client_ok": 0, "client_inflight": 80, "anyio_tokens_total": 40,
+                     "anyio_tokens_borrowed": 40, "anyio_waiting_tasks": waiting})  # fmt: skip
+    assert thread_limiter.exhaustion(rows)["exhausted_s"] == 2.5
+    assert thread_limiter.wedge_spans(rows, stall_s=2.0) == ("exact", [(1.053, 3.553)])
+
+
 def test_sync_health_black_box_wedge_is_a_stall_of_the_clients() -> None:
     ok = [0, 3, 6, 9, 9, 9, 9, 9, 9, 12, 12]  # no success from t=2.0 to t=4.0, then at 4.5 one
     rows = [{"t_s": i * 0.5, "client_ok": n, "client_inflight": 20} for i, n in enumerate(ok)]
