@@ -114,7 +114,7 @@ def parse_spec(text: str) -> SdkSpec:
 
 
 def _floors(spec: SdkSpec) -> str:
-    """ "1.45.0", or "1.45.0 (--scenario idempotency), 1.0.0 (--scenario shared_agent)"."""
+    """The package's floors in words: one, or each with its scenario when they differ."""
     floors = {scenario: ".".join(map(str, spec.floor(scenario))) for scenario in spec.scenarios}
     if len(set(floors.values())) == 1:
         return next(iter(floors.values()))

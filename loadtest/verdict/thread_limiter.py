@@ -118,7 +118,7 @@ def wedge_spans(
             start = t
         if start is not None and (not on or index == len(held) - 1):
             end = t if on else held[index - 1][0]
-            if end - start >= least:
+            if round(end - start, 3) >= least:  # rounded as exhaustion() rounds its span
                 spans.append((start, end))
             start = None
     return basis, spans

@@ -103,6 +103,12 @@ def test_sync_health_wedge_spans_agree_with_the_limiter_rule() -> None:
                      "anyio_tokens_borrowed": 40, "anyio_waiting_tasks": waiting})  # fmt: skip
     assert thread_limiter.exhaustion(rows)["exhausted_s"] == 2.5
     assert thread_limiter.wedge_spans(rows, stall_s=2.0) == ("exact", [(1.053, 3.553)])
+    # Exactly the 2 s the limiter rule needs (3.562 - 1.562 is 1.9999999999999998 in floats).
+    edge = [
+        {**r, "t_s": t} for r, t in zip(rows[2:], (1.562, 2.062, 2.562, 3.062, 3.562), strict=True)
+    ]
+    assert thread_limiter.exhaustion(edge)["exhausted_s"] == 2.0
+    assert thread_limiter.wedge_spans(edge, stall_s=2.0) == ("exact", [(1.562, 3.562)])
 
 
 def test_sync_health_black_box_wedge_is_a_stall_of_the_clients() -> None:
