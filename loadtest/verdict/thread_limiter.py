@@ -11,8 +11,9 @@ needs another token, until every token is held by a waiter and nothing can run.
 - `stall`: a stall nobody could look into: the claim rests on the stall alone.
 Beside it, the server's sync health route stops answering in this state, a finding of its
 own (`sync_health`). It is decided on states and counts, not on how checks and bursts happen to
-interleave: the harness's pinger asks that route one check at a time beside the storm (each cut
-at its timeout), and a check counts against the route only if it was sent while the wedge held:
+interleave: the harness's pinger sends that route a check at a fixed cadence beside the storm,
+whether or not the last one answered (each cut at its timeout), and a check counts against the
+route only if it was sent while the wedge held:
 inside a span that meets the limiter finding's own rule (probed: every token borrowed, tasks
 waiting and no success for EXHAUSTED_CONFIRM_S; black box: a stall, requests in flight and no
 success for the stall threshold). `failing` when at least one such check, and at least half of

@@ -3,8 +3,8 @@
 Each variant's summary gains a `thread_limiter` block: the limiter finding (wedged / clean) with
 its evidence and figures (loadtest/verdict/thread_limiter.py), and the sync health route's
 finding: the pinger asks the route (the server's `/v1/threads/healthz`, a target's
-`--health-path`) one check at a time beside the storm, and the checks sent while the wedge held
-are counted against it. A target's stacks come from the black box's py-spy dump, taken when it
+`--health-path`) every 0.25 s beside the storm, overlapping, and the checks sent while the wedge
+held are counted against it. A target's stacks come from the black box's py-spy dump, taken when it
 stalled.
 """
 
@@ -82,9 +82,9 @@ THREAD_LIMITER = for_hazard(
         "Probed: the longest span with every token of anyio's default limiter borrowed, tasks "
         "waiting for one and no client success (2 s flags it). Black box: on a stall, how many "
         "AnyIO worker threads py-spy found parked in a wait. Sync health: checks of the "
-        "server's sync health route sent one at a time beside the storm; of those sent while "
-        "the wedge held (probed: every token borrowed and tasks waiting; black box: a stall), "
-        "how many went unanswered within the pinger's timeout.",
+        "server's sync health route sent every 0.25 s beside the storm, overlapping; of those "
+        "sent while the wedge held (probed: every token borrowed, tasks waiting and no success "
+        "for 2 s; black box: a stall), how many went unanswered within the pinger's timeout.",
         [
             ("exhausted s", lambda b: b.get("exhausted_s")),
             ("tokens borrowed / total", lambda b: _pair(b, "peak_borrowed", "tokens_total")),
