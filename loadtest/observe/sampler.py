@@ -128,6 +128,7 @@ class Sampler:
         client_url: str | None,
         t0: float,
         ping_path: str | None = None,
+        ping_overlap: bool = False,
     ) -> None:
         self.variant = variant
         self.server_url = server_url
@@ -139,7 +140,7 @@ class Sampler:
         self.loop_errors_by_kind: dict[str, int] = {}
         self._children: dict[int, psutil.Process] = {}
         # The loop-responsiveness series (responsiveness.py), for the scenarios that ask for it.
-        self.pinger = Pinger(server_url + ping_path, t0) if ping_path else None
+        self.pinger = Pinger(server_url + ping_path, t0, ping_overlap) if ping_path else None
         try:
             # None: a server someone else started (a URL target); no process to read.
             self._process: psutil.Process | None = None if pid is None else psutil.Process(pid)

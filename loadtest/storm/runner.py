@@ -221,6 +221,7 @@ class VariantRun:
             f"http://127.0.0.1:{metrics_port}/metrics",
             t0,
             ping_path=self.plan.ping_path,
+            ping_overlap=self.plan.ping_overlap,
         )
 
     def _load_end(self) -> float:

@@ -31,6 +31,7 @@ class VariantPlan:
     stall_s: float | None = None
     locust_workers: int = 0  # 0: one local Locust process; N: a master and N local workers
     ping_path: str | None = None  # a cheap path timed beside the storm (responsiveness.py)
+    ping_overlap: bool = False  # its checks at a fixed cadence, overlapping (responsiveness.py)
     idle_s: float = 0.0  # an idle phase after the storm, nothing in flight (idle_phase.py)
 
 

@@ -40,22 +40,26 @@ import stampede
 import stampede.server
 from stampede.loadtest.errors import HarnessError, UsageError
 from stampede.loadtest.process.processes import spawn, stop_group
-from stampede.server.sdk import MINIMUM, release
+from stampede.server.sdk import MINIMUM, SHARED_AGENT_MINIMUM, release
 from stampede.server.settings import ServerSettings, server_argv
 
 ROOT = Path(__file__).resolve().parents[2]
 FORMAT = 4  # bump to invalidate every cached env
-# Which scenario each SDK is the system under test of, and the server settings that select it.
-SCENARIO_OF = {
-    "agent-client-protocol": "session",
-    "claude-agent-sdk": "stream",
-    "strands-agents": "idempotency",
+# Which scenarios each SDK is the system under test of (the first is the default), the server
+# settings that select it there, and the first release Stampede drives in it.
+SCENARIOS_OF = {
+    "agent-client-protocol": ("session",),
+    "claude-agent-sdk": ("stream",),
+    "strands-agents": ("idempotency", "shared_agent"),
 }
 SETTINGS_FOR = {
-    "agent-client-protocol": {"session_impl": "acp"},
-    "claude-agent-sdk": {"stream_impl": "claude-agent-sdk"},
-    "strands-agents": {"agent": "strands", "waiter": "future"},
+    ("agent-client-protocol", "session"): {"session_impl": "acp"},
+    ("claude-agent-sdk", "stream"): {"stream_impl": "claude-agent-sdk"},
+    ("strands-agents", "idempotency"): {"agent": "strands", "waiter": "future"},
+    ("strands-agents", "shared_agent"): {"shared_agent_impl": "strands"},
 }
+FLOOR_FOR = {(package, scenario): MINIMUM[package] for package, scenario in SETTINGS_FOR}
+FLOOR_FOR[("strands-agents", "shared_agent")] = SHARED_AGENT_MINIMUM
 CLIENT_ONLY = frozenset({"locust", "matplotlib", "rich"})  # the server never imports these
 VERSION = re.compile(r"^\d+(\.\d+)*((a|b|rc)\d+)?(\.post\d+)?(\.dev\d+)?$")
 PIP_TIMEOUT_S = 900.0
@@ -75,11 +79,18 @@ class SdkSpec:
 
     @property
     def scenario(self) -> str:
-        return SCENARIO_OF[self.package]
+        """The scenario `compare --sdk` runs this package in when none is named."""
+        return SCENARIOS_OF[self.package][0]
 
     @property
-    def settings(self) -> dict[str, str]:
-        return dict(SETTINGS_FOR[self.package])
+    def scenarios(self) -> tuple[str, ...]:
+        return SCENARIOS_OF[self.package]
+
+    def settings_for(self, scenario: str) -> dict[str, str]:
+        return dict(SETTINGS_FOR[(self.package, scenario)])
+
+    def floor(self, scenario: str) -> tuple[int, ...]:
+        return FLOOR_FOR[(self.package, scenario)]
 
 
 def parse_spec(text: str) -> SdkSpec:
@@ -89,16 +100,25 @@ def parse_spec(text: str) -> SdkSpec:
     if not sep or not package or not version:
         example = "agent-client-protocol==0.8.1"
         raise ValueError(f"--sdk {text!r}: write package==version, e.g. {example}")
-    if package not in SCENARIO_OF:
-        known = ", ".join(sorted(SCENARIO_OF))
+    if package not in SCENARIOS_OF:
+        known = ", ".join(sorted(SCENARIOS_OF))
         raise ValueError(f"--sdk {text!r}: package must be one of {known}")
     if not VERSION.match(version):
         raise ValueError(f"--sdk {text!r}: {version!r} is not an exact version like 1.2.3")
-    # Checked before any install: the first releases Stampede's server can drive.
-    if release(version) < MINIMUM[package]:
-        floor = ".".join(map(str, MINIMUM[package]))
-        raise ValueError(f"--sdk {text!r}: Stampede drives {package} >= {floor} only")
-    return SdkSpec(package, version)
+    # Checked before any install: the first releases Stampede's server can drive (in any of the
+    # package's scenarios here; check_scenario holds it to the floor of the one that runs).
+    spec = SdkSpec(package, version)
+    if all(release(version) < spec.floor(scenario) for scenario in spec.scenarios):
+        raise ValueError(f"--sdk {text!r}: Stampede drives {package} >= {_floors(spec)} only")
+    return spec
+
+
+def _floors(spec: SdkSpec) -> str:
+    """The package's floors in words: one, or each with its scenario when they differ."""
+    floors = {scenario: ".".join(map(str, spec.floor(scenario))) for scenario in spec.scenarios}
+    if len(set(floors.values())) == 1:
+        return next(iter(floors.values()))
+    return ", ".join(f"{floor} (--scenario {scenario})" for scenario, floor in floors.items())
 
 
 def parse_specs(text: str) -> tuple[SdkSpec, ...]:
@@ -114,11 +134,19 @@ def parse_specs(text: str) -> tuple[SdkSpec, ...]:
 
 
 def check_scenario(specs: tuple[SdkSpec, ...], scenario: str) -> None:
+    """Each release runs in `scenario`, and is no older than that scenario's floor."""
     for spec in specs:
-        if spec.scenario != scenario:
+        if scenario not in spec.scenarios:
+            which = " or ".join(f"--scenario {name}" for name in spec.scenarios)
             raise ValueError(
-                f"--sdk {spec}: {spec.package} is compared with --scenario {spec.scenario}, "
-                f"not {scenario}"
+                f"--sdk {spec}: {spec.package} is compared with {which}, not {scenario}"
+            )
+        if release(spec.version) < spec.floor(scenario):
+            floor = ".".join(map(str, spec.floor(scenario)))
+            others = [name for name in spec.scenarios if release(spec.version) >= spec.floor(name)]
+            hint = f" (this release runs with --scenario {' or '.join(others)})" if others else ""
+            raise ValueError(
+                f"--sdk {spec}: --scenario {scenario} drives {spec.package} >= {floor} only{hint}"
             )
 
 
@@ -274,7 +302,7 @@ def _build(spec: SdkSpec, path: Path, say: Say) -> None:
         python = str(env_python(path))
         pip = [python, "-m", "pip", "install", "--disable-pip-version-check", "--no-input", "-q"]
         _run([*pip, *server_requirements(), str(spec)], f"install {spec}", say, heartbeat=True)
-        smoke = [str(source_python(path)), "-P", "-c", _SMOKE[spec.package]]
+        smoke = [str(source_python(path)), "-P", "-c", smoke_code(spec)]
         _run(smoke, f"load {spec} in Stampede's server", say)
     except UsageError:
         shutil.rmtree(path, ignore_errors=True)
@@ -300,12 +328,19 @@ def _link_source(package: Path) -> None:
     (package / "server").symlink_to(server, target_is_directory=True)
 
 
-# Imports what the server will import, so a release the server cannot drive fails here.
+# Imports what the server will import, so a release the server cannot drive fails here: per
+# scenario, run for each scenario the release is new enough for.
 _SMOKE = {
-    "agent-client-protocol": "from stampede.server.sdk import acp_module; acp_module()",
-    "claude-agent-sdk": "from stampede.server.sdk import claude_stream_module as m; m()",
-    "strands-agents": "from stampede.server.sdk import strands_module; strands_module()",
+    "session": "from stampede.server.sdk import acp_module; acp_module()",
+    "stream": "from stampede.server.sdk import claude_stream_module as m; m()",
+    "idempotency": "from stampede.server.sdk import strands_module; strands_module()",
+    "shared_agent": "from stampede.server.sdk import strands_shared_module as m; m()",
 }
+
+
+def smoke_code(spec: SdkSpec) -> str:
+    usable = [s for s in spec.scenarios if release(spec.version) >= spec.floor(s)]
+    return "; ".join(_SMOKE[scenario] for scenario in usable)
 
 
 def _check_installable(spec: SdkSpec, say: Say) -> None:

@@ -122,12 +122,22 @@ def overlap_line(name: str, f: Mapping[str, Any]) -> str:
     if finding == "inconclusive":
         return f"{name}: overlap check inconclusive (a phase never ran; {figures})"
     if finding == "failing" and f.get("only_on_overlap"):
-        extra = ", and BROKEN FOR GOOD after it" if f.get("broken_for_good") else ""
-        head = f"FAILING only when requests overlap{extra} (a shared agent raced)"
+        corrupted = int(f.get("corrupted_answers") or 0)
+        if f.get("broken_for_good"):
+            extra = ", and BROKEN FOR GOOD after it: the shared agent is corrupted"
+        else:
+            extra = "; one at a time after it, clean again: refused, not corrupted"
+        if corrupted:
+            plural = "s" if corrupted != 1 else ""
+            extra += f"; {corrupted} corrupted answer{plural} (history != 2 x turns)"
+        head = f"FAILING only when requests overlap (a shared agent raced){extra}"
     elif finding == "failing":
         head = "failing even one at a time (not an overlap hazard)"
     elif finding == "refusing":
         head = "refuses overlapping calls with 409, nothing else failed (serialised: clean)"
     else:
         head = "clean: the same turns answered soundly overlapping or not"
-    return f"{name}: {head} (evidence clients; {figures})"
+    server = f.get("server") or {}
+    raised = ", ".join(f"{kind} {n}" for kind, n in (server.get("raised") or {}).items())
+    said = f"; {server['sdk']} raised {raised or 'nothing'}" if server.get("sdk") else ""
+    return f"{name}: {head} (evidence clients; {figures}{said})"

@@ -9,8 +9,15 @@ needs another token, until every token is held by a waiter and nothing can run.
 - black box (`stacks`): a stall (requests in flight, none succeeding) while py-spy shows every
   "AnyIO worker thread" parked in a wait primitive (none idle, none working);
 - `stall`: a stall nobody could look into: the claim rests on the stall alone.
-Beside it, a sync health route the clients asked during the storm that stopped answering is
-a finding of its own ("failing"), counted from the clients' side.
+Beside it, the server's sync health route stops answering in this state, a finding of its
+own (`sync_health`). It is decided on states and counts, not on how checks and bursts happen to
+interleave: the harness's pinger sends that route a check at a fixed cadence beside the storm,
+whether or not the last one answered (each cut at its timeout), and a check counts against the
+route only if it was sent while the wedge held:
+inside a span that meets the limiter finding's own rule (probed: every token borrowed, tasks
+waiting and no success for EXHAUSTED_CONFIRM_S; black box: a stall, requests in flight and no
+success for the stall threshold). `failing` when at least one such check, and at least half of
+them, went unanswered within its timeout.
 """
 
 from __future__ import annotations
@@ -23,10 +30,12 @@ EXHAUSTED_CONFIRM_S = 2.0
 HEALTH_NAME = "sync healthz [beside the storm]"
 BUILD_NAME = "build [burst]"
 ANYIO_THREAD = "AnyIO worker thread"
-# The sync health route is failing when at least this many checks and this share failed. Its
-# timeout (3 s in the scenario) outlasts a loaded machine; a wedged server answers none.
-HEALTH_MIN_FAILED = 3
-HEALTH_FAILED_SHARE = 0.2
+# The sync health route is failing when at least this many of the checks sent while the wedge
+# held, and this share of them, went unanswered. A check sent while every token is held cannot
+# be answered until a token frees, so on a real wedge the share is 1; a server that is not
+# wedged has no such span for a check to fall in.
+HEALTH_MIN_UNANSWERED = 1
+HEALTH_UNANSWERED_SHARE = 0.5
 
 
 def _num(value: Any) -> float | None:
@@ -76,13 +85,69 @@ def anyio_threads(threads: Iterable[tuple[str, str]]) -> dict[str, int]:
     }
 
 
-def health_check(by_name: Mapping[str, Mapping[str, Any]], marker: str) -> dict[str, Any]:
-    """The sync health checks (request names containing `marker`): asked, failed, verdict."""
-    asked = sum(int(v.get("requests") or 0) for k, v in by_name.items() if marker in k)
-    failed = sum(int(v.get("failed") or 0) for k, v in by_name.items() if marker in k)
-    failing = failed >= HEALTH_MIN_FAILED and failed >= HEALTH_FAILED_SHARE * asked
-    finding = "failing" if failing else "answering" if asked else "inconclusive"
-    return {"asked": asked, "failed": failed, "finding": finding}
+Ping = tuple[float, float, bool]  # (t_s sent, latency_s, answered), as the pinger records it
+
+
+def wedge_spans(
+    samples: Sequence[Mapping[str, Any]], stall_s: float
+) -> tuple[str | None, list[tuple[float, float]]]:
+    """The spans (first, last sample t_s) during which the wedge held, and what says so, by
+    the limiter finding's own rules: `exact` when the gauges were read (every token borrowed,
+    tasks waiting and no client success, for at least EXHAUSTED_CONFIRM_S), else `clients`
+    (requests in flight and no client success, for at least `stall_s`)."""
+    timed = [r for r in samples if _num(r.get("t_s")) is not None]
+    read = [r for r in timed if _num(r.get("anyio_tokens_total"))]
+    rows = read or [r for r in timed if _num(r.get("client_ok")) is not None]
+    basis = ("exact" if read else "clients") if rows else None
+    least = EXHAUSTED_CONFIRM_S if read else stall_s
+    held: list[tuple[float, bool]] = []
+    last_ok: float | None = None
+    for r in rows:
+        ok = _num(r.get("client_ok"))
+        progressed = ok is not None and last_ok is not None and ok > last_ok  # as exhaustion()
+        last_ok = ok if ok is not None else last_ok
+        if read:
+            full = (_num(r.get("anyio_tokens_borrowed")) or 0) >= r["anyio_tokens_total"]
+            on = full and (_num(r.get("anyio_waiting_tasks")) or 0) > 0 and not progressed
+        else:
+            on = not progressed and bool(r.get("client_inflight"))
+        held.append((float(r["t_s"]), on))
+    spans: list[tuple[float, float]] = []
+    start: float | None = None
+    for index, (t, on) in enumerate(held):
+        if on and start is None:
+            start = t
+        if start is not None and (not on or index == len(held) - 1):
+            end = t if on else held[index - 1][0]
+            if round(end - start, 3) >= least:  # rounded as exhaustion() rounds its span
+                spans.append((start, end))
+            start = None
+    return basis, spans
+
+
+def health_finding(
+    pings: Iterable[Ping], samples: Sequence[Mapping[str, Any]], stall_s: float, timeout_s: float
+) -> dict[str, Any]:
+    """The sync health route's finding and the counts it rests on."""
+    checks = list(pings)
+    basis, spans = wedge_spans(samples, stall_s)
+    inside = [c for c in checks if any(a <= c[0] <= b for a, b in spans)]
+    unanswered_inside = sum(not answered for _, _, answered in inside)
+    failing = (
+        unanswered_inside >= HEALTH_MIN_UNANSWERED
+        and unanswered_inside >= HEALTH_UNANSWERED_SHARE * len(inside)
+    )
+    finding = "failing" if failing else "answering" if checks else "inconclusive"
+    return {
+        "finding": finding,
+        "asked": len(checks),
+        "answered": sum(answered for _, _, answered in checks),
+        "in_wedge": len(inside),
+        "unanswered_in_wedge": unanswered_inside,
+        "wedge_basis": basis,
+        "wedge_s": round(sum(b - a for a, b in spans), 3),
+        "timeout_s": timeout_s,
+    }
 
 
 def limiter_finding(
@@ -151,8 +216,15 @@ def limiter_line(name: str, f: Mapping[str, Any], health: Mapping[str, Any]) -> 
     lines = [line]
     if health.get("asked"):
         word = "FAILING" if health.get("finding") == "failing" else "answering"
+        where = (
+            f"{health['unanswered_in_wedge']}/{health['in_wedge']} checks sent while the wedge "
+            f"held ({health['wedge_basis']}, {health['wedge_s']:.1f} s) went unanswered within "
+            f"{health['timeout_s']:g} s"
+            if health.get("in_wedge")
+            else "no check was sent while a wedge held"
+        )
         lines.append(
-            f"{name}: sync health route {word}: {health['failed']}/{health['asked']} checks "
-            "beside the storm failed or timed out"
+            f"{name}: sync health route {word}: {where}; "
+            f"{health['answered']}/{health['asked']} checks answered in all"
         )
     return lines

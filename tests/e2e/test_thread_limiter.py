@@ -1,5 +1,9 @@
 """anyio's thread limiter exhausted by sync duplicates: flagged on the built-in server and on
-examples/thread_limiter_app.py, black-box (stacks) and probed (exact); the fixes cleared."""
+examples/thread_limiter_app.py, black-box (stacks) and probed (exact); the fixes cleared.
+
+The sync health route is a finding of its own: the pinger sends it a check every 0.25 s beside
+the storm, and the checks sent while the wedge held (by the limiter rule's own states) must go
+unanswered, on every wedged form; on the fixes no check falls in a wedge, and all answer."""
 
 from __future__ import annotations
 
@@ -18,13 +22,9 @@ def test_thread_limiter(tmp_path: Path) -> None:
         "exact",
     )
     assert builtin["sync_wait"]["peak_borrowed"] == builtin["sync_wait"]["tokens_total"] == 40
-    # The sync health route queues behind the waiters; whether a check times out depends on how
-    # the bursts and the checks interleave (0 of 8 on a busy run, 5 of 8 on a quiet one), so
-    # only that it was asked is certain here; test_new_hazard_detectors.py checks the rule.
-    assert builtin["sync_wait"]["sync_health"]["asked"] > 0, builtin["sync_wait"]
+    assert_health_failing(builtin["sync_wait"]["sync_health"], "exact")
     assert builtin["async_wait"]["finding"] == "clean"
-    assert builtin["async_wait"]["sync_health"]["finding"] == "answering"
-    assert builtin["async_wait"]["sync_health"]["failed"] == 0
+    assert_health_answering(builtin["async_wait"]["sync_health"])
 
     found = examples(tmp_path, "thread_limiter", 8, "thread_limiter_app", "thread_limiter")
     assert (found["buggy"]["finding"], found["buggy"]["evidence"]) == ("wedged", "stacks")
@@ -33,8 +33,24 @@ def test_thread_limiter(tmp_path: Path) -> None:
         "wedged",
         "exact",
     )
-    assert found["buggy"]["sync_health"]["asked"] > 0, found["buggy"]
+    assert_health_failing(found["buggy"]["sync_health"], "clients")
+    assert_health_failing(found["probed_buggy"]["sync_health"], "exact")
     for name in ("fixed", "probed_fixed"):
         assert found[name]["finding"] == "clean", (name, found["verdict"])
+        assert_health_answering(found[name]["sync_health"])
     assert found["probed_fixed"]["evidence"] == "exact"
     assert "AnyIO worker threads parked" in "\n".join(found["verdict"])
+    assert "sync health route FAILING" in "\n".join(found["verdict"])
+
+
+def assert_health_failing(health: dict, basis: str) -> None:
+    """Checks were sent while the wedge held, and (the rule) at least half of them, at least
+    one, went unanswered: a wedged sync route cannot get a token to answer with."""
+    assert health["finding"] == "failing", health
+    assert health["wedge_basis"] == basis and health["in_wedge"] >= 1, health
+    assert 2 * health["unanswered_in_wedge"] >= health["in_wedge"], health
+
+
+def assert_health_answering(health: dict) -> None:
+    assert health["finding"] == "answering", health
+    assert health["unanswered_in_wedge"] == 0 and health["asked"] > 0, health

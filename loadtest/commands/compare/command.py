@@ -75,7 +75,8 @@ FLAGS: dict[str, tuple[str, flags.Converter[Any], str]] = {
         "sdk",
         _sdk,
         "comma list of package==version: one variant per SDK release, each in its own cached "
-        "venv (agent-client-protocol: session; strands-agents: idempotency)",
+        "venv (agent-client-protocol: session; claude-agent-sdk: stream; strands-agents: "
+        "idempotency, or shared_agent from 1.0.0)",
     ),
     "--duration": (
         "duration_s",

@@ -103,7 +103,10 @@ def common_settings(options: CompareOptions) -> ServerSettings:
 def server_settings(options: CompareOptions, scenario: Scenario, variant: str) -> ServerSettings:
     """One variant's server: the common settings, the scenario's, then the variant's (or its
     SDK release's). Raises pydantic's ValidationError for a bad combination."""
-    overrides = parse_spec(variant).settings if options.sdk else scenario.variants[variant]
+    if options.sdk:
+        overrides = parse_spec(variant).settings_for(scenario.name)
+    else:
+        overrides = scenario.variants[variant]
     return common_settings(options).merged(**scenario.server_settings, **overrides)
 
 

@@ -105,6 +105,7 @@ class _Run:
             "run_dir": self.run_dir,
             "locust_workers": o.locust_workers,
             "ping_path": self.scenario.ping_path,
+            "ping_overlap": self.scenario.ping_overlap,
             "idle_s": self.scenario.idle_s,
         }
         if o.targets is not None:  # the user's own server: compare/targets.py

@@ -154,8 +154,6 @@ def target_plan_fields(
     """A target variant's VariantPlan fields, from those every variant shares (`common`)."""
     spec = targets.spec(name)
     locust_args = {**common["locust_args"], "workload": targets.workload.to_json()}
-    if "sync_health_path" in locust_args:  # the thread-limiter storm asks the target's own
-        locust_args["sync_health_path"] = targets.health_path
     host = urlsplit(spec.url).hostname if spec.url else None
     if host and not is_loopback(host):  # --allow-remote let it through: tell Locust so too
         locust_args["allow_remote"] = host

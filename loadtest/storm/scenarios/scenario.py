@@ -39,8 +39,11 @@ class Scenario:
     sections: SectionsHook | None = None
     # Readings beyond the standard ones, for hazards that only show there: a cheap request
     # timed beside the storm (its path; a --target's health path replaces it), and an idle
-    # phase of this many seconds after the storm with nothing in flight.
+    # phase of this many seconds after the storm with nothing in flight. ping_overlap: checks
+    # sent at a fixed cadence without waiting for the previous one (responsiveness.py), so a
+    # route that stops answering still gets checks sent while it does not.
     ping_path: str | None = None
+    ping_overlap: bool = False
     idle_s: float = 0.0
     # The scenario's own verdict also judges --target servers (its detector reads no
     # internals of Stampede's server), after the generic target lines.

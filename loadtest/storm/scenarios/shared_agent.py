@@ -2,7 +2,9 @@
 
 Each variant's summary gains a `shared_agent` block (loadtest/verdict/shared_agent.py): per
 phase the requests, failures by kind (409, 5xx, corrupted answers), and the finding. The kinds
-come from Locust's failures table, the counts from its stats.
+come from Locust's failures table, the counts from its stats. A variant served by a real strands
+release (`compare --sdk strands-agents==A,... --scenario shared_agent`) adds `server`: the
+release and what it raised, by exception class, from the server's status.
 """
 
 from __future__ import annotations
@@ -22,7 +24,27 @@ MARKERS = verdict.PHASE_NAMES
 def overlap_summary(record: Any, summary: dict[str, Any]) -> dict[str, Any]:
     by_name = (summary.get("requests") or {}).get("by_name") or {}
     phases = verdict.phase_counts(by_name, _failures_of(record), MARKERS)
-    return {"shared_agent": verdict.overlap_finding(phases)}
+    block = verdict.overlap_finding(phases)
+    server = _sdk_counts(getattr(record, "status", None) or {})
+    if server:  # a real SDK answered: what it raised, as the server counted it (not decided on)
+        block["server"] = server
+    return {"shared_agent": block}
+
+
+def _sdk_counts(status: dict[str, Any]) -> dict[str, Any]:
+    """`--shared-agent-impl strands`: the release, its exceptions by class, the final history."""
+    hazard = (status.get("hazards") or {}).get("shared_agent") or {}
+    if not hazard.get("sdk"):
+        return {}
+    counts = dict(hazard.get("counts") or {})
+    return {
+        "sdk": hazard["sdk"],
+        "ok": int(counts.pop("ok", 0)),
+        "corrupted_answers": int(counts.pop("corrupted_answer", 0)),
+        "raised": dict(sorted(counts.items())),
+        "history": hazard.get("history"),
+        "model_calls": hazard.get("model_calls") or {},
+    }
 
 
 def _failures_of(record: Any) -> list[dict[str, str]]:
@@ -46,6 +68,14 @@ def overlap_verdict(variants: dict[str, dict[str, Any]]) -> list[str]:
     return lines
 
 
+def _raised(block: dict[str, Any]) -> str | None:
+    server = block.get("server") or {}
+    if not server:
+        return None  # Stampede's own implementations: no SDK to ask
+    raised = ", ".join(f"{kind} {n}" for kind, n in (server.get("raised") or {}).items())
+    return f"{server.get('sdk')}: {raised or 'nothing'}"
+
+
 def _phase(block: dict[str, Any], phase: str) -> str:
     p = block.get(phase) or {}
     return f"{p.get('failed', 0)}/{p.get('requests', 0)}"
@@ -67,13 +97,15 @@ SHARED_AGENT = for_hazard(
         "shared_agent",
         "The same chat turns sent one at a time (before any overlap), all at once, and one at a "
         "time again: failed over sent in each phase; overlap faults exclude 409s (a refusal, "
-        "not a fault); corrupted answers are 200s whose history length is not 2 x turns.",
+        "not a fault); corrupted answers are 200s whose history length is not 2 x turns; with a "
+        "real strands release, what it raised, by exception class, as the server counted it.",
         [
             ("before: failed", lambda b: _phase(b, "before")),
             ("overlapping: failed", lambda b: _phase(b, "overlap")),
             ("after: failed", lambda b: _phase(b, "after")),
             ("409s", lambda b: b.get("overlap_conflicts")),
             ("corrupted answers", lambda b: b.get("corrupted_answers")),
+            ("the SDK raised", _raised),
         ],
     ),
 )

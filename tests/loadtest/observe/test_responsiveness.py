@@ -2,13 +2,19 @@
 
 from __future__ import annotations
 
+import itertools
 import threading
 import time
 from collections.abc import Iterator
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 
 import pytest
-from stampede.loadtest.observe.responsiveness import PING_TIMEOUT_S, Pinger
+from stampede.loadtest.observe.responsiveness import (
+    OVERLAP_EVERY_S,
+    OVERLAP_IN_FLIGHT,
+    PING_TIMEOUT_S,
+    Pinger,
+)
 from stampede.loadtest.observe.sampler import parse_server_metrics
 
 DELAY = {"s": 0.0}
@@ -55,6 +61,30 @@ def test_each_ping_records_its_latency_and_take_returns_only_new_ones(server: st
         slow = pinger.take()
         assert slow and all(t >= first[-1][0] for t, _, _ in slow)
         assert max(latency for _, latency, _ in slow) >= 0.3
+    finally:
+        started = time.monotonic()
+        pinger.close()
+    assert time.monotonic() - started <= PING_TIMEOUT_S + 1.0
+    assert not pinger._thread.is_alive()
+
+
+def test_overlapping_checks_keep_coming_while_the_route_never_answers(server: str) -> None:
+    """A route stuck past the timeout: one-at-a-time checks would be one per timeout; the
+    overlapping pinger keeps sending, each check cut at the timeout, a bounded number at once."""
+    DELAY["s"] = PING_TIMEOUT_S + 1.0  # every check outlasts its timeout
+    pinger = Pinger(server + "/healthz", time.monotonic(), overlap=True)
+    try:
+        wait_for(pinger, 6)
+        cut = pinger.take()
+        assert len(cut) >= 6 and not any(answered for _, _, answered in cut)
+        assert all(latency >= PING_TIMEOUT_S for _, latency, _ in cut)
+        # Overlapping: a check went out while the one before it was still waiting.
+        checks = sorted((t, t + latency) for t, latency, _ in cut)
+        assert any(nxt[0] < prev[1] for prev, nxt in itertools.pairwise(checks))
+        assert OVERLAP_IN_FLIGHT * OVERLAP_EVERY_S > PING_TIMEOUT_S  # none waits for a slot
+        DELAY["s"] = 0.0
+        wait_for(pinger, len(cut) + 3)
+        assert any(answered for _, _, answered in pinger.take())
     finally:
         started = time.monotonic()
         pinger.close()

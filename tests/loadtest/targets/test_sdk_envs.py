@@ -34,7 +34,21 @@ _BUILD_LEFTOVERS = shutil.ignore_patterns("__pycache__", "*.egg-info")
         (["--sdk", "acp==0.8.1"], "--sdk 'acp==0.8.1': package must be one of"),
         (["--sdk", "agent-client-protocol>=0.8"], "write package==version"),
         (["--sdk", "agent-client-protocol==latest"], "'latest' is not an exact version"),
-        (["--sdk", "strands-agents==1.44.0"], "drives strands-agents >= 1.45.0 only"),
+        (
+            ["--sdk", "strands-agents==1.44.0", "--scenario", "idempotency"],
+            "--sdk strands-agents==1.44.0: --scenario idempotency drives strands-agents >= 1.45.0 "
+            "only (this release runs with --scenario shared_agent)",
+        ),
+        (["--sdk", "strands-agents==1.21.0"], "idempotency drives strands-agents >= 1.45.0 only"),
+        (
+            ["--sdk", "strands-agents==0.3.0", "--scenario", "shared_agent"],
+            "--sdk 'strands-agents==0.3.0': Stampede drives strands-agents >= 1.45.0 (--scenario "
+            "idempotency), 1.0.0 (--scenario shared_agent) only",
+        ),
+        (
+            ["--sdk", "strands-agents==1.21.0", "--scenario", "session"],
+            "is compared with --scenario idempotency or --scenario shared_agent, not session",
+        ),
         (["--sdk", "agent-client-protocol==0.8.1,agent-client-protocol==0.8.1"], "named twice"),
         (["--sdk", "agent-client-protocol==0.8.1,strands-agents==1.62.0"], "one package at a"),
         (["--sdk", GOOD, "--scenario", "idempotency"], "is compared with --scenario session"),
@@ -52,7 +66,8 @@ def test_bad_sdk_is_a_one_line_usage_error(
 ) -> None:
     out = tmp_path / "results"
     own = "stream" if any(arg.startswith("claude-agent-sdk") for arg in argv) else "session"
-    scenario = [] if "--scenario" in argv else ["--scenario", own]
+    explicit = "--scenario" in argv or any(arg.startswith("strands-agents") for arg in argv)
+    scenario = [] if explicit else ["--scenario", own]
     with pytest.raises(SystemExit) as exit_info:
         main(["compare", *scenario, *argv, "--out", str(out), "--no-progress"])
     assert exit_info.value.code == 2

@@ -51,21 +51,75 @@ def test_limiter_finding_by_evidence() -> None:
         exact=none, probed=False, stalled_at_s=None, stacks=None, stacks_error=None, ok_requests=9
     )
     assert (f["finding"], f["evidence"]) == ("clean", "stall")
-    line = "\n".join(thread_limiter.limiter_line("x", f, {"asked": 4, "failed": 0}))
-    assert "not wedged" in line and "0/4 checks" in line
+    health = {"asked": 4, "answered": 4, "in_wedge": 0}
+    line = "\n".join(thread_limiter.limiter_line("x", f, health))
+    assert "not wedged" in line and "4/4 checks answered" in line
+    assert "no check was sent while a wedge held" in line
 
 
-def test_health_check_failing_needs_count_and_share() -> None:
-    by_name = {
-        "v:sync healthz [beside]": {"requests": 20, "failed": 10},
-        "v:build": {"requests": 9},
-    }
-    assert thread_limiter.health_check(by_name, "sync healthz")["finding"] == "failing"
-    two = {"v:sync healthz [beside]": {"requests": 5, "failed": 2}}
-    assert thread_limiter.health_check(two, "sync healthz")["finding"] == "answering"
-    one = {"v:sync healthz [beside]": {"requests": 40, "failed": 4}}
-    assert thread_limiter.health_check(one, "sync healthz")["finding"] == "answering"
-    assert thread_limiter.health_check({}, "sync healthz")["finding"] == "inconclusive"
+def _gauges(held_from: float, held_to: float, n: int = 16, progress: bool = False) -> list:
+    """Samples every 0.5 s; every token borrowed, tasks waiting, from held_from to held_to, and
+    client successes only outside that span unless `progress`."""
+    rows, ok = [], 0
+    for i in range(n):
+        t = i * 0.5
+        held = held_from <= t <= held_to
+        ok += 1 if progress or not held else 0
+        rows.append({"t_s": t, "client_ok": ok, "anyio_tokens_total": 40,
+                     "anyio_tokens_borrowed": 40 if held else 12,
+                     "anyio_waiting_tasks": 9 if held else 0})  # fmt: skip
+    return rows
+
+
+def test_sync_health_counts_only_checks_sent_while_the_wedge_held() -> None:
+    samples = _gauges(2.0, 7.5)
+    basis, spans = thread_limiter.wedge_spans(samples, stall_s=2.0)
+    assert (basis, spans) == ("exact", [(2.0, 7.5)])
+    # Answered before the wedge, then two checks sent inside it, never answered.
+    pings = [(0.1, 0.01, True), (1.0, 0.02, True), (2.5, 2.0, False), (4.5, 2.0, False)]
+    f = thread_limiter.health_finding(pings, samples, 2.0, 2.0)
+    assert f["finding"] == "failing"
+    assert (f["asked"], f["answered"], f["in_wedge"], f["unanswered_in_wedge"]) == (4, 2, 2, 2)
+    assert f["wedge_s"] == 5.5
+    line = thread_limiter.limiter_line("v", {"finding": "clean", "evidence": "stall"}, f)[1]
+    assert "FAILING: 2/2 checks sent while the wedge held (exact, 5.5 s)" in line
+    # A slow check outside any wedge is not the route failing; nor is one answered inside it.
+    slow = [(0.5, 2.0, False), (3.0, 0.3, True), (3.5, 0.2, True), (6.0, 2.0, False)]
+    f = thread_limiter.health_finding(slow, _gauges(3.0, 5.0), 2.0, 2.0)
+    assert (f["finding"], f["in_wedge"], f["unanswered_in_wedge"]) == ("answering", 2, 0)
+    # Tokens full but successes coming (waiters on the default pool, steps on their own
+    # limiter), or full for less than the limiter rule's 2 s: no wedge to send a check in.
+    assert thread_limiter.wedge_spans(_gauges(2.0, 7.5, progress=True), 2.0) == ("exact", [])
+    assert thread_limiter.wedge_spans(_gauges(3.0, 4.5), 2.0) == ("exact", [])
+    assert thread_limiter.health_finding([], samples, 2.0, 2.0)["finding"] == "inconclusive"
+
+
+def test_sync_health_wedge_spans_agree_with_the_limiter_rule() -> None:
+    # A built-in sync_wait run's rows: wedged from the first row with clients, 2.5 s long.
+    rows = [{"t_s": 0.053, "anyio_tokens_total": 40, "anyio_tokens_borrowed": 0}]
+    for t, waiting in ((1.053, 45), (1.586, 45), (2.053, 47), (2.553, 49), (3.065, 51),
+                       (3.553, 53)):  # fmt: skip
+        rows.append({"t_s": t, "client_ok": 0, "client_inflight": 80, "anyio_tokens_total": 40,
+                     "anyio_tokens_borrowed": 40, "anyio_waiting_tasks": waiting})  # fmt: skip
+    assert thread_limiter.exhaustion(rows)["exhausted_s"] == 2.5
+    assert thread_limiter.wedge_spans(rows, stall_s=2.0) == ("exact", [(1.053, 3.553)])
+    # Exactly the 2 s the limiter rule needs (3.562 - 1.562 is 1.9999999999999998 in floats).
+    edge = [
+        {**r, "t_s": t} for r, t in zip(rows[2:], (1.562, 2.062, 2.562, 3.062, 3.562), strict=True)
+    ]
+    assert thread_limiter.exhaustion(edge)["exhausted_s"] == 2.0
+    assert thread_limiter.wedge_spans(edge, stall_s=2.0) == ("exact", [(1.562, 3.562)])
+
+
+def test_sync_health_black_box_wedge_is_a_stall_of_the_clients() -> None:
+    ok = [0, 3, 6, 9, 9, 9, 9, 9, 9, 12, 12]  # no success from t=2.0 to t=4.0, then at 4.5 one
+    rows = [{"t_s": i * 0.5, "client_ok": n, "client_inflight": 20} for i, n in enumerate(ok)]
+    assert thread_limiter.wedge_spans(rows, stall_s=2.0) == ("clients", [(2.0, 4.0)])
+    assert thread_limiter.wedge_spans(rows, stall_s=2.5) == ("clients", [])  # too short a stall
+    idle = [{**r, "client_inflight": 0} for r in rows]  # nothing asked: not stuck
+    assert thread_limiter.wedge_spans(idle, stall_s=2.0) == ("clients", [])
+    f = thread_limiter.health_finding([(2.2, 2.0, False)], rows, 2.0, 2.0)
+    assert (f["finding"], f["wedge_basis"], f["in_wedge"]) == ("failing", "clients", 1)
 
 
 def test_slot_leak_from_the_clients_and_from_the_probe() -> None:
@@ -122,6 +176,13 @@ def test_overlap_findings() -> None:
     assert raced["finding"] == "failing" and raced["only_on_overlap"] and raced["broken_for_good"]
     assert raced["overlap_faults"] == 8 and raced["corrupted_answers"] == 13
     assert "BROKEN FOR GOOD" in shared_agent.overlap_line("v", raced)
+    assert "13 corrupted answers" in shared_agent.overlap_line("v", raced)
+    refused_500 = shared_agent.overlap_finding(_phases(0, {"http_error": 7}, {}))
+    refused_500["server"] = {"sdk": "strands-agents 1.22.0", "raised": {"ConcurrencyException": 7}}
+    line = shared_agent.overlap_line("v", refused_500)
+    assert refused_500["finding"] == "failing" and not refused_500["broken_for_good"]
+    assert "clean again: refused, not corrupted" in line
+    assert line.endswith("strands-agents 1.22.0 raised ConcurrencyException 7)")
     refused = shared_agent.overlap_finding(_phases(0, {"conflict": 7}, {}))
     assert refused["finding"] == "refusing" and refused["overlap_conflicts"] == 7
     assert shared_agent.overlap_finding(_phases(0, {}, {}))["finding"] == "clean"

@@ -9,6 +9,7 @@ import httpx
 import pytest
 from stampede.server.app import create_app
 from stampede.server.hazards.slot_release.hazard import MAX_PARALLEL, SlotReleaseHazard
+from stampede.server.sdk.strands_shared import check_roles
 from stampede.server.settings import ServerSettings
 
 
@@ -52,6 +53,41 @@ def test_a_locked_agent_refuses_the_overlap_with_409() -> None:
     assert codes == [200, 409, 409, 409]
     ok = next(r for r in answers if r.status_code == 200).json()
     assert ok["history"] == 2 * ok["turns"]
+
+
+def test_one_real_strands_agent_refuses_the_overlap_and_stays_sound() -> None:
+    """`--shared-agent-impl strands` with the strands-agents installed here (>= 1.22.0: PR
+    #1453's lock); the releases before it are stormed in tests/e2e/test_sdk_strands_shared.py."""
+
+    async def scenario() -> tuple[list[httpx.Response], list[httpx.Response], dict]:
+        app, client = await _client(shared_agent_impl="strands")
+        async with app.router.lifespan_context(app), client:
+            path = "/v1/agents/a/chat"
+            burst = await asyncio.gather(
+                *(client.post(path, json=_turn(f"s{i}")) for i in range(4))
+            )
+            after = [await client.post(path, json=_turn(f"t{i}")) for i in range(2)]
+            status = (await client.get("/v1/status")).json()["hazards"]["shared_agent"]
+        return list(burst), after, status
+
+    burst, after, status = asyncio.run(scenario())
+    assert sorted(r.status_code for r in burst) == [200, 500, 500, 500]
+    assert {r.json()["kind"] for r in burst if r.status_code == 500} == {"ConcurrencyException"}
+    assert [r.json()["history"] for r in after] == [4, 6]  # two messages per turn, in order
+    assert [r.json()["turns"] for r in after] == [2, 3]
+    assert status["counts"] == {"ConcurrencyException": 3, "ok": 3}
+    assert status["sdk"].startswith("strands-agents ") and status["history"] == 6
+
+
+def test_the_stub_model_refuses_a_history_out_of_turn_as_converse_does() -> None:
+    def history(*roles: str) -> list[dict]:
+        return [{"role": role, "content": [{"text": "x"}]} for role in roles]
+
+    assert check_roles(history("user")) is None
+    assert check_roles(history("user", "assistant", "user")) is None
+    assert "alternate" in (check_roles(history("user", "user")) or "")
+    assert "end with a user" in (check_roles(history("user", "assistant")) or "")
+    assert check_roles([]) is not None
 
 
 @pytest.mark.parametrize(("impl", "held_after"), [("release_on_return", 1), ("release_finally", 0)])
