@@ -78,6 +78,7 @@ class SuiteChecks:
         )
         self.pending: list[Finding] = []  # found since the current phase began
         self.outside: list[Finding] = []  # found when no test ran
+        self.outside_elsewhere: list[str] = []  # the same, from pytest-xdist workers
         self.in_test = False
         self.nodeid = ""
         self.failed_tests = 0
@@ -253,6 +254,30 @@ class SuiteChecks:
         self._found("parked", title, grouped("worker", [stack]), [thread.name, *stack])
 
     # -- the session's end ---------------------------------------------------------------
+    # Under pytest-xdist each worker checks its own tests, and only the controller prints:
+    # a worker hands its counts and allow-list hits over, and the controller adds them up (else
+    # its summary would count nothing and call every allow-list entry unused).
+    def pytest_sessionfinish(self, session: pytest.Session) -> None:
+        output = getattr(session.config, "workeroutput", None)
+        if output is not None:
+            output["stampede_checks"] = {
+                "failed": self.failed_tests,
+                "allowed": self.allowed,
+                "hits": [[kind, pattern, n] for (kind, pattern), n in self.allow.hits.items()],
+                "outside": [finding.text() for finding in self.outside],
+            }
+
+    @pytest.hookimpl(optionalhook=True)
+    def pytest_testnodedown(self, node: Any, error: Any) -> None:
+        counts = getattr(node, "workeroutput", {}).get("stampede_checks")
+        if not counts:
+            return
+        self.failed_tests += counts["failed"]
+        self.allowed += counts["allowed"]
+        for kind, pattern, n in counts["hits"]:
+            self.allow.hits[(kind, pattern)] += n
+        self.outside_elsewhere += counts["outside"]
+
     def pytest_terminal_summary(self, terminalreporter: Any) -> None:
         tr = terminalreporter
         tr.section("stampede checks")
@@ -260,8 +285,8 @@ class SuiteChecks:
             f"{self.failed_tests} test phase(s) failed on findings; {self.allowed} finding(s) "
             f"allowed by the allow-lists (settings: {self.settings.source})"
         )
-        for finding in self.outside:
-            tr.write_line("outside any test: " + finding.text())
+        for text in [finding.text() for finding in self.outside] + self.outside_elsewhere:
+            tr.write_line("outside any test: " + text)
         unused = self.allow.unused()
         if unused:
             tr.write_line(f"{len(unused)} allow-list entr(y/ies) matched nothing this session:")

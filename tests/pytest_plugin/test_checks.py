@@ -129,6 +129,17 @@ def test_each_kind_fails_its_test_with_its_evidence(project: Path) -> None:
     assert "1 finding(s) allowed by the allow-lists" in out
 
 
+def test_under_xdist_the_summary_counts_every_workers_tests(project: Path) -> None:
+    out = pytest_run(project, "test_kinds.py", "-n", "2").stdout
+    assert outcome(out, "test_allowed_task") == "PASSED", out
+    assert outcome(out, "test_sync_thread_leak") == "FAILED", out
+    summary = out.split("stampede checks")[-1]
+    assert "1 finding(s) allowed by the allow-lists" in summary, summary
+    assert "[tool.stampede.pytest.allow] tasks: '^never-matches$'" in summary
+    assert "'^allowed-heartbeat$'" not in summary
+    assert "0 test phase(s) failed on findings" not in summary
+
+
 def test_off_the_hazards_pass_and_nothing_heavy_is_imported(project: Path) -> None:
     proc = pytest_run(project, "--no-stampede")
     assert proc.returncode == 0, proc.stdout[-3000:]
