@@ -9,7 +9,10 @@ Fed one sampler row at a time while the storm runs, it:
 - on a stall of a command target, probe or not, dumps every thread's stack with py-spy and
   classifies them per pool (stack_evidence.py): every worker of one pool parked in a wait is a
   wedge with evidence "stacks". Where py-spy cannot attach it says why, and the target is
-  stalled, not wedged: a stall alone proves no wedge.
+  stalled, not wedged: a stall alone proves no wedge. A stall is often seen while the last
+  worker is still busy (a slow model call the parked duplicates wait behind): while the stall
+  lasts, the stacks are taken again every `stall_s`, up to STALL_DUMPS times, so a wedge that
+  forms after the stall began is still proven.
 
 A target that serves the probe's metrics is read exactly: its wedge is `exact` only when the
 probe's own wedge flag was raised (the sampler's `wedged` column, read before this box writes
@@ -29,6 +32,7 @@ from stampede.loadtest.observe.stderr_errors import StderrClassifier
 from stampede.probe.metrics import LOOP_ERROR_KINDS
 
 DEFAULT_STALL_S = 5.0
+STALL_DUMPS = 3  # py-spy dumps while one stall lasts: each costs the target a pause
 
 
 @dataclass
@@ -46,6 +50,8 @@ class BlackBox:
     probe_wedged_at: float | None = None  # the probe's own wedge flag, first seen
     _last_ok: int = 0
     _progress_at: float | None = None
+    _dumps: int = 0  # py-spy dumps taken while the current stall lasts
+    _dumped_at: float | None = None
 
     def observe(self, row: dict[str, Any]) -> None:
         """Read one sample row (and complete it with what only the black box knows)."""
@@ -76,13 +82,18 @@ class BlackBox:
             return
         ok = int(row["client_ok"])
         if ok > self._last_ok or not row.get("client_inflight"):
-            self._progress_at, self._last_ok = t, ok
+            self._progress_at, self._last_ok, self._dumps = t, ok, 0
             return
-        if self.stalled_at_s is None and t - self._progress_at >= self.stall_s:
+        if t - self._progress_at < self.stall_s:
+            return
+        if self.stalled_at_s is None:
             self.stalled_at_s = t
             row["stalled"] = 1
-            if self.pid is not None:  # probe or not: the stacks are the evidence either way
-                self.stacks = dump(self.pid, self.run_dir, self.stem)
+        again = self._dumped_at is None or t - self._dumped_at >= self.stall_s
+        if self.pid is not None and not self.stacks_wedged and self._dumps < STALL_DUMPS and again:
+            # Probe or not: the stacks are the evidence either way.
+            self.stacks = dump(self.pid, self.run_dir, self.stem)
+            self._dumps, self._dumped_at = self._dumps + 1, t
             if self.stacks_wedged:
                 row["wedged"] = 1
 

@@ -93,3 +93,52 @@ def test_a_probed_stall_the_probe_did_not_call_a_wedge_is_no_wedge(tmp_path: Pat
     fields = box.summary(None, 0)
     assert (fields["wedged"], fields["probe_saw_wedge"]) == (False, False)
     assert not any(row.get("wedged") for row in flagged)
+
+
+# A real process: a two-worker pool, one worker parked from the start, the other busy until the
+# test lets it park too (a slow model call ending, its duplicates then parked behind it).
+LATE_WEDGE = """
+import sys, threading, time
+from concurrent.futures import ThreadPoolExecutor
+from pathlib import Path
+never, flag = threading.Event(), Path(sys.argv[1])
+def busy_then_park():
+    while not flag.exists():
+        sum(range(10_000))
+    print("parked", flush=True)
+    never.wait()
+pool = ThreadPoolExecutor(max_workers=2, thread_name_prefix="asyncio")
+pool.submit(never.wait)
+pool.submit(busy_then_park)
+print("ready", flush=True)
+never.wait()
+"""
+
+
+def test_a_wedge_that_forms_after_the_stall_began_is_proven_by_later_stacks(
+    tmp_path: Path,
+) -> None:
+    flag = tmp_path / "park"
+    proc = subprocess.Popen([sys.executable, "-c", LATE_WEDGE, str(flag)],
+                            stdout=subprocess.PIPE, text=True)  # fmt: skip
+    try:
+        assert proc.stdout is not None and proc.stdout.readline() == "ready\n"
+        box = BlackBox(pid=proc.pid, stderr_path=None, stall_s=1.0, run_dir=tmp_path, stem="w")
+        stalled = rows([1, 1, 1])  # stalled at 1.0 s: one worker still busy
+        for row in stalled:
+            box.observe(row)
+        assert box.stalled_at_s == 1.0 and box.stacks is not None and not box.stacks.error
+        assert not box.stacks_wedged and not any(row.get("wedged") for row in stalled)
+
+        flag.touch()
+        assert proc.stdout.readline() == "parked\n"
+        later = rows([1] * 6)[3:]  # 1.5 s (too soon for another dump), 2.0 s, 2.5 s
+        for row in later:
+            box.observe(row)
+        assert box.stacks_wedged and [row.get("wedged") for row in later] == [None, 1, None]
+        fields = box.summary(None, None)
+        assert (fields["wedged"], fields["wedge_evidence"]) == (True, "stacks")
+        assert fields["parked_executor_threads"] == 2
+    finally:
+        proc.kill()
+        proc.wait()
