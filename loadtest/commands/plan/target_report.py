@@ -9,7 +9,6 @@ same-key duplicates in the retry storm.
 
 from __future__ import annotations
 
-import io
 from pathlib import Path
 from typing import Any
 
@@ -29,7 +28,7 @@ from stampede.loadtest.report import (
     Table,
     write_document,
 )
-from stampede.loadtest.report.results import atomic_write_bytes
+from stampede.loadtest.report.plots import save_png
 from stampede.loadtest.verdict.usl import usl
 
 THROUGHPUT_PNG = "throughput_usl.png"
@@ -76,7 +75,7 @@ def plot_throughput(plan: dict[str, Any], path: Path) -> None:
         ax.grid(alpha=0.3)
         ax.legend(fontsize=8)
     axes[0].set_ylabel("goodput (intents/s)")
-    _save(fig, path)
+    save_png(fig, path)
 
 
 def plot_latency(plan: dict[str, Any], path: Path) -> None:
@@ -98,7 +97,7 @@ def plot_latency(plan: dict[str, Any], path: Path) -> None:
         ax.grid(alpha=0.3)
         ax.legend(fontsize=8)
     axes[0].set_ylabel("intent latency (ms)")
-    _save(fig, path)
+    save_png(fig, path)
 
 
 def plot_storm(plan: dict[str, Any], path: Path) -> None:
@@ -123,15 +122,7 @@ def plot_storm(plan: dict[str, Any], path: Path) -> None:
         ax.grid(alpha=0.3)
         ax.legend(fontsize=8)
     axes[0].set_ylabel("goodput (intents/s)")
-    _save(fig, path)
-
-
-def _save(fig: Any, path: Path) -> None:
-    fig.tight_layout()
-    png = io.BytesIO()
-    fig.savefig(png, format="png")
-    plt.close(fig)
-    atomic_write_bytes(path, png.getvalue())
+    save_png(fig, path)
 
 
 def _g(value: Any, digits: int = 3) -> str:
