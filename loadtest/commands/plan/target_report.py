@@ -48,6 +48,15 @@ def _panels(count: int, title: str) -> tuple[Any, list[Any]]:
     return fig, list(np.atleast_1d(axes))
 
 
+def _concurrency_axis(ax: Any, title: str) -> None:
+    """The x axis both ladder plots share: closed-model concurrency, doubling per step."""
+    ax.set_title(title)
+    ax.set_xscale("log", base=2)
+    ax.set_xlabel("concurrency N (closed model)")
+    ax.grid(alpha=0.3)
+    ax.legend(fontsize=8)
+
+
 def plot_throughput(plan: dict[str, Any], path: Path) -> None:
     shapes = _measured(plan)
     fig, axes = _panels(len(shapes), "Goodput vs concurrency, with the USL fit")
@@ -69,11 +78,7 @@ def plot_throughput(plan: dict[str, Any], path: Path) -> None:
         knee = shape["ladder"]["summary"]["knee_concurrency"]
         if knee:
             ax.axvline(knee, color="gray", ls="--", lw=0.8, label=f"knee N={knee:g}")
-        ax.set_title(shape["label"])
-        ax.set_xscale("log", base=2)
-        ax.set_xlabel("concurrency N (closed model)")
-        ax.grid(alpha=0.3)
-        ax.legend(fontsize=8)
+        _concurrency_axis(ax, shape["label"])
     axes[0].set_ylabel("goodput (intents/s)")
     save_png(fig, path)
 
@@ -91,11 +96,7 @@ def plot_latency(plan: dict[str, Any], path: Path) -> None:
         limit = (shape.get("figures") or {}).get("recommended_limit")
         if limit:
             ax.axvline(limit, color="tab:green", ls="--", lw=0.8, label=f"limit {limit}")
-        ax.set_title(shape["label"])
-        ax.set_xscale("log", base=2)
-        ax.set_xlabel("concurrency N (closed model)")
-        ax.grid(alpha=0.3)
-        ax.legend(fontsize=8)
+        _concurrency_axis(ax, shape["label"])
     axes[0].set_ylabel("intent latency (ms)")
     save_png(fig, path)
 
