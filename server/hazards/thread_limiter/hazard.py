@@ -27,17 +27,16 @@ from __future__ import annotations
 import asyncio
 import threading
 import time
-from collections import Counter
 from dataclasses import dataclass, field
 from typing import Annotated
 
 import anyio
 import anyio.from_thread
 import anyio.to_thread
-from fastapi import APIRouter, Path, Query
+from fastapi import Path, Query
 from fastapi.responses import JSONResponse
 from stampede.server.api_models import error_responses
-from stampede.server.hazards.base import AGENT_ID, hazard_status
+from stampede.server.hazards.base import AGENT_ID, SpecHazard, hazard_status
 from stampede.server.hazards.thread_limiter import THREAD_LIMITER
 from stampede.server.settings import ServerSettings
 
@@ -58,17 +57,13 @@ class Build:
 TIMED_OUT = {"error": "duplicate_timeout", "message": "timed out waiting for the primary"}
 
 
-class ThreadLimiterHazard:
-    name = THREAD_LIMITER.name
-    setting = THREAD_LIMITER.setting
-    impls = THREAD_LIMITER.choices
+class ThreadLimiterHazard(SpecHazard):
+    spec = THREAD_LIMITER
 
     def __init__(self, settings: ServerSettings) -> None:
-        self.impl: str = settings.thread_limiter_impl
-        self.counts: Counter[str] = Counter()
+        super().__init__(settings)
         self._builds: dict[str, Build] = {}
         self._lock = threading.Lock()
-        self.router = APIRouter()
         build = self.build_async if self.impl == "async_wait" else self.build_sync
         self.router.add_api_route(
             "/v1/agents/{agent_id}/build",
