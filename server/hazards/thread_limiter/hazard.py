@@ -53,6 +53,11 @@ class Build:
     result: dict[str, object] | None = None
 
 
+# The parameters both builds take, the sync one and the async one.
+AgentId = Annotated[str, Path(pattern=AGENT_ID)]
+BuildKey = Annotated[str, Query(min_length=1, max_length=128)]
+WaitS = Annotated[float, Query(gt=0, le=60)]
+
 # The body of every error here has the app's shape (api_models.ErrorBody), as its schema says.
 TIMED_OUT = {"error": "duplicate_timeout", "message": "timed out waiting for the primary"}
 
@@ -92,12 +97,7 @@ class ThreadLimiterHazard(SpecHazard):
         build.done.set()
         return build.result
 
-    def build_sync(
-        self,
-        agent_id: Annotated[str, Path(pattern=AGENT_ID)],
-        key: Annotated[str, Query(min_length=1, max_length=128)],
-        wait_s: Annotated[float, Query(gt=0, le=60)] = WAIT_S,
-    ) -> object:
+    def build_sync(self, agent_id: AgentId, key: BuildKey, wait_s: WaitS = WAIT_S) -> object:
         build, primary = self._claim(agent_id, key)
         if primary:
             self.counts["primary"] += 1
@@ -111,12 +111,7 @@ class ThreadLimiterHazard(SpecHazard):
             return JSONResponse(TIMED_OUT, status_code=504)
         return {"role": "duplicate", **(build.result or {})}
 
-    async def build_async(
-        self,
-        agent_id: Annotated[str, Path(pattern=AGENT_ID)],
-        key: Annotated[str, Query(min_length=1, max_length=128)],
-        wait_s: Annotated[float, Query(gt=0, le=60)] = WAIT_S,
-    ) -> object:
+    async def build_async(self, agent_id: AgentId, key: BuildKey, wait_s: WaitS = WAIT_S) -> object:
         build, primary = self._claim(agent_id, key)
         if primary:
             self.counts["primary"] += 1
