@@ -33,10 +33,7 @@ def _points(rows: list[dict[str, Any]], column: str, scale: float) -> tuple[list
 def _draw(figure: Figure, variants: dict[str, dict[str, Any]]) -> bytes:
     # matplotlib on first draw, not at import: every `stampede compare` imports this module,
     # and --help or a usage error should not pay for pyplot.
-    import matplotlib
-
-    matplotlib.use("Agg")
-    import matplotlib.pyplot as plt
+    from stampede.loadtest.report.mpl import plt
 
     names = list(variants)
     fig, axes = plt.subplots(
@@ -56,7 +53,7 @@ def _draw(figure: Figure, variants: dict[str, dict[str, Any]]) -> bytes:
 def png_bytes(fig: Any, dpi: float | str = "figure") -> bytes:
     """A pyplot figure laid out and rendered as PNG bytes, then closed (pyplot keeps every
     figure it made until then). Every report's plots go through here: compare's and the plans'."""
-    import matplotlib.pyplot as plt  # loaded already: the caller drew `fig` with it
+    from stampede.loadtest.report.mpl import plt  # loaded already: the caller drew `fig` with it
 
     fig.tight_layout()
     buffer = io.BytesIO()

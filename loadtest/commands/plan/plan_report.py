@@ -9,10 +9,6 @@ from __future__ import annotations
 from pathlib import Path
 from typing import Any
 
-import matplotlib
-
-matplotlib.use("Agg")  # files only: no display on CI or over ssh
-import matplotlib.pyplot as plt
 from stampede.loadtest.report import (
     Block,
     BulletList,
@@ -24,6 +20,7 @@ from stampede.loadtest.report import (
     Table,
     write_document,
 )
+from stampede.loadtest.report.mpl import plt
 from stampede.loadtest.report.plots import save_png
 
 THREAD_FREE = ("future", "batched")  # the waiters that park no executor worker

@@ -12,10 +12,6 @@ from __future__ import annotations
 from pathlib import Path
 from typing import Any
 
-import matplotlib
-
-matplotlib.use("Agg")  # files only: no display on CI or over ssh
-import matplotlib.pyplot as plt
 import numpy as np
 from stampede.loadtest.report import (
     Block,
@@ -28,6 +24,7 @@ from stampede.loadtest.report import (
     Table,
     write_document,
 )
+from stampede.loadtest.report.mpl import plt
 from stampede.loadtest.report.plots import save_png
 from stampede.loadtest.verdict.usl import usl
 
