@@ -33,10 +33,7 @@ def _points(rows: list[dict[str, Any]], column: str, scale: float) -> tuple[list
 def _draw(figure: Figure, variants: dict[str, dict[str, Any]]) -> bytes:
     # matplotlib on first draw, not at import: every `stampede compare` imports this module,
     # and --help or a usage error should not pay for pyplot.
-    import matplotlib
-
-    matplotlib.use("Agg")
-    import matplotlib.pyplot as plt
+    from stampede.loadtest.report.mpl import plt
 
     names = list(variants)
     fig, axes = plt.subplots(
@@ -50,12 +47,25 @@ def _draw(figure: Figure, variants: dict[str, dict[str, Any]]) -> bytes:
     axes[0][0].set_xlim(left=0)
     axes[0][0].set_ylabel(figure.ylabel)
     fig.suptitle(figure.title)
+    return png_bytes(fig, dpi=100)
+
+
+def png_bytes(fig: Any, dpi: float | str = "figure") -> bytes:
+    """A pyplot figure laid out and rendered as PNG bytes, then closed (pyplot keeps every
+    figure it made until then). Every report's plots go through here: compare's and the plans'."""
+    from stampede.loadtest.report.mpl import plt  # loaded already: the caller drew `fig` with it
+
     fig.tight_layout()
     buffer = io.BytesIO()
-    # No "Software" text chunk: the report embeds these and must not carry any URL.
-    fig.savefig(buffer, format="png", dpi=100, metadata={"Software": None})
+    # No "Software" text chunk: the reports embed these and must not carry any URL.
+    fig.savefig(buffer, format="png", dpi=dpi, metadata={"Software": None})
     plt.close(fig)
     return buffer.getvalue()
+
+
+def save_png(fig: Any, path: Path) -> None:
+    """png_bytes(fig) written to `path` atomically."""
+    atomic_write_bytes(path, png_bytes(fig))
 
 
 def _panel(ax: Any, figure: Figure, name: str, data: dict[str, Any]) -> float:

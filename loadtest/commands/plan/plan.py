@@ -158,12 +158,7 @@ def new_plan(options: PlanOptions, run_id: str) -> dict[str, Any]:
     }
     return {
         "schema_version": SCHEMA_VERSION,
-        "run_id": run_id,
-        "started_at": _now(),
-        "finished_at": None,
-        "elapsed_s": None,
-        "complete": False,
-        "interrupted": False,
+        **run_record(run_id),
         "settings": settings,
         "waiter_cost": {},
         "rows": [new_row(c, w, options, machine) for c in options.cpus for w in options.waiters],
@@ -205,6 +200,41 @@ def verdict(row: dict[str, Any], max_dup: int) -> str:
 
 def _now() -> str:
     return datetime.now(UTC).isoformat(timespec="seconds")
+
+
+# ---------------------------------------------------------------- what both plans record
+
+
+def new_run_id(options_run_id: str | None) -> str:
+    """The run folder's name: the one asked for, else plan-<UTC time>-<4 hex>."""
+    return options_run_id or f"plan-{datetime.now(UTC):%Y%m%d-%H%M%S}-{secrets.token_hex(2)}"
+
+
+def run_record(run_id: str) -> dict[str, Any]:
+    """The fields a plan.json opens with, before its run finishes (see `finishing`)."""
+    return {
+        "run_id": run_id,
+        "started_at": _now(),
+        "finished_at": None,
+        "elapsed_s": None,
+        "complete": False,
+        "interrupted": False,
+    }
+
+
+@contextlib.contextmanager
+def finishing(plan: dict[str, Any], path: Path, started: float) -> Iterator[None]:
+    """However the run ends, plan.json at `path` says when and after how long, and whether
+    Ctrl-C stopped it (the interrupt goes on up); the body sets `complete` itself."""
+    try:
+        yield
+    except KeyboardInterrupt:
+        plan["interrupted"] = True
+        raise
+    finally:
+        plan["finished_at"] = _now()
+        plan["elapsed_s"] = round(time.monotonic() - started, 2)
+        atomic_write_json(path, plan)
 
 
 # ---------------------------------------------------------------- running
@@ -300,29 +330,25 @@ def steps(plan: dict[str, Any]) -> int:
 
 def run_plan(options: PlanOptions) -> Path:
     """Run the whole plan; returns the run directory holding plan.json and the report."""
-    run_id = options.run_id or f"plan-{datetime.now(UTC):%Y%m%d-%H%M%S}-{secrets.token_hex(2)}"
+    run_id = new_run_id(options.run_id)
     run_dir = options.out / run_id
     run_dir.mkdir(parents=True, exist_ok=False)
     plan = new_plan(options, run_id)
     started = time.monotonic()
     atomic_write_json(run_dir / "plan.json", plan)
-    with _progress(options.progress, steps(plan)) as tick:
-        try:
-            plan["waiter_cost"] = waiter_costs(options.waiters, options.bench_duplicates)
-            for row in plan["rows"]:
-                cost = plan["waiter_cost"][row["waiter"]]
-                row["threads_per_waiter"] = cost["threads_per_waiter"]
-                row["rss_per_waiter_bytes"] = cost["rss_per_waiter_bytes"]
-            tick("waiter cost")
-            run_async(sweep(plan, options, run_dir, tick))
-            plan["complete"] = not any(row["errors"] for row in plan["rows"])
-        except KeyboardInterrupt:
-            plan["interrupted"] = True  # servers were stopped by the cancelled probes
-            raise
-        finally:
-            plan["finished_at"] = _now()
-            plan["elapsed_s"] = round(time.monotonic() - started, 2)
-            atomic_write_json(run_dir / "plan.json", plan)
+    # On Ctrl-C the servers were stopped by the cancelled probes; `finishing` records it.
+    with (
+        _progress(options.progress, steps(plan)) as tick,
+        finishing(plan, run_dir / "plan.json", started),
+    ):
+        plan["waiter_cost"] = waiter_costs(options.waiters, options.bench_duplicates)
+        for row in plan["rows"]:
+            cost = plan["waiter_cost"][row["waiter"]]
+            row["threads_per_waiter"] = cost["threads_per_waiter"]
+            row["rss_per_waiter_bytes"] = cost["rss_per_waiter_bytes"]
+        tick("waiter cost")
+        run_async(sweep(plan, options, run_dir, tick))
+        plan["complete"] = not any(row["errors"] for row in plan["rows"])
     # The report, and pyplot with it, load here rather than at import: every `stampede`
     # command imports this module, and --help or a usage error should not pay for pyplot.
     from stampede.loadtest.commands.plan.plan_report import recommendations, write_report

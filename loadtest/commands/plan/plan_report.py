@@ -6,14 +6,9 @@ never say different things; the HTML inlines its plots and references nothing ou
 
 from __future__ import annotations
 
-import io
 from pathlib import Path
 from typing import Any
 
-import matplotlib
-
-matplotlib.use("Agg")  # files only: no display on CI or over ssh
-import matplotlib.pyplot as plt
 from stampede.loadtest.report import (
     Block,
     BulletList,
@@ -25,7 +20,8 @@ from stampede.loadtest.report import (
     Table,
     write_document,
 )
-from stampede.loadtest.report.results import atomic_write_bytes
+from stampede.loadtest.report.mpl import plt
+from stampede.loadtest.report.plots import save_png
 
 THREAD_FREE = ("future", "batched")  # the waiters that park no executor worker
 THRESHOLD_PNG = "threshold.png"
@@ -169,7 +165,7 @@ def plot_threshold(plan: dict[str, Any], path: Path) -> None:
     ax.set_ylim(0, max_dup * 1.12)
     ax.grid(alpha=0.3)
     ax.legend(fontsize=8, loc="center right")
-    _save(fig, path)
+    save_png(fig, path)
 
 
 def plot_hol(plan: dict[str, Any], path: Path) -> None:
@@ -188,15 +184,7 @@ def plot_hol(plan: dict[str, Any], path: Path) -> None:
         ax.legend(fontsize=8)
     axes[0].set_ylabel("unrelated agents' p99 latency (ms)")
     fig.suptitle("Head-of-line cost of waiting duplicates")
-    _save(fig, path)
-
-
-def _save(fig: Any, path: Path) -> None:
-    fig.tight_layout()
-    png = io.BytesIO()
-    fig.savefig(png, format="png")
-    plt.close(fig)
-    atomic_write_bytes(path, png.getvalue())
+    save_png(fig, path)
 
 
 # ---------------------------------------------------------------- document

@@ -19,11 +19,9 @@ from __future__ import annotations
 
 import contextlib
 import os
-import secrets
 import sys
 import time
 from dataclasses import dataclass, field, replace
-from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
@@ -37,7 +35,7 @@ from stampede.loadtest.commands.plan.ladder import (
     summary,
     warmup_s,
 )
-from stampede.loadtest.commands.plan.plan import machine_info
+from stampede.loadtest.commands.plan.plan import finishing, machine_info, new_run_id, run_record
 from stampede.loadtest.commands.plan.storm_margin import (
     POLICY_OVERLOAD,
     policy_trials,
@@ -248,12 +246,7 @@ def new_plan(options: TargetPlanOptions, run_id: str) -> dict[str, Any]:
     return {
         "schema_version": SCHEMA_VERSION,
         "kind": "target",
-        "run_id": run_id,
-        "started_at": _now(),
-        "finished_at": None,
-        "elapsed_s": None,
-        "complete": False,
-        "interrupted": False,
+        **run_record(run_id),
         "settings": {
             "target": {"name": options.target.name, **options.target.describe()},
             "workload_file": options.workload_file,
@@ -274,13 +267,9 @@ def new_plan(options: TargetPlanOptions, run_id: str) -> dict[str, Any]:
     }
 
 
-def _now() -> str:
-    return datetime.now(UTC).isoformat(timespec="seconds")
-
-
 def run_target_plan(options: TargetPlanOptions) -> Path:
     """Run the plan; the run directory holding plan.json, plan.md, plan.html and the plots."""
-    run_id = options.run_id or f"plan-{datetime.now(UTC):%Y%m%d-%H%M%S}-{secrets.token_hex(2)}"
+    run_id = new_run_id(options.run_id)
     run_dir = options.out / run_id
     run_dir.mkdir(parents=True, exist_ok=False)
     (run_dir / "servers").mkdir()
@@ -300,18 +289,11 @@ def run_target_plan(options: TargetPlanOptions) -> Path:
             atomic_write_json(run_dir / "plan.json", plan)
 
     atomic_write_json(run_dir / "plan.json", plan)
-    try:
+    with finishing(plan, run_dir / "plan.json", started):
         run_async(shapes())
         plan["complete"] = len(plan["shapes"]) == len(options.shapes()) and not any(
             s["errors"] for s in plan["shapes"]
         )
-    except KeyboardInterrupt:
-        plan["interrupted"] = True
-        raise
-    finally:
-        plan["finished_at"] = _now()
-        plan["elapsed_s"] = round(time.monotonic() - started, 2)
-        atomic_write_json(run_dir / "plan.json", plan)
     plan["gates"] = gate_record(evaluate(parse_gates(options.fail_on), plan["variants"]))
     atomic_write_json(run_dir / "plan.json", plan)
     # pyplot loads here, not at import: --help and usage errors should not pay for it.

@@ -9,14 +9,9 @@ same-key duplicates in the retry storm.
 
 from __future__ import annotations
 
-import io
 from pathlib import Path
 from typing import Any
 
-import matplotlib
-
-matplotlib.use("Agg")  # files only: no display on CI or over ssh
-import matplotlib.pyplot as plt
 import numpy as np
 from stampede.loadtest.report import (
     Block,
@@ -29,7 +24,8 @@ from stampede.loadtest.report import (
     Table,
     write_document,
 )
-from stampede.loadtest.report.results import atomic_write_bytes
+from stampede.loadtest.report.mpl import plt
+from stampede.loadtest.report.plots import save_png
 from stampede.loadtest.verdict.usl import usl
 
 THROUGHPUT_PNG = "throughput_usl.png"
@@ -47,6 +43,15 @@ def _panels(count: int, title: str) -> tuple[Any, list[Any]]:
     )
     fig.suptitle(title)
     return fig, list(np.atleast_1d(axes))
+
+
+def _concurrency_axis(ax: Any, title: str) -> None:
+    """The x axis both ladder plots share: closed-model concurrency, doubling per step."""
+    ax.set_title(title)
+    ax.set_xscale("log", base=2)
+    ax.set_xlabel("concurrency N (closed model)")
+    ax.grid(alpha=0.3)
+    ax.legend(fontsize=8)
 
 
 def plot_throughput(plan: dict[str, Any], path: Path) -> None:
@@ -70,13 +75,9 @@ def plot_throughput(plan: dict[str, Any], path: Path) -> None:
         knee = shape["ladder"]["summary"]["knee_concurrency"]
         if knee:
             ax.axvline(knee, color="gray", ls="--", lw=0.8, label=f"knee N={knee:g}")
-        ax.set_title(shape["label"])
-        ax.set_xscale("log", base=2)
-        ax.set_xlabel("concurrency N (closed model)")
-        ax.grid(alpha=0.3)
-        ax.legend(fontsize=8)
+        _concurrency_axis(ax, shape["label"])
     axes[0].set_ylabel("goodput (intents/s)")
-    _save(fig, path)
+    save_png(fig, path)
 
 
 def plot_latency(plan: dict[str, Any], path: Path) -> None:
@@ -92,13 +93,9 @@ def plot_latency(plan: dict[str, Any], path: Path) -> None:
         limit = (shape.get("figures") or {}).get("recommended_limit")
         if limit:
             ax.axvline(limit, color="tab:green", ls="--", lw=0.8, label=f"limit {limit}")
-        ax.set_title(shape["label"])
-        ax.set_xscale("log", base=2)
-        ax.set_xlabel("concurrency N (closed model)")
-        ax.grid(alpha=0.3)
-        ax.legend(fontsize=8)
+        _concurrency_axis(ax, shape["label"])
     axes[0].set_ylabel("intent latency (ms)")
-    _save(fig, path)
+    save_png(fig, path)
 
 
 def plot_storm(plan: dict[str, Any], path: Path) -> None:
@@ -123,15 +120,7 @@ def plot_storm(plan: dict[str, Any], path: Path) -> None:
         ax.grid(alpha=0.3)
         ax.legend(fontsize=8)
     axes[0].set_ylabel("goodput (intents/s)")
-    _save(fig, path)
-
-
-def _save(fig: Any, path: Path) -> None:
-    fig.tight_layout()
-    png = io.BytesIO()
-    fig.savefig(png, format="png")
-    plt.close(fig)
-    atomic_write_bytes(path, png.getvalue())
+    save_png(fig, path)
 
 
 def _g(value: Any, digits: int = 3) -> str:

@@ -11,8 +11,8 @@ from __future__ import annotations
 from typing import Any
 
 from stampede.loadtest.storm.runner import SAMPLE_EVERY_S
+from stampede.loadtest.storm.scenarios.detector_tables import sections_for
 from stampede.loadtest.storm.scenarios.runtime_report import (
-    sections_for,
     storm_rows,
     verdict_for,
     with_black_box,

@@ -1,19 +1,17 @@
-"""What the loop-block, spin and state-leak scenarios share: their readings, lines and tables.
+"""What the loop-block, spin and state-leak scenarios share: their readings and verdict lines.
 
 Each of the three hazards is decided by a pure rule in loadtest/verdict/ (loop_block.py,
 spin.py, leak.py) on figures this module gathers from a variant's record: the storm's samples
 (the rows taken while Locust's users ran), the pings timed beside the storm and the idle
 phase after it. A scenario's summary hook stores the finding under its hazard's key; its
 verdict is one line per variant naming the finding, its evidence and the figures it was
-decided on; its report section is a table of the same figures.
+decided on; its report section (detector_tables.sections_for) is a table of the same figures.
 """
 
 from __future__ import annotations
 
 from collections.abc import Callable
 from typing import Any
-
-from stampede.loadtest.report.document import Block, Heading, Paragraph, Table
 
 
 def storm_rows(record: Any) -> list[dict[str, Any]]:
@@ -48,32 +46,3 @@ def verdict_for(key: str) -> Callable[[dict[str, dict[str, Any]]], list[str]]:
         return [finding_line(name, v, key) for name, v in variants.items()]
 
     return verdict
-
-
-def sections_for(
-    key: str, title: str, intro: str, header: list[str], cells: Callable[[dict[str, Any]], list]
-) -> Callable[[dict[str, Any]], list[Block]]:
-    """A report section: `intro`, then one row per variant: name, finding, evidence, cells."""
-
-    def sections(summary: dict[str, Any]) -> list[Block]:
-        rows = []
-        for name, v in (summary.get("variants") or {}).items():
-            f = v.get(key)
-            if not f:
-                continue
-            figures = [_cell(c) for c in cells(f)]
-            rows.append([name, str(f.get("finding")), str(f.get("evidence") or "-"), *figures])
-        if not rows:
-            return []
-        table = Table(["variant", "finding", "evidence", *header], rows)
-        return [Heading(title), Paragraph(intro), table]
-
-    return sections
-
-
-def _cell(value: Any) -> str:
-    if value is None:
-        return "-"
-    if isinstance(value, float):
-        return f"{value:g}"
-    return str(value)

@@ -11,11 +11,10 @@ from __future__ import annotations
 
 import asyncio
 import time
-from collections import Counter
 from typing import Annotated
 
-from fastapi import APIRouter, Path, Query
-from stampede.server.hazards.base import AGENT_ID, hazard_status
+from fastapi import Path, Query
+from stampede.server.hazards.base import AGENT_ID, SpecHazard
 from stampede.server.hazards.loop_block import LOOP_BLOCK
 from stampede.server.settings import ServerSettings
 
@@ -26,15 +25,11 @@ def blocking_tool(agent_id: str, ms: float) -> dict[str, object]:
     return {"agent_id": agent_id, "tool": "lookup", "took_ms": ms}
 
 
-class LoopBlockHazard:
-    name = LOOP_BLOCK.name
-    setting = LOOP_BLOCK.setting
-    impls = LOOP_BLOCK.choices
+class LoopBlockHazard(SpecHazard):
+    spec = LOOP_BLOCK
 
     def __init__(self, settings: ServerSettings) -> None:
-        self.impl: str = settings.tool_impl
-        self.counts: Counter[str] = Counter()
-        self.router = APIRouter()
+        super().__init__(settings)
         self.router.add_api_route(
             "/v1/agents/{agent_id}/tool", self.call_tool, methods=["POST"], status_code=200
         )
@@ -48,6 +43,3 @@ class LoopBlockHazard:
         if self.impl == "inline":
             return blocking_tool(agent_id, ms)  # the bug: the loop's thread sleeps here
         return await asyncio.to_thread(blocking_tool, agent_id, ms)
-
-    def status(self) -> dict[str, object]:
-        return hazard_status(self)

@@ -17,12 +17,11 @@ import contextlib
 import logging
 import uuid
 import weakref
-from collections import Counter
 from typing import Annotated
 
-from fastapi import APIRouter, Path, WebSocket
+from fastapi import Path, WebSocket
 from stampede.server import __version__
-from stampede.server.hazards.base import AGENT_ID, hazard_status
+from stampede.server.hazards.base import AGENT_ID, SpecHazard, hazard_status
 from stampede.server.hazards.session import SESSION
 from stampede.server.hazards.session.connection import Connection, Frame, Notify, RpcError
 from stampede.server.hazards.session.frames import (
@@ -110,21 +109,17 @@ async def _pump(websocket: WebSocket, inbound: asyncio.Queue[Frame | None], max_
         await inbound.put(frame)
 
 
-class SessionHazard:
-    name = SESSION.name
-    setting = SESSION.setting
-    impls = SESSION.choices
+class SessionHazard(SpecHazard):
+    spec = SESSION
 
     def __init__(self, settings: ServerSettings) -> None:
         self.settings = settings
-        self.impl: str = settings.session_impl
+        super().__init__(settings)
         if self.impl not in RUNNERS:
             raise ValueError(f"no session runner for {self.impl!r}; known: {', '.join(RUNNERS)}")
         self.runner = RUNNERS[self.impl]()
-        self.counts: Counter[str] = Counter()
         # Connection tasks whose session ended; weak, so gc may still destroy them.
         self._ended: weakref.WeakSet[asyncio.Task[None]] = weakref.WeakSet()
-        self.router = APIRouter()
         self.router.add_api_websocket_route("/v1/agents/{agent_id}/session", self.session)
 
     async def session(

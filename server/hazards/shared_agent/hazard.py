@@ -20,14 +20,14 @@ during which another request can run. Per implementation:
 from __future__ import annotations
 
 import asyncio
-from collections import Counter, OrderedDict
+from collections import OrderedDict
 from typing import Annotated
 
-from fastapi import APIRouter, Path
+from fastapi import Path
 from fastapi.responses import JSONResponse
 from pydantic import BaseModel, Field
 from stampede.server.api_models import error_responses
-from stampede.server.hazards.base import AGENT_ID, hazard_status
+from stampede.server.hazards.base import AGENT_ID, SpecHazard, hazard_status
 from stampede.server.hazards.shared_agent import SHARED_AGENT
 from stampede.server.settings import ServerSettings
 
@@ -62,18 +62,14 @@ class ChatAgent:
         return {"answer": answer, "turns": self.turns, "history": len(self.messages)}
 
 
-class SharedAgentHazard:
-    name = SHARED_AGENT.name
-    setting = SHARED_AGENT.setting
-    impls = SHARED_AGENT.choices
+class SharedAgentHazard(SpecHazard):
+    spec = SHARED_AGENT
 
     def __init__(self, settings: ServerSettings) -> None:
-        self.impl: str = settings.shared_agent_impl
-        self.counts: Counter[str] = Counter()
+        super().__init__(settings)
         self.agent = ChatAgent()  # `shared` and `locked`: the one module-level agent
         self.lock = asyncio.Lock()
         self.sessions: OrderedDict[str, ChatAgent] = OrderedDict()
-        self.router = APIRouter()
         self.router.add_api_route(
             "/v1/agents/{agent_id}/chat",
             self.chat,

@@ -19,14 +19,13 @@ from __future__ import annotations
 
 import asyncio
 import json
-from collections import Counter
 from collections.abc import AsyncIterator
 from typing import Annotated
 
-from fastapi import APIRouter, Path, Query
+from fastapi import Path, Query
 from fastapi.responses import JSONResponse, StreamingResponse
 from stampede.server.api_models import error_responses, text_response
-from stampede.server.hazards.base import AGENT_ID, hazard_status
+from stampede.server.hazards.base import AGENT_ID, SpecHazard, hazard_status
 from stampede.server.hazards.slot_release import SLOT_RELEASE
 from stampede.server.settings import ServerSettings
 
@@ -44,17 +43,13 @@ LIMITED_EVENT = {
 }
 
 
-class SlotReleaseHazard:
-    name = SLOT_RELEASE.name
-    setting = SLOT_RELEASE.setting
-    impls = SLOT_RELEASE.choices
+class SlotReleaseHazard(SpecHazard):
+    spec = SLOT_RELEASE
 
     def __init__(self, settings: ServerSettings) -> None:
-        self.impl: str = settings.slot_impl
-        self.counts: Counter[str] = Counter()
+        super().__init__(settings)
         self.held = 0  # slots taken and not given back
         self.running = 0  # streams whose body is running now (the truth the counter should be)
-        self.router = APIRouter()
         self.router.add_api_route(
             "/v1/agents/{agent_id}/limited",
             self.limited,

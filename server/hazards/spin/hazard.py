@@ -15,25 +15,20 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
-from collections import Counter
 from typing import Annotated
 
-from fastapi import APIRouter, Path, Query
-from stampede.server.hazards.base import AGENT_ID, hazard_status
+from fastapi import Path, Query
+from stampede.server.hazards.base import AGENT_ID, SpecHazard
 from stampede.server.hazards.spin import SPIN
 from stampede.server.hazards.spin.scope import DeliveringScope
 from stampede.server.settings import ServerSettings
 
 
-class SpinHazard:
-    name = SPIN.name
-    setting = SPIN.setting
-    impls = SPIN.choices
+class SpinHazard(SpecHazard):
+    spec = SPIN
 
     def __init__(self, settings: ServerSettings) -> None:
-        self.impl: str = settings.cancel_impl
-        self.counts: Counter[str] = Counter()
-        self.router = APIRouter()
+        super().__init__(settings)
         self.router.add_api_route(
             "/v1/agents/{agent_id}/cancel", self.call_with_deadline, methods=["POST"]
         )
@@ -69,6 +64,3 @@ class SpinHazard:
             scope.exit()  # the bug: exited in the request task, not the tool's
         self.counts["cancelled" if cancelled else "finished"] += 1
         return {"agent_id": agent_id, "cancelled": cancelled}
-
-    def status(self) -> dict[str, object]:
-        return hazard_status(self)

@@ -17,11 +17,10 @@ import asyncio
 import contextlib
 import time
 import uuid
-from collections import Counter
 from dataclasses import dataclass, field
 
-from fastapi import APIRouter, Response
-from stampede.server.hazards.base import hazard_status
+from fastapi import Response
+from stampede.server.hazards.base import SpecHazard, hazard_status
 from stampede.server.hazards.state_leak import STATE_LEAK
 from stampede.server.settings import ServerSettings
 
@@ -44,17 +43,13 @@ async def serve_session(closed: asyncio.Event) -> None:
     await closed.wait()
 
 
-class StateLeakHazard:
-    name = STATE_LEAK.name
-    setting = STATE_LEAK.setting
-    impls = STATE_LEAK.choices
+class StateLeakHazard(SpecHazard):
+    spec = STATE_LEAK
 
     def __init__(self, settings: ServerSettings) -> None:
-        self.impl: str = settings.session_store
-        self.counts: Counter[str] = Counter()
+        super().__init__(settings)
         self.sessions: dict[str, Session] = {}
         self._reaper: asyncio.Task[None] | None = None
-        self.router = APIRouter()
         self.router.add_api_route("/v1/sessions", self.open_session, methods=["POST"])
         self.router.add_api_route(
             "/v1/sessions/{session_id}", self.close_session, methods=["DELETE"], status_code=204

@@ -29,9 +29,9 @@ from collections import Counter
 from collections.abc import AsyncIterator, Awaitable, Callable
 from typing import Annotated, Literal
 
-from fastapi import APIRouter, Path, Query
+from fastapi import Path, Query
 from stampede.server.api_models import SSE_EVENT_SCHEMA, error_responses, text_response
-from stampede.server.hazards.base import AGENT_ID, hazard_status
+from stampede.server.hazards.base import AGENT_ID, SpecHazard, hazard_status
 from stampede.server.hazards.stream import STREAM
 from stampede.server.hazards.stream.query import Message, Script, query
 from stampede.server.settings import ServerSettings
@@ -159,16 +159,12 @@ async def _watch_disconnect(receive: Receive, gone: asyncio.Event) -> None:
     gone.set()
 
 
-class StreamHazard:
-    name = STREAM.name
-    setting = STREAM.setting
-    impls = STREAM.choices
+class StreamHazard(SpecHazard):
+    spec = STREAM
 
     def __init__(self, settings: ServerSettings) -> None:
         self.settings = settings
-        self.impl: str = settings.stream_impl
-        self.counts: Counter[str] = Counter()
-        self.router = APIRouter()
+        super().__init__(settings)
         self.router.add_api_route(
             "/v1/agents/{agent_id}/stream",
             self.stream,

@@ -27,17 +27,16 @@ from __future__ import annotations
 import asyncio
 import threading
 import time
-from collections import Counter
 from dataclasses import dataclass, field
 from typing import Annotated
 
 import anyio
 import anyio.from_thread
 import anyio.to_thread
-from fastapi import APIRouter, Path, Query
+from fastapi import Path, Query
 from fastapi.responses import JSONResponse
 from stampede.server.api_models import error_responses
-from stampede.server.hazards.base import AGENT_ID, hazard_status
+from stampede.server.hazards.base import AGENT_ID, SpecHazard, hazard_status
 from stampede.server.hazards.thread_limiter import THREAD_LIMITER
 from stampede.server.settings import ServerSettings
 
@@ -54,21 +53,22 @@ class Build:
     result: dict[str, object] | None = None
 
 
+# The parameters both builds take, the sync one and the async one.
+AgentId = Annotated[str, Path(pattern=AGENT_ID)]
+BuildKey = Annotated[str, Query(min_length=1, max_length=128)]
+WaitS = Annotated[float, Query(gt=0, le=60)]
+
 # The body of every error here has the app's shape (api_models.ErrorBody), as its schema says.
 TIMED_OUT = {"error": "duplicate_timeout", "message": "timed out waiting for the primary"}
 
 
-class ThreadLimiterHazard:
-    name = THREAD_LIMITER.name
-    setting = THREAD_LIMITER.setting
-    impls = THREAD_LIMITER.choices
+class ThreadLimiterHazard(SpecHazard):
+    spec = THREAD_LIMITER
 
     def __init__(self, settings: ServerSettings) -> None:
-        self.impl: str = settings.thread_limiter_impl
-        self.counts: Counter[str] = Counter()
+        super().__init__(settings)
         self._builds: dict[str, Build] = {}
         self._lock = threading.Lock()
-        self.router = APIRouter()
         build = self.build_async if self.impl == "async_wait" else self.build_sync
         self.router.add_api_route(
             "/v1/agents/{agent_id}/build",
@@ -97,12 +97,7 @@ class ThreadLimiterHazard:
         build.done.set()
         return build.result
 
-    def build_sync(
-        self,
-        agent_id: Annotated[str, Path(pattern=AGENT_ID)],
-        key: Annotated[str, Query(min_length=1, max_length=128)],
-        wait_s: Annotated[float, Query(gt=0, le=60)] = WAIT_S,
-    ) -> object:
+    def build_sync(self, agent_id: AgentId, key: BuildKey, wait_s: WaitS = WAIT_S) -> object:
         build, primary = self._claim(agent_id, key)
         if primary:
             self.counts["primary"] += 1
@@ -116,12 +111,7 @@ class ThreadLimiterHazard:
             return JSONResponse(TIMED_OUT, status_code=504)
         return {"role": "duplicate", **(build.result or {})}
 
-    async def build_async(
-        self,
-        agent_id: Annotated[str, Path(pattern=AGENT_ID)],
-        key: Annotated[str, Query(min_length=1, max_length=128)],
-        wait_s: Annotated[float, Query(gt=0, le=60)] = WAIT_S,
-    ) -> object:
+    async def build_async(self, agent_id: AgentId, key: BuildKey, wait_s: WaitS = WAIT_S) -> object:
         build, primary = self._claim(agent_id, key)
         if primary:
             self.counts["primary"] += 1
