@@ -9,6 +9,7 @@ servers and storms), which the machine's other work disturbs less.
     .venv/bin/python benchmarks/pytest_plugin_overhead.py            # 1 round, the subset
     .venv/bin/python benchmarks/pytest_plugin_overhead.py --rounds 3 --json
     .venv/bin/python benchmarks/pytest_plugin_overhead.py tests/probe
+    .venv/bin/python benchmarks/pytest_plugin_overhead.py --workers 3 -m '' tests   # all, as CI
 
 The default subset (tests/server tests/probe tests/loadtest/verdict, not the slow storms) is a
 representative slice, in-process asyncio tests and real server processes alike; the whole
@@ -32,8 +33,12 @@ ROOT = Path(__file__).resolve().parents[1]
 SUBSET = ["tests/server", "tests/probe", "tests/loadtest/verdict"]
 
 
-def one_run(folders: list[str], stampede: bool, keep: Path | None = None) -> dict[str, object]:
-    argv = [sys.executable, "-m", "pytest", "-p", "no:cacheprovider", "-q", "-m", "not slow"]
+def one_run(
+    folders: list[str], stampede: bool, keep: Path | None = None, workers: int = 0, marks: str = ""
+) -> dict[str, object]:
+    argv = [sys.executable, "-m", "pytest", "-p", "no:cacheprovider", "-q"]
+    argv += ["-m", marks] if marks else []
+    argv += ["-n", str(workers), "--dist", "loadfile"] if workers else []
     argv += [*folders, "--stampede" if stampede else "--no-stampede"]
     before = resource.getrusage(resource.RUSAGE_CHILDREN)
     started = time.monotonic()
@@ -56,12 +61,17 @@ def main() -> None:
     parser.add_argument("--rounds", type=int, default=1)
     parser.add_argument("--json", action="store_true")
     parser.add_argument("--keep", type=Path, help="save each run's output in this folder")
+    parser.add_argument(
+        "--workers", type=int, default=0, help="pytest-xdist workers (make test: 3)"
+    )
+    parser.add_argument("-m", dest="marks", default="not slow", help="pytest -m ('' for all)")
     args = parser.parse_args()
     runs: dict[str, list[dict[str, object]]] = {"off": [], "on": []}
     for index in range(args.rounds):
         order = ["off", "on"] if index % 2 == 0 else ["on", "off"]
         for side in order:
-            runs[side].append(one_run(args.folders, side == "on", args.keep))
+            run = one_run(args.folders, side == "on", args.keep, args.workers, args.marks)
+            runs[side].append(run)
             print(f"round {index + 1} {side}: {runs[side][-1]}", file=sys.stderr)
     result: dict[str, object] = {"folders": args.folders, "rounds": args.rounds, "runs": runs}
     for key in ("wall_s", "cpu_s"):
