@@ -1,6 +1,5 @@
-"""Static checks of the container stack, no Docker engine needed: the compose file against the
-Compose Specification schema, the Dockerfile with hadolint, the Prometheus config with
-promtool, and the Grafana dashboards against the server's metric-name contract."""
+"""Static checks of the compose stack, no Docker engine needed: the compose file against the
+Compose Specification schema, its services, ports, mounts, Locust commands and Grafana setup."""
 
 from __future__ import annotations
 
@@ -17,6 +16,7 @@ import pytest
 import yaml
 
 from tests.container import prom_helpers as ph
+from tests.container.compose_interpolation import interpolate
 
 REPO = ph.REPO
 COMPOSE_FILE = REPO / "docker-compose.yml"
@@ -36,36 +36,6 @@ SERVERS = {
     "server-batched": "batched",
 }
 LOCUST_SERVICES = ("locust-master", "locust-worker", "headless")
-
-
-# --- compose helpers ------------------------------------------------------------------------------
-_INTERPOLATION = re.compile(r"\$\$|\$\{(\w+)(?:(:?[-?])([^}]*))?\}|\$(\w+)")
-
-
-def interpolate(value: Any, env: dict[str, str]) -> Any:
-    """Compose-style ${VAR:-default} interpolation of every string value (not keys), as
-    `docker compose config` does before it validates against the schema."""
-    if isinstance(value, dict):
-        return {k: interpolate(v, env) for k, v in value.items()}
-    if isinstance(value, list):
-        return [interpolate(v, env) for v in value]
-    if not isinstance(value, str):
-        return value
-
-    def fill(m: re.Match[str]) -> str:
-        if m.group(0) == "$$":
-            return "$"
-        name = m.group(1) or m.group(4)
-        op, arg = m.group(2), m.group(3) or ""
-        current = env.get(name)
-        unset = current is None or (op is not None and op.startswith(":") and current == "")
-        if op in ("?", ":?") and unset:
-            raise AssertionError(f"${{{name}}} is required: {arg}")
-        if op in ("-", ":-") and unset:
-            return arg
-        return current or ""
-
-    return _INTERPOLATION.sub(fill, value)
 
 
 @pytest.fixture(scope="module")
@@ -297,171 +267,6 @@ def test_grafana_is_provisioned(services: dict[str, dict[str, Any]]) -> None:
 
 
 # --- Dockerfile -----------------------------------------------------------------------------------
-def test_hadolint_passes() -> None:
-    hadolint = ph.require_tool("hadolint")
-    result = subprocess.run(
-        [hadolint, "--no-color", str(DOCKERFILE)], capture_output=True, text=True, timeout=60
-    )
-    assert result.returncode == 0, result.stdout + result.stderr
-
-
-def test_hadolint_ignores_are_justified() -> None:
-    lines = DOCKERFILE.read_text(encoding="utf-8").splitlines()
-    for number, line in enumerate(lines):
-        if "hadolint ignore=" in line:
-            previous = lines[number - 1].strip() if number else ""
-            assert previous.startswith("#") and "hadolint" not in previous, (
-                f"Dockerfile line {number + 1}: say why above the ignore"
-            )
-
-
-def test_dockerfile_final_stage() -> None:
-    text = DOCKERFILE.read_text(encoding="utf-8")
-    base = re.search(r"^ARG PYTHON_IMAGE=python:(\d+)\.(\d+)-slim", text, re.M)
-    assert base and (int(base[1]), int(base[2])) >= (3, 13), "needs a python:3.13+-slim base"
-    stages = re.split(r"^FROM ", text, flags=re.M)
-    assert len(stages) >= 3, "multi-stage: a build stage and a runtime stage"
-    final = stages[-1]
-    assert "COPY --from=build /opt/venv" in final
-    assert not re.search(r"\b(gcc|g\+\+|build-essential|apt-get install)\b", final)
-    user = re.findall(r"^USER\s+(\S+)", final, re.M)
-    assert user and user[-1].split(":")[0] not in {"root", "0"}
-    # Exec form with no spaces in any argument: podman's API splits them (podman#26519).
-    check = re.search(r"^HEALTHCHECK .*\n?.*CMD (\[.*\])", final, re.M)
-    assert check and json.loads(check[1]) == ["stampede", "healthcheck"]
-    assert 'CMD ["stampede", "serve", "--host", "0.0.0.0", "--allow-remote"]' in final
-
-
-def test_dockerignore_keeps_what_the_dockerfile_copies() -> None:
-    # .dockerignore is an allow-list: a new COPY source must be let in there too.
-    allowed = {
-        line[1:].rstrip("/")
-        for line in (REPO / ".dockerignore").read_text(encoding="utf-8").splitlines()
-        if line.startswith("!")
-    }
-    copies = re.findall(r"^COPY (?!--from)(.+)$", DOCKERFILE.read_text(encoding="utf-8"), re.M)
-    for sources in (c.split()[:-1] for c in copies):
-        for source in sources:
-            top = source.split("/")[0]
-            assert top in allowed, f"COPY {source}: excluded by .dockerignore"
-            assert (REPO / source).exists(), f"COPY {source}: no such file"
-
-
-# --- Prometheus -----------------------------------------------------------------------------------
-def test_promtool_check_config() -> None:
-    promtool = ph.require_tool("promtool")
-    result = subprocess.run(
-        [promtool, "check", "config", str(ph.PROMETHEUS_CONFIG)],
-        capture_output=True,
-        text=True,
-        timeout=60,
-    )
-    assert result.returncode == 0, result.stdout + result.stderr
-
-
-def test_dashboard_queries_are_valid_promql(tmp_path: Path) -> None:
-    # promtool parses every expression as a recording rule, for both variants.
-    rules = [
-        {"record": f"dashboard:query_{i}", "expr": ph.substitute(q.expr, variant)}
-        for i, (q, variant) in enumerate((q, v) for q in ph.all_queries() for v in ph.VARIANTS)
-    ]
-    rules_file = tmp_path / "rules.yml"
-    rules_file.write_text(yaml.safe_dump({"groups": [{"name": "dashboards", "rules": rules}]}))
-    result = subprocess.run(
-        [ph.require_tool("promtool"), "check", "rules", str(rules_file)],
-        capture_output=True,
-        text=True,
-        timeout=60,
-    )
-    assert result.returncode == 0, result.stdout + result.stderr
-
-
-# --- dashboards -----------------------------------------------------------------------------------
-DASHBOARDS = ph.dashboard_paths()
-
-
-def test_there_is_a_comparison_dashboard() -> None:
-    assert ph.DASHBOARD_DIR / "waiter-comparison.json" in DASHBOARDS
-
-
-@pytest.mark.parametrize("path", DASHBOARDS, ids=lambda p: p.name)
-def test_dashboard_panels(path: Path) -> None:
-    dashboard = ph.load_dashboard(path)  # raises on invalid JSON
-    panels = list(ph.iter_panels(dashboard))
-    ids = [p["id"] for p in panels]
-    assert len(ids) == len(set(ids)), f"duplicate panel ids in {path.name}"
-    provisioned = provisioned_datasource_uids()
-    for panel in panels:
-        label = f"{path.name} panel {panel['id']} {panel.get('title')!r}"
-        if panel["type"] == "row":  # a layout container: no queries, nothing to draw
-            assert not panel.get("targets"), label
-            continue
-        assert panel.get("datasource", {}).get("uid") in provisioned, f"{label}: datasource"
-        assert panel["fieldConfig"]["defaults"].get("unit"), f"{label}: unit"
-        assert panel.get("targets"), f"{label}: no queries"
-        for target in panel["targets"]:
-            assert target.get("datasource", {}).get("uid") in provisioned, f"{label}: target"
-            assert target.get("expr"), f"{label}: empty query"
-
-
-@pytest.mark.parametrize("path", DASHBOARDS, ids=lambda p: p.name)
-def test_dashboard_metric_names_are_in_the_contract(path: Path) -> None:
-    for query in ph.dashboard_queries(path):
-        metrics = query.metrics
-        assert metrics, f"{query.where}: no metric found in {query.expr!r}"
-        unknown = metrics - ph.ALLOWED_NAMES
-        assert not unknown, f"{query.where}: not in the metric contract: {sorted(unknown)}"
-        # Server metrics have no variant label of their own: without the target-label filter
-        # a panel would mix both variants.
-        if metrics - {"stampede_client_users"}:
-            assert 'variant=~"$variant"' in query.expr, f"{query.where}: no $variant filter"
-
-
-def test_comparison_dashboard_covers_the_issue() -> None:
-    path = ph.DASHBOARD_DIR / "waiter-comparison.json"
-    dashboard = ph.load_dashboard(path)
-    used = set().union(*(q.metrics for q in ph.dashboard_queries(path)))
-    wanted = {
-        "stampede_process_threads",
-        "stampede_executor_busy_workers",
-        "stampede_executor_max_workers",
-        "stampede_executor_queued_items",
-        "stampede_event_loop_tasks",
-        "stampede_event_loop_lag_seconds_bucket",
-        "stampede_invocations_total",
-        "stampede_invocation_duration_seconds_bucket",
-        "stampede_model_calls_total",
-        "stampede_wedged",
-        "stampede_loop_errors_total",
-        "process_resident_memory_bytes",
-        "stampede_client_requests_total",
-        "stampede_client_request_duration_seconds_bucket",
-    }
-    assert wanted <= used, f"panels missing for {sorted(wanted - used)}"
-
-    (variant,) = [v for v in dashboard["templating"]["list"] if v["name"] == "variant"]
-    assert variant["multi"] and variant["includeAll"]
-    annotations = [q for q in ph.dashboard_queries(path) if q.annotation]
-    assert any("stampede_wedged" in q.metrics for q in annotations)
-
-    # The parked-threads panel draws the executor size as its reference line.
-    parked = [
-        p
-        for p in ph.iter_panels(dashboard)
-        if any('kind="waiter"' in t.get("expr", "") for t in p.get("targets", []))
-    ]
-    assert parked, "no threads-parked-by-waiters panel"
-    assert any("stampede_executor_max_workers" in t["expr"] for t in parked[0]["targets"])
-
-
-def provisioned_datasource_uids() -> set[str]:
-    config = yaml.safe_load(
-        (GRAFANA_PROVISIONING / "datasources" / "prometheus.yml").read_text(encoding="utf-8")
-    )
-    return {source["uid"] for source in config["datasources"]}
-
-
-# --- hardening ------------------------------------------------------------------------------------
 def test_every_service_is_unprivileged(services: dict[str, dict[str, Any]]) -> None:
     for name, service in services.items():
         assert "no-new-privileges:true" in service.get("security_opt", []), name
