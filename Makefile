@@ -15,6 +15,9 @@ PYTEST_CHECKS ?= --stampede
 $(VENV)/.installed: pyproject.toml
 	@scripts/ensure-tools.sh python
 	scripts/dev-venv.sh $(VENV)
+	# Bytecode for the project's own modules: where PYTHONDONTWRITEBYTECODE is set (CI images
+	# often set it) every server, Locust and CLI process would compile them again.
+	$(PY) -m compileall -q -j 0 stampede server loadtest examples > /dev/null
 	touch $@
 
 demo: $(VENV)/.installed  ## storm both waiters in capped servers; report in results/latest

@@ -77,9 +77,13 @@ def test_after_1453_overlap_is_refused_and_the_agent_stays_sound(summary: dict[s
         True,
         False,
     ), block
-    # Every overlap fault is strands' ConcurrencyException, as the server counted it; the turn
-    # that held the lock answered soundly, and the one-at-a-time check after it is clean.
-    assert block["server"]["raised"] == {"ConcurrencyException": block["overlap_faults"]}, block
+    # Every overlap fault is strands' ConcurrencyException, as the server counted it (it may
+    # count more: an overlapping turn still running when the storm ended, or one its client
+    # gave up on, is no client fault); the turn that held the lock answered soundly, and the
+    # one-at-a-time check after it is clean.
+    raised = block["server"]["raised"]
+    assert set(raised) == {"ConcurrencyException"}, block
+    assert raised["ConcurrencyException"] >= block["overlap_faults"] > 0, block
     assert block["overlap"]["by_kind"] == {"http_error": block["overlap_faults"]}, block
     assert block["corrupted_answers"] == 0 and block["server"]["corrupted_answers"] == 0
     assert block["after"]["failed"] == 0, block

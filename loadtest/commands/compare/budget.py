@@ -1,6 +1,8 @@
 """How long a compare run may take, and how much of it each variant gets.
 
-The whole run ends by duration x variants + 30 s whatever the target does: each variant gets a
+The whole run ends by (duration + 8 s) x variants + 20 s whatever the target does (each
+variant's server and Locust start-up is seconds on a busy machine: 8 s measured at a load
+average of 6, so the slack grows with the variants); each variant gets a
 deadline that leaves room for the variants after it (their duration plus the overhead measured
 on the variants before), its teardown is cut to the run's hard end, and the report has its
 reserve after that.
@@ -8,7 +10,8 @@ reserve after that.
 
 from __future__ import annotations
 
-SLACK_S = 30.0  # the run's budget is duration x variants + SLACK_S
+SLACK_S = 20.0  # the run's budget is (duration + PER_VARIANT_SLACK_S) x variants + SLACK_S
+PER_VARIANT_SLACK_S = 8.0
 REPORT_RESERVE_S = 4.0  # plots and reports after the last variant (about 1.5 s for 3 variants)
 # The summary and the report after the last figure: figures that would eat into it are skipped
 # (a busy machine draws one in 1.5 s instead of 0.3 s) and the report says so.
@@ -23,7 +26,7 @@ MIN_VARIANT_S = 2.0  # less time than this left: skip the variant rather than st
 
 
 def budget_s(duration_s: float, variants: int) -> float:
-    return duration_s * variants + SLACK_S
+    return (duration_s + PER_VARIANT_SLACK_S) * variants + SLACK_S
 
 
 def variant_cap(

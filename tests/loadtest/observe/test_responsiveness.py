@@ -22,11 +22,18 @@ DELAY = {"s": 0.0}
 
 class Slow(BaseHTTPRequestHandler):
     def do_GET(self) -> None:
-        time.sleep(DELAY["s"])
-        self.send_response(200)
-        self.send_header("content-length", "2")
-        self.end_headers()
-        self.wfile.write(b"ok")
+        # Held for DELAY, in short sleeps: a test that sets DELAY back to 0 releases every held
+        # request at once, so no handler thread outlives the test.
+        held_until = time.monotonic() + DELAY["s"]
+        while DELAY["s"] > 0 and time.monotonic() < held_until:
+            time.sleep(0.02)
+        try:
+            self.send_response(200)
+            self.send_header("content-length", "2")
+            self.end_headers()
+            self.wfile.write(b"ok")
+        except (BrokenPipeError, ConnectionResetError):
+            pass  # the check was cut at its timeout and its socket closed: nothing to answer
 
     def log_message(self, *args: object) -> None:
         pass
@@ -38,7 +45,9 @@ def server() -> Iterator[str]:
     thread = threading.Thread(target=httpd.serve_forever, daemon=True)
     thread.start()
     yield f"http://127.0.0.1:{httpd.server_address[1]}"
+    DELAY["s"] = 0.0
     httpd.shutdown()
+    httpd.server_close()  # joins the handler threads
 
 
 def wait_for(pinger: Pinger, n: int) -> None:

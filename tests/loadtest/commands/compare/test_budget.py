@@ -8,8 +8,8 @@ from stampede.loadtest.commands.compare.budget import (
     MIN_VARIANT_S,
     OVERHEAD_GUESS_S,
     REPORT_RESERVE_S,
-    SLACK_S,
     TEARDOWN_GUESS_S,
+    budget_s,
     variant_cap,
 )
 from stampede.loadtest.storm.runner import LOCUST_STOP_S, SERVER_STOP_S, SETTLE_S, TEARDOWN_MIN_S
@@ -23,7 +23,7 @@ def simulate(variants: int, duration_s: float, startup_s: float, teardown_s: flo
     cap and then take every teardown wait in full (as far as the runner's cut allows).
     Returns (each variant's time for start-up and load, when the run ended, its budget).
     """
-    budget = duration_s * variants + SLACK_S
+    budget = budget_s(duration_s, variants)
     hard_end = budget - REPORT_RESERVE_S
     now, given, overheads, teardowns = 0.0, [], [], []
     for index in range(variants):
