@@ -48,12 +48,13 @@ async def _until(check: Callable[[], bool], timeout: float = 5.0) -> bool:
 
 
 def test_timed_out_duplicate_leaves_others_served(waiter: str) -> None:
-    # The primary's model call takes 3 s; a duplicate waits at most 2 s. The early duplicate
-    # goes in as soon as the primary is waited on, so it times out first; the late one goes in
-    # 1.2 s after, so its wait outlasts the primary. Each step waits for the server's own
-    # figures (not a fixed sleep), and the margins (0.8 s each way) hold on a busy machine.
-    with running_server(waiter=waiter, executor_workers=4, model_latency_ms=3000, model_cycles=1,
-                        duplicate_timeout_s=2.0) as server:  # fmt: skip
+    # The primary's model call takes 5 s; a duplicate waits at most 3 s. The early duplicate
+    # goes in as soon as the primary is waited on, so it times out first (at 3 s); the late one
+    # goes in 2.2 s after, so its wait outlasts the primary. Each step waits for the server's
+    # own figures (not a fixed sleep); the late one may arrive up to 0.8 s late, and the
+    # figures in between are read in the 2 s between the early one's timeout and the answer.
+    with running_server(waiter=waiter, executor_workers=4, model_latency_ms=5000, model_cycles=1,
+                        duplicate_timeout_s=3.0) as server:  # fmt: skip
         waiting = "stampede_idempotency_waiters"
 
         async def scenario() -> dict:
@@ -64,13 +65,19 @@ def test_timed_out_duplicate_leaves_others_served(waiter: str) -> None:
                 started = time.monotonic()
                 early = asyncio.create_task(_post(client, "a", "k"))
                 assert await _until(lambda: _metric(server.url, waiting) == 1)
-                await asyncio.sleep(max(0.0, 1.2 - (time.monotonic() - started)))
+                await asyncio.sleep(max(0.0, 2.2 - (time.monotonic() - started)))
                 late = asyncio.create_task(_post(client, "a", "k"))
                 assert await _until(lambda: _metric(server.url, waiting) == 2)
                 early_response = await early
-                # The early duplicate gave up; with to_thread its worker is still parked.
-                assert await _until(lambda: _metric(server.url, waiting) == 1)
-                mid = await asyncio.to_thread(_mid, server.url)
+                # The early duplicate gave up; with to_thread its worker is still parked. One
+                # reading of all three figures, taken once the early one has left.
+                mid: dict[str, float] = {}
+
+                def after_early() -> bool:
+                    mid.update(_mid(server.url))
+                    return mid["waiting"] == 1
+
+                assert await _until(after_early), mid
                 return {
                     "early": early_response,
                     "late": await late,
