@@ -83,7 +83,8 @@ def test_fds_leak_beyond_two_per_request_in_flight() -> None:
 
 
 def test_a_probed_url_target_counts_its_threads_itself_exactly() -> None:
-    samples = [{**row, "process_threads": row.pop("threads")} for row in storm(lambda i: 3 + i * 40)]
+    rows = storm(lambda i: 3 + i * 40)
+    samples = [{**row, "process_threads": row.pop("threads")} for row in rows]
     out = resource_leaks(samples, {}, {}, {"process_threads": 3}, {"process_threads": 363})
     assert out["leaking"] == ["threads"] and out["evidence"] == "exact"
 
