@@ -168,6 +168,9 @@ def _row(
         "requests_ok": (v.get("requests") or {}).get("ok"),
         "leaked_tasks": v.get("leaked_tasks"),
         "threads_held": (resources.get("threads") or {}).get("held"),
+        "threads_late_growth": (resources.get("threads") or {}).get("late_growth"),
+        "peak_inflight": resources.get("peak_inflight"),
+        "resources_leaking": resources.get("leaking"),
         "run_wall_s": wall,
     }
     if row["state"] in BAD or row["state"] in ("unknown", "not run"):
