@@ -25,10 +25,14 @@ from __future__ import annotations
 from dataclasses import asdict, dataclass, field
 from typing import Any
 
+from stampede.loadtest.verdict.leak import THRESHOLDS
 from stampede.loadtest.verdict.resource_leak import leak_label, leak_texts
 
 FAILING_BELOW = 0.5
 LEAK_MIN_TASKS = 3
+# ... and per 1,000 requests sent: the state_leak detector's bound, so the two never disagree
+# (a fix that reaps idle sessions still holds the last few: 5 tasks after 2,879 sessions).
+LEAK_TASKS_PER_1000 = THRESHOLDS["event_loop_tasks"]
 OVERLOADED_TIMEOUT_SHARE = 0.2
 # A staircase: many attempts in flight on average, regular gaps between answers, none together.
 SERIAL_MIN_SUCCESSES = 6
@@ -217,6 +221,17 @@ def leaked(v: dict[str, Any]) -> int | None:
     return value
 
 
+def tasks_per_1000(v: dict[str, Any], n: int) -> float | None:
+    r = v.get("requests") or {}
+    sent = int(r.get("ok") or 0) + int(r.get("failed") or 0)
+    return n * 1000 / sent if sent else None
+
+
+def tasks_leak(v: dict[str, Any], n: int | None) -> bool:
+    rate = None if n is None else tasks_per_1000(v, n)
+    return n is not None and n >= LEAK_MIN_TASKS and (rate is None or rate >= LEAK_TASKS_PER_1000)
+
+
 def _leak_claims(v: dict[str, Any]) -> list[Claim]:
     claims = []
     inflight = (v.get("intents") or {}).get("inflight_at_stop")
@@ -243,6 +258,12 @@ def _leak_claims(v: dict[str, Any]) -> list[Claim]:
             beyond = ""
             if v.get("stuck_inflight") is None and inflight:
                 beyond = f", beyond the {inflight} request(s) in flight at the stop"
+            rate = tasks_per_1000(v, n)
+            if n >= LEAK_MIN_TASKS and rate is not None and not tasks_leak(v, n):
+                beyond += (
+                    f" ({rate:.1f} per 1,000 requests, under the {LEAK_TASKS_PER_1000:g} a leak "
+                    "needs)"
+                )
             claims.append(Claim(f"{n} task(s) left {drained}{beyond}", "exact"))
     elif (v.get("loop_errors") or {}).get("task_destroyed_pending"):
         claims.append(
@@ -344,7 +365,7 @@ def _decide(
         label = "stalled; the probe saw no wedge" if v.get("probed") else "stalled, not wedged"
         return "stalled", label, wedge.evidence, None
     resources = v.get("resources") or {}
-    tasks = leak is not None and leak >= LEAK_MIN_TASKS
+    tasks = tasks_leak(v, leak)
     if tasks or resources.get("leaking"):
         # Tasks are the probe's count (exact); threads, fds and RSS the process's.
         held = [f"{leak} task(s)"] if tasks else []
