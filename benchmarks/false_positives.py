@@ -1,233 +1,237 @@
-"""False positives of the loop-block, spin and state-leak detectors: many short storms of every
-fixed form, each must come out clean.
+"""Zero false positives: every fixed or healthy form, stormed again and again with the real
+`stampede compare`, is never wedged, failing or leaking.
 
-For each fixed form (Stampede's fix, the example app's fixed form black-box, and the same app
-with `stampede.probe.install(app)`) one server is started and stormed `--rounds` times in a
-row: `--storm` seconds of back-to-back trigger requests from `--clients` threads, read by the
-same observers `stampede compare` uses (the sampler with its pinger beside the storm, the idle
-phase after it) and decided by the same scenario hooks and pure rules. One server per form
-keeps a round to the storm and its idle phase (a compare run pays a server and a Locust
-start-up, 10-15 s on a busy host, per storm). The script holds the run lock while it storms,
-as compare does. With `--bugs`, each buggy form gets one storm too: the same driver must flag
-it. Prints one line per storm, then per form: storms, clean, flagged, inconclusive and the
-range of the figure the detector decided on; exit code 1 on any false positive.
+The forms: each built-in scenario's fixes, run as command targets (`python -m stampede.server
+--<setting> <fix>`, which serves the probe's metrics), and every healthy or fixed user-style
+example in examples/ that a test storms as one, black-box and, where a probed form exists,
+with `stampede.probe.install(app)`. Each storm is the scenario's short storm (3 s), the forms
+of one scenario grouped a few to a compare run (a run's budget is duration x targets + 30 s).
+Round-robin: storm i of every form before storm i + 1 of any, so a campaign cut short still
+has as many storms of each. Prints a markdown table (per form: storms, the count of each
+state, the evidence seen, the lowest success ratio) and writes every storm's row as JSON to
+`--out`. Exit code 1 if any storm of any form was wedged, failing or leaking.
 
-    .venv/bin/python benchmarks/false_positives.py                 # 10 rounds, ~10 min
-    .venv/bin/python benchmarks/false_positives.py --rounds 2 --families spin --bugs
+    nice -n 5 .venv/bin/python benchmarks/false_positives.py --out fp.json > fp.md
+    .venv/bin/python benchmarks/false_positives.py --storms 2 --only 'thread_limiter|busy'
 
-Loopback only; every storm is bounded by its time and a request count.
+Not part of the test suite: ten storms of some forty forms take about an hour on 2 cores.
 """
 
 from __future__ import annotations
 
 import argparse
 import json
+import re
+import subprocess
 import sys
 import tempfile
-import threading
 import time
-from collections.abc import Callable
+from collections import Counter
 from pathlib import Path
-from types import SimpleNamespace
 from typing import Any
 
-import httpx
-from stampede.loadtest.observe.idle_phase import idle_phase
-from stampede.loadtest.observe.sampler import Sampler
-from stampede.loadtest.observe.server_http import scrape_server
-from stampede.loadtest.process.launcher import CommandTarget, launched, stampede_target
-from stampede.loadtest.process.runlock import run_lock
-from stampede.loadtest.storm.scenarios.loop_block import loop_block_summary
-from stampede.loadtest.storm.scenarios.spin import spin_summary
-from stampede.loadtest.storm.scenarios.state_leak import leak_summary
-from stampede.server.settings import ServerSettings
-
 ROOT = Path(__file__).resolve().parents[1]
-MAX_REQUESTS = 100_000
-IDLE_S = 2.0
-SAMPLE_EVERY_S = 0.5
-# family: (trigger path and params, the hook, builtin setting, fix, bug, example module)
-FAMILIES: dict[str, dict[str, Any]] = {
-    "loop_block": {
-        "path": "/v1/agents/a/tool",
-        "params": {"ms": 200},
-        "hook": loop_block_summary,
-        "setting": "tool_impl",
-        "fix": "to_thread",
-        "bug": "inline",
-        "module": "sync_tool",
-        "idle": False,
-    },
-    "spin": {
-        "path": "/v1/agents/a/cancel",
-        "params": {"tool_ms": 100, "deadline_ms": 5},
-        "hook": spin_summary,
-        "setting": "cancel_impl",
-        "fix": "owner_task",
-        "bug": "wrong_task",
-        "module": "deadline_tools",
-        "idle": True,
-    },
-    "state_leak": {
-        "path": "/v1/sessions",
-        "params": {},
-        "hook": leak_summary,
-        "setting": "session_store",
-        "fix": "reaped",
-        "bug": "kept",
-        "module": "session_store",
-        "idle": True,
-    },
+BAD = ("wedged", "failing", "leaking")
+STATES = (
+    "healthy", "degraded", "serialized", "overloaded", "failing", "stalled", "wedged",
+    "leaking", "erroring",
+)  # fmt: skip
+GROUP = 3  # targets per compare run
+SERVER = f"{sys.executable} -m stampede.server --port {{port}}"
+BASE = ["--duration", "3", "--stall-seconds", "2", "--grace", "1"]
+# scenario -> its storm's settings (the tests' own: users per detector, the client timeout)
+SCENARIO_ARGS: dict[str, list[str]] = {
+    "idempotency": ["--users", "4", "--client-timeout", "2.5"],
+    "stream": ["--users", "4"],
+    "session": ["--users", "4"],
+    "loop_block": ["--users", "4"],
+    "spin": ["--users", "4"],
+    "state_leak": ["--users", "4"],
+    "thread_limiter": ["--users", "8"],
+    "slot_release": ["--users", "4"],
+    "shared_agent": ["--users", "1"],
 }
 
 
-def forms(family: str, fixed: bool) -> dict[str, CommandTarget]:
-    spec = FAMILIES[family]
-    impl, app = (spec["fix"], "fixed_app") if fixed else (spec["bug"], "app")
-    factory = f"examples.probed_runtime:{spec['module']}_{'fixed' if fixed else 'app'}"
-    uvicorn = (sys.executable, "-m", "uvicorn", "--port", "{port}")
-    return {
-        f"builtin {impl}": stampede_target(ServerSettings.explicit(**{spec["setting"]: impl})),
-        f"example {app}": CommandTarget(
-            (*uvicorn, f"examples.{spec['module']}:{app}"), cwd=ROOT, tcp_fallback=True
-        ),
-        f"example probed {app}": CommandTarget(
-            (*uvicorn, "--factory", factory), cwd=ROOT, tcp_fallback=True
-        ),
+def uvicorn(app: str) -> str:
+    # examples.probed*:NAME and *:*probed* are factories (they install the probe on a new app)
+    factory = "--factory " if "probed" in app else ""
+    return f"uvicorn {factory}{app} --port {{port}}"
+
+
+# (form name, scenario, command): the built-in fixes first, then the examples.
+FORMS: list[tuple[str, str, str]] = [
+    ("builtin idempotency future", "idempotency", f"{SERVER} --waiter future"),
+    ("builtin idempotency batched", "idempotency", f"{SERVER} --waiter batched"),
+    ("builtin stream asyncio_tasks", "stream", f"{SERVER} --stream-impl asyncio_tasks"),
+    ("builtin stream owner_task", "stream", f"{SERVER} --stream-impl owner_task"),
+    ("builtin session closing", "session", f"{SERVER} --session-impl closing"),
+    ("builtin loop_block to_thread", "loop_block", f"{SERVER} --tool-impl to_thread"),
+    ("builtin spin owner_task", "spin", f"{SERVER} --cancel-impl owner_task"),
+    ("builtin state_leak reaped", "state_leak", f"{SERVER} --session-store reaped"),
+    ("builtin thread_limiter async_wait", "thread_limiter",
+     f"{SERVER} --thread-limiter-impl async_wait"),
+    ("builtin slot_release release_finally", "slot_release",
+     f"{SERVER} --slot-impl release_finally"),
+    ("builtin shared_agent per_session", "shared_agent",
+     f"{SERVER} --shared-agent-impl per_session"),
+    ("builtin shared_agent locked", "shared_agent", f"{SERVER} --shared-agent-impl locked"),
+    *[
+        (app.removeprefix("examples."), scenario, uvicorn(app))
+        for scenario, apps in {
+            "idempotency": [
+                "examples.idempotency_cache:fixed_app", "examples.probed:future_cache",
+                "examples.busy_model:app", "examples.probed:busy",
+                "examples.chatty_logs:app", "examples.probed:chatty",
+                "examples.late_body:fixed_app", "examples.shared_agent:fixed_app",
+                "examples.serial_broker:fixed_app", "examples.sync_cache:fixed_app",
+                "examples.worker_loop:fixed_app", "examples.worker_loop:probed_fixed_app",
+                "examples.slow_upstream:healthy_app", "examples.slow_upstream:healthy_probed_app",
+                "examples.session_workers:fixed_app", "examples.probed:session_workers_fixed",
+            ],
+            "stream": ["examples.sse_relay:fixed_app", "examples.probed:sse_relay_fixed"],
+            "session": ["examples.ws_bridge:fixed_app", "examples.probed:ws_bridge_fixed"],
+            "loop_block": [
+                "examples.sync_tool:fixed_app", "examples.probed_runtime:sync_tool_fixed",
+            ],
+            "spin": [
+                "examples.deadline_tools:fixed_app", "examples.probed_runtime:deadline_tools_fixed",
+            ],
+            "state_leak": [
+                "examples.session_store:fixed_app", "examples.probed_runtime:session_store_fixed",
+            ],
+            "thread_limiter": [
+                "examples.thread_limiter_app:fixed_app", "examples.probed:thread_limiter_fixed",
+            ],
+            "slot_release": [
+                "examples.slot_limiter:fixed_app", "examples.probed:slot_limiter_fixed",
+            ],
+            "shared_agent": [
+                "examples.shared_agent_app:fixed_app", "examples.probed:shared_agent_fixed",
+            ],
+        }.items()
+        for app in apps
+    ],
+]  # fmt: skip
+
+
+def groups(forms: list[tuple[str, str, str]]) -> list[list[tuple[str, str, str]]]:
+    """The forms of each scenario, GROUP to a compare run."""
+    out: list[list[tuple[str, str, str]]] = []
+    for scenario in dict.fromkeys(s for _, s, _ in forms):
+        same = [f for f in forms if f[1] == scenario]
+        out += [same[i : i + GROUP] for i in range(0, len(same), GROUP)]
+    return out
+
+
+def storm(group: list[tuple[str, str, str]], i: int, out: Path) -> list[dict[str, Any]]:
+    """One compare run of a group of forms; one row per form."""
+    scenario = group[0][1]
+    argv = [sys.executable, "-m", "stampede", "compare", "--scenario", scenario, *BASE]
+    argv += [*SCENARIO_ARGS[scenario], "--out", str(out), "--no-progress", "--no-plots"]
+    argv += ["--wait", "900"]
+    names = {f"t{n}": form for n, (form, _, _) in enumerate(group)}
+    for n, (_, _, command) in enumerate(group):
+        argv += ["--target", f"t{n}={command}"]
+    started = time.monotonic()
+    proc = subprocess.run(argv, cwd=ROOT, capture_output=True, text=True, timeout=1200)
+    wall = round(time.monotonic() - started, 1)
+    try:
+        summary = json.loads((out / "latest" / "summary.json").read_text())
+        variants = summary["variants"]
+    except (OSError, ValueError, KeyError) as exc:
+        tail = (proc.stderr or proc.stdout)[-300:]
+        return [_row(form, scenario, i, {"error": f"no summary: {exc}: {tail}"}, [], wall)
+                for form in names.values()]  # fmt: skip
+    rows = []
+    for key, form in names.items():
+        v = variants.get(key) or {"error": "not in the summary"}
+        verdict = [line for line in summary.get("verdict", []) if line.startswith(f"{key}")]
+        rows.append(_row(form, scenario, i, v, verdict, wall))
+    return rows
+
+
+def _row(
+    form: str, scenario: str, i: int, v: dict[str, Any], verdict: list[str], wall: float
+) -> dict[str, Any]:
+    state = v.get("state") or {}
+    resources = v.get("resources") or {}
+    row = {
+        "form": form,
+        "scenario": scenario,
+        "storm": i,
+        "error": v.get("error"),
+        "state": state.get("state") or ("not run" if v.get("error") else "unknown"),
+        "label": state.get("label"),
+        "evidence": state.get("evidence"),
+        "success_ratio": state.get("success_ratio"),
+        "requests_ok": (v.get("requests") or {}).get("ok"),
+        "leaked_tasks": v.get("leaked_tasks"),
+        "threads_held": (resources.get("threads") or {}).get("held"),
+        "threads_late_growth": (resources.get("threads") or {}).get("late_growth"),
+        "peak_inflight": resources.get("peak_inflight"),
+        "resources_leaking": resources.get("leaking"),
+        "run_wall_s": wall,
     }
+    if row["state"] in BAD or row["state"] in ("unknown", "not run"):
+        row["verdict"] = verdict  # what to look into
+    return row
 
 
-def drive(url: str, spec: dict[str, Any], until: float, counts: list[int]) -> None:
-    with httpx.Client(timeout=5.0) as client:
-        for _ in range(MAX_REQUESTS):
-            if time.monotonic() >= until:
-                return
-            try:
-                ok = client.post(url + spec["path"], params=spec["params"]).status_code == 200
-            except httpx.HTTPError:
-                ok = False
-            counts[0 if ok else 1] += 1
-
-
-def storm(handle: Any, spec: dict[str, Any], args: argparse.Namespace, out: Path) -> dict:
-    """One storm and its idle phase; the finding the scenario's hook decides."""
-    url, pid = handle.base_url, handle.pid
-    t0 = time.monotonic()
-    sampler = Sampler("fp", pid, url, None, t0, ping_path="/healthz")
-    baseline = scrape_server(url)
-    rows = [{**sampler.sample(), "client_users": 0, "client_ok": 0}]
-    counts = [0, 0]
-    until = time.monotonic() + args.storm
-    threads = [
-        threading.Thread(target=drive, args=(url, spec, until, counts), daemon=True)
-        for _ in range(args.clients)
-    ]
-    for thread in threads:
-        thread.start()
-    while time.monotonic() < until:
-        time.sleep(SAMPLE_EVERY_S)
-        rows.append({**sampler.sample(), "client_users": args.clients, "client_ok": counts[0]})
-    for thread in threads:
-        thread.join(10)
-    assert sampler.pinger is not None
-    sampler.pinger.close()
-    pings = list(sampler.pinger.pings)
-    idle = idle_phase(pid, url, IDLE_S, out, "fp", stacks=True) if spec["idle"] else {}
-    final = scrape_server(url)
-    sampler.close()
-    record = SimpleNamespace(
-        samples=rows, pings=pings, baseline=baseline, final=final, idle=idle,
-        timings={"load_s": args.storm}, blackbox=None,
-    )  # fmt: skip
-    summary = {"requests": {"ok": counts[0], "failed": counts[1]}}
-    return next(iter(spec["hook"](record, summary).values()))
-
-
-def figure(family: str, f: dict[str, Any]) -> float | None:
-    """The number the detector decided on."""
-    if family == "loop_block":
-        if f.get("evidence") == "exact":
-            return (f.get("lag") or {}).get("blocked_share")
-        return (f.get("ping") or {}).get("p50_ms")
-    if family == "spin":
-        return f.get("share")
-    held = f.get("held_per_1000") or {}
-    value = held.get("event_loop_tasks", held.get("rss_bytes"))
-    return value if "event_loop_tasks" in held or value is None else round(value / 2**20, 2)
-
-
-def run_form(
-    family: str, name: str, target: CommandTarget, rounds: int, args: argparse.Namespace,
-    out: Path, say: Callable[[str], None],
-) -> dict[str, Any]:  # fmt: skip
-    spec = FAMILIES[family]
-    tally: dict[str, Any] = {"storms": 0, "findings": {}, "figures": [], "evidence": set()}
-    with launched(target, log_path=out / f"{family}-{name}.log".replace(" ", "_")) as handle:
-        for round_ in range(rounds):
-            f = storm(handle, spec, args, out)
-            tally["storms"] += 1
-            tally["findings"][f["finding"]] = tally["findings"].get(f["finding"], 0) + 1
-            tally["evidence"].add(f.get("evidence"))
-            tally["figures"].append(figure(family, f))
-            bb = f.get("black_box")
-            if bb:
-                key = f"black_box {bb['finding']}"
-                tally["findings"][key] = tally["findings"].get(key, 0) + 1
-            say(f"{family} | {name} | storm {round_ + 1}: {f['finding']} "
-                f"({f.get('evidence')}) {f.get('reason')}")  # fmt: skip
-    tally["evidence"] = sorted(e for e in tally["evidence"] if e)
-    return tally
+def table(rows: list[dict[str, Any]], forms: list[tuple[str, str, str]]) -> str:
+    head = ["form", "scenario", "storms", *STATES, "other", "evidence", "min success"]
+    lines = ["| " + " | ".join(head) + " |", "|" + "---|" * len(head)]
+    for form, scenario, _ in forms:
+        mine = [r for r in rows if r["form"] == form]
+        states = Counter(r["state"] for r in mine)
+        other = sum(n for s, n in states.items() if s not in STATES)
+        evidence = ", ".join(sorted({str(r["evidence"]) for r in mine if r["evidence"]}))
+        ratios = [r["success_ratio"] for r in mine if isinstance(r["success_ratio"], int | float)]
+        cells = [form, scenario, str(len(mine)), *[str(states.get(s, 0)) for s in STATES]]
+        cells += [str(other), evidence or "-", f"{min(ratios):.3f}" if ratios else "-"]
+        lines.append("| " + " | ".join(cells) + " |")
+    return "\n".join(lines)
 
 
 def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
-    parser.add_argument("--rounds", type=int, default=10)
-    parser.add_argument("--storm", type=float, default=3.0, help="seconds of load per storm")
-    parser.add_argument("--clients", type=int, default=4)
-    parser.add_argument("--families", default=",".join(FAMILIES))
-    parser.add_argument("--bugs", action="store_true", help="one storm of each buggy form too")
-    parser.add_argument("--wait", type=float, default=1800, help="for the run lock")
-    parser.add_argument("--json", metavar="FILE", help="write the tally here")
+    parser.add_argument("--storms", type=int, default=10, help="storms of each form (default 10)")
+    parser.add_argument("--only", help="a regex: only the forms (or scenarios) it matches")
+    parser.add_argument("--out", type=Path, help="write every storm's row here as JSON")
     args = parser.parse_args()
-    families = [f for f in args.families.split(",") if f]
-    if [f for f in families if f not in FAMILIES] or not 1 <= args.rounds <= 100:
-        parser.error(f"--families from {list(FAMILIES)}, --rounds 1..100")
-    if not 1 <= args.clients <= 32 or not 1 <= args.storm <= 60:
-        parser.error("--clients 1..32, --storm 1..60")
-
-    def say(line: str) -> None:
-        print(line, flush=True)
-
+    if not 1 <= args.storms <= 100:
+        parser.error(f"--storms must be 1..100, got {args.storms}")
+    try:
+        only = re.compile(args.only) if args.only else None
+    except re.error as exc:
+        parser.error(f"--only {args.only!r}: {exc}")
+    forms = [f for f in FORMS if only is None or only.search(f[0]) or only.search(f[1])]
+    if not forms:
+        parser.error(f"--only {args.only!r} matches no form")
+    rows: list[dict[str, Any]] = []
     started = time.monotonic()
-    report: dict[str, Any] = {}
-    false_positives = missed = 0
-    with run_lock("false_positives", args.wait, say), tempfile.TemporaryDirectory() as tmp:
-        for family in families:
-            for fixed in (True, False) if args.bugs else (True,):
-                for name, target in forms(family, fixed).items():
-                    tally = run_form(
-                        family, name, target, args.rounds if fixed else 1, args, Path(tmp), say
-                    )
-                    quiet = ("clean", "inconclusive")
-                    main_flagged = sum(
-                        n for k, n in tally["findings"].items()
-                        if not k.startswith("black_box") and k not in quiet
-                    )  # fmt: skip
-                    outside_flagged = sum(
-                        n for k, n in tally["findings"].items()
-                        if k.startswith("black_box") and k.split(" ", 1)[1] not in quiet
-                    )  # fmt: skip
-                    if fixed:
-                        false_positives += main_flagged + outside_flagged
-                    else:
-                        missed += tally["storms"] - main_flagged
-                    report[f"{family} | {name}"] = tally
-                    say(f"== {family} | {name}: {json.dumps(tally)}")
-    report["wall_s"] = round(time.monotonic() - started, 1)
-    say(f"false positives: {false_positives}; bugs missed: {missed}; wall {report['wall_s']} s")
-    if args.json:
-        Path(args.json).write_text(json.dumps(report, indent=2))
-    return 1 if false_positives or missed else 0
+    with tempfile.TemporaryDirectory(prefix="stampede-fp-") as tmp:
+        for i in range(args.storms):
+            for n, group in enumerate(groups(forms)):
+                for row in storm(group, i, Path(tmp) / f"s{i}-g{n}"):
+                    rows.append(row)
+                    print(json.dumps(row), file=sys.stderr, flush=True)
+                if args.out:  # kept current, so a campaign cut short keeps what it did
+                    args.out.write_text(json.dumps({"storms": rows}, indent=1))
+    bad = [r for r in rows if r["state"] in BAD]
+    errors = [r for r in rows if r["state"] in ("not run", "unknown")]
+    wall = round(time.monotonic() - started)
+    print(f"{len(rows)} storms of {len(forms)} fixed or healthy forms, {args.storms} each; "
+          f"wall {wall} s; wedged/failing/leaking: {len(bad)}; not run or unknown: "
+          f"{len(errors)}\n")  # fmt: skip
+    print(table(rows, forms))
+    for r in bad:
+        print(f"\nFALSE POSITIVE: {r['form']} storm {r['storm']}: {r['label']}")
+        print("\n".join(f"    {line}" for line in r.get("verdict", [])))
+    if args.out:
+        result = {"storms": rows, "forms": len(forms), "false_positives": len(bad), "wall_s": wall}
+        args.out.write_text(json.dumps(result, indent=1))
+    return 1 if bad else 0
 
 
 if __name__ == "__main__":

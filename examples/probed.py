@@ -13,7 +13,15 @@ from __future__ import annotations
 import stampede.probe
 from fastapi import FastAPI
 
-from examples import busy_model, chatty_logs, idempotency_cache, slot_limiter, sse_relay, ws_bridge
+from examples import (
+    busy_model,
+    chatty_logs,
+    idempotency_cache,
+    session_workers,
+    slot_limiter,
+    sse_relay,
+    ws_bridge,
+)
 from examples import shared_agent_app as shared_agent_app_module
 from examples import thread_limiter_app as thread_limiter_app_module
 
@@ -77,3 +85,11 @@ def shared_agent_app() -> FastAPI:
 
 def shared_agent_fixed() -> FastAPI:
     return _probed(shared_agent_app_module.create_app(per_session=True))
+
+
+def session_workers_app() -> FastAPI:
+    return _probed(session_workers.create_app(close_sessions=False))
+
+
+def session_workers_fixed() -> FastAPI:
+    return _probed(session_workers.create_app(close_sessions=True))

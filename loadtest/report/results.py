@@ -26,6 +26,7 @@ from typing import TYPE_CHECKING, Any
 from stampede.loadtest.verdict.evidence import evidence_fields
 from stampede.loadtest.verdict.intents import variant_intents
 from stampede.loadtest.verdict.phases import variant_phases
+from stampede.loadtest.verdict.resource_leak import resource_leaks
 from stampede.loadtest.verdict.samples import COLUMNS
 from stampede.loadtest.verdict.target_verdict import (
     add_states,
@@ -271,6 +272,10 @@ def variant_summary(record: VariantRecord, run_dir: Path, scenario: Scenario) ->
         # A user's server: did its live tasks settle after the clients were gone (None: not
         # measured, e.g. without the probe)? Unsettled leftovers are not called leaks.
         "leaked_tasks_settled": record.gc.get("settled"),
+        # Threads, fds and RSS: grown with the load and held after the drain?
+        "resources": resource_leaks(
+            samples, record.process_start, record.process_end, record.baseline, record.final
+        ),
         "caps": record.caps,
         "server_settings": record.server_settings,
         "started_at": _iso(record.started_at),

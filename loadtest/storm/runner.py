@@ -22,6 +22,7 @@ from typing import IO, Any
 
 from stampede.loadtest.observe.blackbox import BlackBox
 from stampede.loadtest.observe.idle_phase import idle_phase
+from stampede.loadtest.observe.process_figures import drained_figures, process_figures
 from stampede.loadtest.observe.sampler import Sampler
 from stampede.loadtest.observe.server_http import (
     GC_WAIT_MARGIN_S,
@@ -170,6 +171,7 @@ class VariantRun:
             self.url, gc_state(self.url), 1, self.deadline
         )
         self.record.baseline = scrape_server(self.url)
+        self.record.process_start = process_figures(self.server.pid)
 
     def _watch_black_box(self, server: Handle) -> None:
         assert self.plan.stall_s is not None
@@ -347,6 +349,11 @@ class VariantRun:
             final, settled = drain_tasks(self.url, start, final, self._cut(TARGET_DRAIN_S))
             if settled is not None:
                 self.record.gc["settled"] = settled
+        # Threads, RSS and fds after the drain, against the start: what the load left held.
+        pid = self.server.pid if self.server is not None else None
+        drain = self._cut(TARGET_DRAIN_S) if self.record.blackbox is not None else 0.0
+        waited = 0.0 if interrupted or wedged or late else drain
+        self.record.process_end = drained_figures(pid, self.record.process_start, waited)
         # Then one more gc pass (at most an interval away): orphaned tasks get destroyed and
         # reported instead of counting as leaked depending on when the last pass ran. An
         # interrupted run skips it: Ctrl-C asks for a quick exit.

@@ -53,6 +53,9 @@ class VariantRecord:
     stalled_at_s: float | None = None
     baseline: dict[str, Any] = field(default_factory=dict)
     final: dict[str, Any] = field(default_factory=dict)
+    # The process tree's threads, RSS and fds at the start and after the drain (psutil).
+    process_start: dict[str, Any] = field(default_factory=dict)
+    process_end: dict[str, Any] = field(default_factory=dict)
     status: dict[str, Any] = field(default_factory=dict)
     loop_errors_by_kind: dict[str, int] = field(default_factory=dict)
     locust_exit_code: int | None = None

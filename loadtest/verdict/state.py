@@ -6,7 +6,8 @@ States, the first that holds wins (a wedge is a stall that is also a failure, so
   wedge flag (evidence exact) or by py-spy's stacks (evidence stacks). Nothing else is a wedge;
 - failing: under half the intents (else attempts) succeeded, whatever else holds;
 - stalled: requests in flight and no success for the stall bound, with no wedge shown;
-- leaking: asyncio tasks left after the clients were gone and the server drained;
+- leaking: asyncio tasks left after the clients were gone and the server drained (the probe),
+  or threads, fds or RSS that grew with the load and were still held (verdict/resource_leak.py);
 - erroring: loop errors (counted by the probe, or read from the target's stderr);
 - serialized: answers came out one at a time while many waited (a staircase of completions);
 - overloaded: a fifth or more of the attempts timed out, answers still coming;
@@ -14,7 +15,8 @@ States, the first that holds wins (a wedge is a stall that is also a failure, so
 - healthy: none of those.
 
 Evidence levels: exact (the probe), stacks (py-spy), stall (the clients' progress watch),
-counts (the clients' own counts of intents and attempts), stderr (the target's stderr).
+counts (the clients' own counts of intents and attempts), stderr (the target's stderr),
+black-box (the process tree's figures, read with psutil).
 Pure: a variant's summary in, a plain dict out (summary.json's `state`).
 """
 
@@ -23,8 +25,14 @@ from __future__ import annotations
 from dataclasses import asdict, dataclass, field
 from typing import Any
 
+from stampede.loadtest.verdict.leak import THRESHOLDS
+from stampede.loadtest.verdict.resource_leak import leak_label, leak_texts
+
 FAILING_BELOW = 0.5
 LEAK_MIN_TASKS = 3
+# ... and per 1,000 requests sent: the state_leak detector's bound, so the two never disagree
+# (a fix that reaps idle sessions still holds the last few: 5 tasks after 2,879 sessions).
+LEAK_TASKS_PER_1000 = THRESHOLDS["event_loop_tasks"]
 OVERLOADED_TIMEOUT_SHARE = 0.2
 # A staircase: many attempts in flight on average, regular gaps between answers, none together.
 SERIAL_MIN_SUCCESSES = 6
@@ -50,7 +58,7 @@ STATES = (
 @dataclass(frozen=True)
 class Claim:
     text: str
-    evidence: str  # exact | stacks | stall | counts | stderr | none
+    evidence: str  # exact | stacks | stall | counts | stderr | black-box | none
 
 
 @dataclass
@@ -213,6 +221,17 @@ def leaked(v: dict[str, Any]) -> int | None:
     return value
 
 
+def tasks_per_1000(v: dict[str, Any], n: int) -> float | None:
+    r = v.get("requests") or {}
+    sent = int(r.get("ok") or 0) + int(r.get("failed") or 0)
+    return n * 1000 / sent if sent else None
+
+
+def tasks_leak(v: dict[str, Any], n: int | None) -> bool:
+    rate = None if n is None else tasks_per_1000(v, n)
+    return n is not None and n >= LEAK_MIN_TASKS and (rate is None or rate >= LEAK_TASKS_PER_1000)
+
+
 def _leak_claims(v: dict[str, Any]) -> list[Claim]:
     claims = []
     inflight = (v.get("intents") or {}).get("inflight_at_stop")
@@ -239,11 +258,20 @@ def _leak_claims(v: dict[str, Any]) -> list[Claim]:
             beyond = ""
             if v.get("stuck_inflight") is None and inflight:
                 beyond = f", beyond the {inflight} request(s) in flight at the stop"
+            rate = tasks_per_1000(v, n)
+            if n >= LEAK_MIN_TASKS and rate is not None and not tasks_leak(v, n):
+                beyond += (
+                    f" ({rate:.1f} per 1,000 requests, under the {LEAK_TASKS_PER_1000:g} a leak "
+                    "needs)"
+                )
             claims.append(Claim(f"{n} task(s) left {drained}{beyond}", "exact"))
     elif (v.get("loop_errors") or {}).get("task_destroyed_pending"):
         claims.append(
             Claim("leaked tasks unknown without the probe (stderr: tasks destroyed)", "stderr")
         )
+    resources = v.get("resources") or {}
+    evidence = resources.get("evidence", "black-box")
+    claims += [Claim(text, evidence) for text in leak_texts(resources)]
     return claims
 
 
@@ -336,8 +364,15 @@ def _decide(
     if v.get("stalled"):
         label = "stalled; the probe saw no wedge" if v.get("probed") else "stalled, not wedged"
         return "stalled", label, wedge.evidence, None
-    if leak is not None and leak >= LEAK_MIN_TASKS:
-        return "leaking", f"leaking: {leak} task(s) left after draining", "exact", None
+    resources = v.get("resources") or {}
+    tasks = tasks_leak(v, leak)
+    if tasks or resources.get("leaking"):
+        # Tasks are the probe's count (exact); threads, fds and RSS the process's.
+        held = [f"{leak} task(s)"] if tasks else []
+        if resources.get("leaking"):
+            held.append(leak_label(resources).removesuffix(" left after draining"))
+        evidence = "exact" if tasks else resources.get("evidence", "black-box")
+        return "leaking", f"leaking: {', '.join(held)} left after draining", evidence, None
     if errors_n:
         evidence = claims[2].evidence if len(claims) > 2 else "stderr"
         return "erroring", f"erroring: {errors_n} loop error(s)", evidence, None

@@ -18,7 +18,9 @@ confirm time.
 
 from __future__ import annotations
 
+import contextlib
 import math
+import sys
 import threading
 from dataclasses import dataclass, field
 
@@ -45,6 +47,10 @@ class PoolReading:
     max_workers: int
     parked: int
     queued: int  # items queued, or (anyio) tasks waiting for a token
+    # What the workers hold now (anyio: the tasks holding tokens; an executor: its workers'
+    # work items). A change means work finished and other work took its place: churn, not
+    # a wedge, even if every reading finds all of them parked (waiters released in turn).
+    holding: frozenset[int] = frozenset()
 
     @property
     def all_parked(self) -> bool:
@@ -61,6 +67,7 @@ class AnyioLimiter:
     total: float
     borrowed: int
     waiting: int
+    borrowers: frozenset[int] = frozenset()  # ids of the tasks holding its tokens
 
 
 def _executor_of(thread: threading.Thread) -> tuple[Any, Any] | None:
@@ -103,9 +110,27 @@ def read_executors(skip: Any = None) -> list[PoolReading]:
                 int(getattr(executor, "_max_workers", len(threads))),
                 len(parked),
                 queued,
+                _work_items(threads) if queued > 0 else frozenset(),
             )
         )
     return readings
+
+
+def _work_items(threads: list[threading.Thread]) -> frozenset[int]:
+    """Ids of the work items the executor's workers run now (read from each worker's
+    `_worker` frame: read-only; an unreadable frame counts as none)."""
+    frames = sys._current_frames()
+    items = set()
+    for thread in threads:
+        frame = frames.get(thread.ident) if thread.ident is not None else None
+        while frame is not None and frame.f_code.co_name != "_worker":
+            frame = frame.f_back
+        if frame is not None:
+            with contextlib.suppress(Exception):
+                item = frame.f_locals.get("work_item")
+                if item is not None:
+                    items.add(id(item))
+    return frozenset(items)
 
 
 def read_anyio() -> AnyioLimiter | None:
@@ -117,7 +142,8 @@ def read_anyio() -> AnyioLimiter | None:
     except Exception:  # no anyio context on this loop: nothing to read
         return None
     total = float(stats.total_tokens)
-    return AnyioLimiter(total, stats.borrowed_tokens, stats.tasks_waiting)
+    borrowers = frozenset(id(b) for b in getattr(stats, "borrowers", ()))
+    return AnyioLimiter(total, stats.borrowed_tokens, stats.tasks_waiting, borrowers)
 
 
 def anyio_pool(limiter: AnyioLimiter) -> PoolReading:
@@ -126,7 +152,9 @@ def anyio_pool(limiter: AnyioLimiter) -> PoolReading:
     parked = parked_threads(t.ident for t in threads if t.ident is not None)
     # Only the token holders do work: a pool is full when every token is borrowed.
     cap = int(limiter.total) if math.isfinite(limiter.total) else limiter.borrowed + 1
-    return PoolReading("anyio", limiter.borrowed, cap, len(parked), limiter.waiting)
+    return PoolReading(
+        "anyio", limiter.borrowed, cap, len(parked), limiter.waiting, limiter.borrowers
+    )
 
 
 @dataclass
@@ -136,7 +164,7 @@ class PoolWatch:
     skip: Any = None
     readings: list[PoolReading] = field(default_factory=list)
     anyio: AnyioLimiter | None = None
-    _held: dict[str, tuple[float, int]] = field(default_factory=dict)
+    _held: dict[str, tuple[float, frozenset[int]]] = field(default_factory=dict)
     _read_at: float = float("-inf")
 
     def tick(self) -> None:
@@ -153,15 +181,18 @@ class PoolWatch:
         self.readings = readings
 
     def wedged_pool(self, confirm_s: float) -> PoolReading | None:
-        """The first pool whose rule has held for confirm_s (its parked count steady)."""
+        """The first pool whose rule has held for confirm_s with its workers holding the same
+        work throughout (a pool whose parked waiters are released in turn is no wedge)."""
         now = monotonic()
         held = {}
         found = None
         for r in self.readings:
             if not r.all_parked:
                 continue
-            since, parked = self._held.get(r.pool, (now, r.parked))
-            held[r.pool] = (since, parked)
+            since, holding = self._held.get(r.pool, (now, r.holding))
+            if holding != r.holding:  # work finished, other work took its place
+                since = now
+            held[r.pool] = (since, r.holding)
             if found is None and now - since >= confirm_s:
                 found = r
         self._held = held

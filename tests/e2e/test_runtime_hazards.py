@@ -5,7 +5,7 @@ any Stampede code (black-box: pings, the idle phase, RSS and fds, py-spy) and th
 with `stampede.probe.install(app)` (exact; the same storm is also decided from the outside
 figures alone, the finding's `black_box`). The buggy app must be named with its hazard, the
 fixed one clean, both ways. The built-in server's variants are stormed by
-benchmarks/false_positives.py and the README's figures.
+benchmarks/runtime_false_positives.py and the README's figures.
 """
 
 from __future__ import annotations

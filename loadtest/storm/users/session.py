@@ -3,29 +3,19 @@
 Each check opens `WS /v1/agents/{agent}/session`, sends JSON-RPC `initialize`, waits for the
 reply and closes — so the server's bridge cancels its agent task once per check. Checks run at a
 steady pace per user (`--health-check-interval`), not as fast as possible: a real checker
-fires every N seconds. websocket-client is a plain-socket client, so under Locust's gevent
-patching it yields instead of blocking; every call is bounded by `--client-timeout`.
+fires every N seconds. The check itself, and when its reply counts as a success, is
+users/ws_health.py.
 """
 
 from __future__ import annotations
 
-import contextlib
-import json
-import socket
 import time
 from typing import Any
 
-import websocket
 from locust import events, task
 from stampede.loadtest.storm.users.base import StormUser
-from stampede.loadtest.storm.users.outcomes import (
-    ClientTimeoutError,
-    ConnectionFailedError,
-    StormFailure,
-    UnexpectedStatusError,
-)
-
-INITIALIZE = {"jsonrpc": "2.0", "id": 1, "method": "initialize", "params": {"protocolVersion": 1}}
+from stampede.loadtest.storm.users.outcomes import StormFailure
+from stampede.loadtest.storm.users.ws_health import health_check, ws_url
 
 
 def add_session_arguments(parser: Any) -> None:
@@ -40,55 +30,11 @@ def add_session_arguments(parser: Any) -> None:
 events.init_command_line_parser.add_listener(add_session_arguments)
 
 
-class BadReplyError(StormFailure):
-    """The agent answered initialize with something other than a result."""
-
-    outcome = "http_error"
-
-
 def check_interval(parsed: Any) -> float:
     value = float(getattr(parsed, "health_check_interval", None) or 0.5)
     if not 0.01 <= value <= 3600:
         raise ValueError(f"--health-check-interval must be 0.01..3600, got {value}")
     return value
-
-
-def ws_url(http_url: str, agent: str, path: str = "/v1/agents/{agent}/session") -> str:
-    base = http_url.rstrip("/").replace("https://", "wss://", 1).replace("http://", "ws://", 1)
-    return base + path.replace("{agent}", agent)
-
-
-def health_check(url: str, timeout: float, initialize: Any = None) -> int:
-    """Open, initialize, close; returns the reply's size. Raises a StormFailure on trouble."""
-    try:
-        ws = websocket.create_connection(url, timeout=timeout)
-    except websocket.WebSocketBadStatusException as exc:
-        raise UnexpectedStatusError(f"unexpected HTTP {exc.status_code}") from None
-    except (OSError, websocket.WebSocketException) as exc:
-        raise _failure(exc) from None
-    try:
-        message = INITIALIZE if initialize is None else initialize
-        ws.send(message if isinstance(message, str) else json.dumps(message))
-        raw = ws.recv()
-        reply = json.loads(raw)
-        expected = message.get("id", 1) if isinstance(message, dict) else reply.get("id")
-        if not isinstance(reply, dict) or reply.get("id") != expected or "result" not in reply:
-            raise BadReplyError("initialize answered without a result")
-        return len(raw)
-    except ValueError:
-        raise BadReplyError("initialize answered with invalid JSON") from None
-    except (OSError, websocket.WebSocketException) as exc:
-        raise _failure(exc) from None
-    finally:
-        # The point of the check: the peer goes away right after initialize.
-        with contextlib.suppress(OSError, websocket.WebSocketException):
-            ws.close(timeout=timeout)
-
-
-def _failure(exc: BaseException) -> StormFailure:
-    if isinstance(exc, TimeoutError | socket.timeout | websocket.WebSocketTimeoutException):
-        return ClientTimeoutError("no answer within the client timeout")
-    return ConnectionFailedError(f"connection failed: {type(exc).__name__}")
 
 
 class HealthCheckUser(StormUser):

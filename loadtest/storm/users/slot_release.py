@@ -17,7 +17,7 @@ from locust import events, task
 from stampede.loadtest.storm.users.base import StormUser
 from stampede.loadtest.storm.users.client_metrics import STORE
 from stampede.loadtest.storm.users.outcomes import StormFailure
-from stampede.loadtest.storm.users.stream import StreamReader
+from stampede.loadtest.storm.users.sse_reader import StreamReader
 from stampede.loadtest.verdict.slot_release import BUSY_REJECT, IDLE_REJECT
 
 PATH = "/v1/agents/{agent}/limited?events=10&interval_ms=50"

@@ -163,3 +163,15 @@ def test_loop_errors_make_it_erroring_and_no_answer_at_all_is_no_health() -> Non
     )
     assert target_state(silent).state == "stalled"
     assert target_state(variant(error="boom")).state == "not run"
+
+
+def test_a_few_tasks_left_by_a_big_storm_are_no_leak_and_say_so() -> None:
+    # The session store's fix, probed: 5 tasks left after 2,879 sessions (1.7 per 1,000).
+    v = variant(probed=True, leaked_tasks=5, leaked_tasks_settled=True)
+    v["requests"] = {"ok": 2879, "failed": 0}
+    s = target_state(v)
+    assert s.state == "healthy"
+    claim = next(c for c in s.claims if "task(s) left" in c.text)
+    assert "(1.7 per 1,000 requests, under the 100 a leak needs)" in claim.text
+    v["requests"] = {"ok": 40, "failed": 0}  # the same 5 after 40 requests: 125 per 1,000
+    assert target_state(v).state == "leaking"
