@@ -27,21 +27,18 @@ from typing import Any
 
 from stampede.loadtest.verdict.leak import THRESHOLDS
 from stampede.loadtest.verdict.resource_leak import leak_label, leak_texts
+from stampede.loadtest.verdict.shape import (
+    OVERLOADED_TIMEOUT_SHARE,
+    degraded,
+    serialized,
+    timeout_share,
+)
 
 FAILING_BELOW = 0.5
 LEAK_MIN_TASKS = 3
 # ... and per 1,000 requests sent: the state_leak detector's bound, so the two never disagree
 # (a fix that reaps idle sessions still holds the last few: 5 tasks after 2,879 sessions).
 LEAK_TASKS_PER_1000 = THRESHOLDS["event_loop_tasks"]
-OVERLOADED_TIMEOUT_SHARE = 0.2
-# A staircase: many attempts in flight on average, regular gaps between answers, none together.
-SERIAL_MIN_SUCCESSES = 6
-SERIAL_MIN_IN_FLIGHT = 2.0
-SERIAL_MAX_GAP_SPREAD = 0.25
-SERIAL_MAX_CLOSE_SHARE = 0.1
-SERIAL_MIN_STEP_S = 0.01  # a staircase's step is a real duration, not answers in a burst
-DEGRADED_LATENCY_FACTOR = 3.0
-DEGRADED_LATENCY_MIN_MS = 250.0
 STATES = (
     "wedged",
     "failing",
@@ -275,22 +272,6 @@ def _leak_claims(v: dict[str, Any]) -> list[Claim]:
     return claims
 
 
-def serialized(v: dict[str, Any]) -> bool:
-    shape = (v.get("intents") or {}).get("completion_shape") or {}
-    spread, close = shape.get("gap_spread"), shape.get("close_share")
-    flying = shape.get("mean_in_flight")
-    return (
-        (shape.get("successes") or 0) >= SERIAL_MIN_SUCCESSES
-        and isinstance(flying, int | float)
-        and flying >= SERIAL_MIN_IN_FLIGHT
-        and isinstance(spread, int | float)
-        and spread <= SERIAL_MAX_GAP_SPREAD
-        and isinstance(close, int | float)
-        and close <= SERIAL_MAX_CLOSE_SHARE
-        and (shape.get("median_gap_s") or 0) >= SERIAL_MIN_STEP_S
-    )
-
-
 def _shape_claim(v: dict[str, Any]) -> Claim:
     shape = (v.get("intents") or {}).get("completion_shape") or {}
     return Claim(
@@ -300,31 +281,6 @@ def _shape_claim(v: dict[str, Any]) -> Claim:
         f"{shape.get('mean_in_flight')} attempts were in flight on average",
         "counts",
     )
-
-
-def timeout_share(v: dict[str, Any]) -> float:
-    kinds = (v.get("intents") or {}).get("failure_kinds") or []
-    return sum(
-        k.get("share") or 0
-        for k in kinds
-        if k.get("kind") in ("client_timeout", "duplicate_timeout")
-    )
-
-
-def degraded(v: dict[str, Any]) -> str | None:
-    """Why the target is degraded against its own start (None: it is not)."""
-    phases = v.get("phases") or {}
-    if phases and phases.get("recovered") is False:
-        return "goodput did not return to within 10% of its baseline phase"
-    early = (v.get("intents") or {}).get("early_late_p50_ms") or []
-    if len(early) == 2 and all(isinstance(x, int | float) for x in early):
-        first, last = early
-        if last > DEGRADED_LATENCY_FACTOR * first and last - first > DEGRADED_LATENCY_MIN_MS:
-            return (
-                f"intent latency p50 grew from {first:.0f} ms (first third of the intents) "
-                f"to {last:.0f} ms (last third)"
-            )
-    return None
 
 
 def target_state(v: dict[str, Any]) -> TargetState:

@@ -46,11 +46,15 @@ def each(tmp: Path, scenario: str, users: int, runs: dict[str, list[str]]) -> di
     return found
 
 
-def builtin(tmp: Path, scenario: str, users: int, impls: list[str]) -> dict[str, Any]:
-    return each(tmp, scenario, users, {impl: ["--variants", impl] for impl in impls})
+def builtin(
+    tmp: Path, scenario: str, users: int, impls: list[str], extra: tuple[str, ...] = ()
+) -> dict[str, Any]:
+    return each(tmp, scenario, users, {impl: ["--variants", impl, *extra] for impl in impls})
 
 
-def examples(tmp: Path, scenario: str, users: int, module: str, factory: str) -> dict[str, Any]:
+def examples(
+    tmp: Path, scenario: str, users: int, module: str, factory: str, extra: tuple[str, ...] = ()
+) -> dict[str, Any]:
     """The example's buggy and fixed forms, black-box and probed, as command targets."""
     forms = {
         "buggy": f"uvicorn examples.{module}:app --port {{port}}",
@@ -59,7 +63,7 @@ def examples(tmp: Path, scenario: str, users: int, module: str, factory: str) ->
         "probed_fixed": f"uvicorn --factory examples.probed:{factory}_fixed --port {{port}}",
     }
     runs = {
-        name: ["--stall-seconds", "2", "--target", f"{name}={command}"]
+        name: ["--stall-seconds", "2", "--target", f"{name}={command}", *extra]
         for name, command in forms.items()
     }
     return each(tmp, scenario, users, runs)
