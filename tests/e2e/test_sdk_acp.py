@@ -41,8 +41,15 @@ def env_server(python: Path, **settings: object) -> AbstractContextManager[Serve
     return running_server(python, **settings)
 
 
+# gc by timer only, slow enough that the checks fit between two passes: they take about 1 s,
+# and over 3 s at times with two busy processes beside the suite.
+GC_INTERVAL_S = 6
+TIMER_GC = {"gc_mode": "timer", "gc_interval_s": GC_INTERVAL_S}
+
+
 def after_gc_pass(server: ServerProcess, status: dict) -> dict:
-    return server.wait_for(lambda s: s["gc"]["passes"] > status["gc"]["passes"])
+    wait = 2 * status["gc"]["interval_s"] + 5
+    return server.wait_for(lambda s: s["gc"]["passes"] > status["gc"]["passes"], timeout=wait)
 
 
 def tasks_by_name(server: ServerProcess) -> dict[str, float]:
@@ -59,7 +66,6 @@ def destroyed_pending(status: dict) -> int:
 def storm(server: ServerProcess) -> tuple[int, dict, dict[str, float], dict]:
     """Baseline task count; status and live tasks by name right after the checks; status
     after the next gc pass."""
-    # gc by timer only, slow enough that the checks fit between two passes.
     start = after_gc_pass(server, server.status())
     replies = asyncio.run(health_checks(server, CHECKS))
     assert replies == [{"jsonrpc": "2.0", "id": 1, "result": {"protocolVersion": 1}}] * CHECKS
@@ -70,7 +76,7 @@ def storm(server: ServerProcess) -> tuple[int, dict, dict[str, float], dict]:
 
 
 def test_acp_0_8_1_leaks_two_tasks_per_check(envs: dict[str, Path]) -> None:
-    with env_server(envs[LEAKY], session_impl="acp", gc_mode="timer", gc_interval_s=3) as server:
+    with env_server(envs[LEAKY], session_impl="acp", **TIMER_GC) as server:
         baseline, grown, names, collected = storm(server)
         session = grown["hazards"]["session"]
         assert session["sdk"] == "agent-client-protocol 0.8.1"
@@ -86,7 +92,7 @@ def test_acp_0_8_1_leaks_two_tasks_per_check(envs: dict[str, Path]) -> None:
 
 
 def test_acp_0_12_1_leaves_nothing_behind(envs: dict[str, Path]) -> None:
-    with env_server(envs[FIXED], session_impl="acp", gc_mode="timer", gc_interval_s=3) as server:
+    with env_server(envs[FIXED], session_impl="acp", **TIMER_GC) as server:
         baseline, grown, names, collected = storm(server)
         assert not any(name.startswith("acp.") for name in names)
         session = collected["hazards"]["session"]
