@@ -136,8 +136,10 @@ def compare(out: Path, protocol: str, apps: dict[str, tuple[str, str]]) -> dict[
         return run(out, ["--protocol", protocol, *targets])
 
 
-def healthy(variant: dict[str, Any]) -> None:
-    """Not wedged, every request ok, every counted intent succeeded."""
+def healthy(variant: dict[str, Any], states: tuple[str, ...] = ("healthy",)) -> None:
+    """The verdict's state is healthy (or one of `states`), not wedged, every request ok,
+    every counted intent succeeded."""
+    assert variant["state"]["state"] in states, variant["state"]
     assert variant["wedged"] is False, variant
     requests = variant["requests"]
     assert requests["ok"] > 0 and requests["failed"] == 0, requests

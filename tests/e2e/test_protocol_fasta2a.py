@@ -24,7 +24,9 @@ def fasta2a(tmp_path_factory: pytest.TempPathFactory) -> dict[str, Any]:
 def test_fasta2a_success_is_the_polled_task_and_a_parked_tool_wedges(
     fasta2a: dict[str, Any],
 ) -> None:
-    healthy(fasta2a["fasta2a"])
+    # fasta2a's in-memory broker runs one task at a time: a storm that keeps enough sends in
+    # flight sees its staircase of completions, and the true state is serialized.
+    healthy(fasta2a["fasta2a"], ("healthy", "serialized"))
     polls = fasta2a["fasta2a"]["requests"]["by_name"]
     assert sum(v["requests"] for k, v in polls.items() if ":poll [" in k) > 0, polls
     wedged(fasta2a["wedged"])
