@@ -28,6 +28,8 @@ from __future__ import annotations
 from collections.abc import Sequence
 from typing import Any
 
+from stampede.loadtest.verdict.leak import slope
+
 MIB = 1024 * 1024
 METRICS = ("threads", "open_fds", "rss_bytes")
 HELD = {"threads": 16, "open_fds": 32, "rss_bytes": 64 * MIB}
@@ -39,18 +41,6 @@ PER_INFLIGHT = {"threads": 1, "open_fds": 2}
 # bound is the state_leak detector's (verdict/leak.py), so the two never disagree.
 PER_1000 = {"rss_bytes": 16 * MIB}
 MIN_POINTS = 3  # readings in the storm's second half to fit a slope to
-
-
-def slope(xs: Sequence[float], ys: Sequence[float]) -> float | None:
-    """Least-squares slope of ys over xs; None for fewer than two distinct xs."""
-    n = len(xs)
-    if n < 2 or n != len(ys):
-        return None
-    mx, my = sum(xs) / n, sum(ys) / n
-    sxx = sum((x - mx) ** 2 for x in xs)
-    if sxx == 0:
-        return None
-    return sum((x - mx) * (y - my) for x, y in zip(xs, ys, strict=True)) / sxx
 
 
 def _num(value: Any) -> bool:
