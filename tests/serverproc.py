@@ -82,3 +82,5 @@ def running_server(python: Path | str | None = None, **settings: object) -> Iter
         yield server
     finally:
         server.stop()
+        # launch() gave it a temp log: the test has read what it needed (974 were left in /tmp).
+        server.log_path.unlink(missing_ok=True)
