@@ -50,15 +50,7 @@ class Pinger:
             for _ in range(MAX_PINGS):
                 if self._stop.is_set():
                     return
-                sent = time.monotonic()
-                try:
-                    client.get(self.url)
-                    answered = True
-                except httpx.HTTPError:
-                    answered = False
-                latency = time.monotonic() - sent
-                with self._lock:
-                    self.pings.append((round(sent - self.t0, 3), latency, answered))
+                latency = self._check(client)
                 self._stop.wait(max(0.0, PING_EVERY_S - latency))
 
     def _run_overlapping(self) -> None:
@@ -74,7 +66,8 @@ class Pinger:
                 pool.submit(self._check, client)
                 self._stop.wait(OVERLAP_EVERY_S)
 
-    def _check(self, client: httpx.Client) -> None:
+    def _check(self, client: httpx.Client) -> float:
+        """One check, recorded; its latency."""
         sent = time.monotonic()
         try:
             client.get(self.url)
@@ -84,6 +77,7 @@ class Pinger:
         latency = time.monotonic() - sent
         with self._lock:
             self.pings.append((round(sent - self.t0, 3), latency, answered))
+        return latency
 
     def take(self) -> list[tuple[float, float, bool]]:
         """The pings completed since the previous take."""
